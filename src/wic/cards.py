@@ -1,0 +1,76 @@
+"""Model cards: the JSON written beside every saved model, and the catalogue of models.
+
+A card holds only numbers measured by the code that wrote it: what data (checksums), which
+command, how long, how many epochs, what test accuracy. :func:`catalogue` lists the models
+in a folder with their cards, best test accuracy first (used by ``wic predict`` and the app).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from wic import config
+
+
+def card_path(model_path: Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("wic", "tensorflow", "keras", "numpy", "scikit-learn", "pillow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "processor": platform.machine(),
+            "cpu_count": os.cpu_count()}
+
+
+def command_line() -> str:
+    argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else []
+    return " ".join(argv)
+
+
+def write_card(model_path: Path, card: dict) -> Path:
+    card = {"model_file": Path(model_path).name, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **card}
+    path = card_path(model_path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_card(model_path: Path) -> dict:
+    path = card_path(model_path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def catalogue(folder: Path | None = None) -> list[dict]:
+    """Every ``*.keras`` in ``folder`` (default: the models folder) with its card."""
+    folder = Path(folder) if folder else config.models_dir()
+    rows = []
+    for f in sorted(folder.glob("*.keras")):
+        card = read_card(f)
+        rows.append({"name": f.stem, "path": f, "card": card,
+                     "test_accuracy": card.get("test_accuracy"),
+                     "latency_ms_p50": card.get("latency_ms_p50")})
+    rows.sort(key=lambda r: -(r["test_accuracy"] or 0))
+    return rows

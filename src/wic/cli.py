@@ -1,0 +1,198 @@
+"""The ``wic`` command: train, evaluate, predict, list models.
+
+Exit codes: 0 success, 1 a run failed, 2 bad usage or bad input (argparse's convention).
+Errors are one line on stderr naming what was wrong and what is accepted — no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or input: exit code 2 with the message."""
+
+
+def _recipe_from_args(args):
+    from wic import train
+
+    base = train.recipe_named(args.recipe)
+    changes = {}
+    for name in ("epochs", "batch_size", "learning_rate", "optimizer", "seed", "train_subset",
+                 "label_smoothing", "schedule", "time_budget_s", "validation_split"):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    if args.augment is not None:
+        changes["augment"] = args.augment
+    if args.no_early_stopping:
+        changes["early_stopping"] = False
+    if args.no_reduce_lr:
+        changes["reduce_lr"] = False
+    try:
+        return base.with_(**changes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_train(args) -> int:
+    from wic import config, data, models, workflow
+
+    if args.model not in models.available():
+        raise UsageError(f"unknown model {args.model!r}; accepted: {', '.join(models.available())}")
+    recipe = _recipe_from_args(args)
+    if args.threads:
+        config.configure_threads(args.threads)
+    dataset = data.load_cifar10(args.data, download=args.download)
+    print(dataset.summary())
+    print(f"training {args.model} with {recipe}")
+    out = workflow.train_and_save(args.model, recipe, args.out, dataset=dataset,
+                                  run_dir=Path(args.run_dir) if args.run_dir else None,
+                                  resume=not args.restart, verbose=args.verbose)
+    card = out.card
+    print(f"saved {out.path} (card {out.path.with_suffix('.json').name}): test accuracy "
+          f"{card['test_accuracy']:.4f} after {card['epochs_run']} epochs, "
+          f"{card['train_wall_time_s']:.0f} s")
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from wic import cards, config, data, evaluate, plots, predict
+
+    path = predict.resolve_model_path(args.model)
+    model = predict.load_model(path)
+    dataset = data.load_cifar10(args.data, download=args.download)
+    ev = evaluate.evaluate_model(model, dataset.x_test, dataset.y_test, dataset.class_names)
+    card = cards.read_card(path)
+    print(f"{path.name}: test accuracy {ev.accuracy:.4f}"
+          + (f" (card says {card['test_accuracy']:.4f})" if "test_accuracy" in card else ""))
+    for name, acc in ev.per_class_accuracy.items():
+        print(f"  {name:<11s} {acc:.3f}")
+    print(f"  expected calibration error {ev.ece:.4f}")
+    if args.figures:
+        fig_dir = config.figures_dir()
+        plots.confusion_matrix(ev.confusion, dataset.class_names,
+                               title=f"{path.stem}: confusion matrix (test accuracy {ev.accuracy:.3f})",
+                               path=fig_dir / f"{path.stem}_confusion.png")
+        print(f"  wrote {fig_dir / (path.stem + '_confusion.png')}")
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from wic import predict
+
+    clf = predict.Classifier.load(args.model)
+    status = EXIT_OK
+    for f in args.files:
+        try:
+            top = clf.top_k(Path(f), k=args.top)
+        except predict.ImageError as exc:
+            print(f"{f}: error: {exc}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        print(f"{f}:" if len(args.files) > 1 else f"{f}")
+        for label, p in top:
+            print(f"  {label.capitalize()}: {100 * p:.1f}%")
+    return status
+
+
+def cmd_models(args) -> int:
+    from wic import cards
+
+    rows = cards.catalogue()
+    if not rows:
+        print("no models found (train one with: wic train)")
+    for r in rows:
+        acc = r["test_accuracy"]
+        print(f"{r['name']:<24s} test accuracy {acc:.4f}" if acc is not None else r["name"])
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wic", description="Web Image Classifier (CIFAR-10, Keras)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def data_args(sp):
+        sp.add_argument("--data", help="CIFAR-10 folder (default: $WIC_DATA_DIR, then Keras' cache)")
+        sp.add_argument("--download", action="store_true",
+                        help="allow Keras to download CIFAR-10 when it is not found locally")
+
+    t = sub.add_parser("train", help="train a registry model, save it with its card",
+                       description="Train a model from the registry with a recipe; saves "
+                                   "models/OUT.keras + OUT.json and figures/OUT_curves.png. "
+                                   "Re-running resumes an interrupted run.")
+    t.add_argument("--model", default="seed_v1_3", help="registry model (see: wic models --registry)")
+    t.add_argument("--recipe", default="seed", help="base recipe: seed or fast (default: seed)")
+    t.add_argument("--out", help="output name (default: the model name)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--learning-rate", type=float)
+    t.add_argument("--optimizer")
+    t.add_argument("--schedule")
+    t.add_argument("--label-smoothing", type=float)
+    t.add_argument("--validation-split", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--train-subset", type=int, help="train on this many images (stratified)")
+    t.add_argument("--time-budget-s", type=float, help="stop training after this many seconds")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    t.add_argument("--no-early-stopping", action="store_true")
+    t.add_argument("--no-reduce-lr", action="store_true")
+    t.add_argument("--run-dir", help="run folder for checkpoints (default: runs/OUT)")
+    t.add_argument("--restart", action="store_true", help="ignore a checkpoint and start over")
+    t.add_argument("--threads", type=int, help="TensorFlow intra-op threads")
+    t.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
+                   help="Keras progress: 1 bar, 2 one line per epoch (default)")
+    data_args(t)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a saved model on the CIFAR-10 test set")
+    e.add_argument("--model", help="model name in models/ or a .keras path (default: best)")
+    e.add_argument("--figures", action="store_true", help="also write the confusion-matrix figure")
+    data_args(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="classify image files (jpg, png, gif, bmp, webp, svg, …)")
+    pr.add_argument("files", nargs="+", help="image files")
+    pr.add_argument("--model", help="model name in models/ or a .keras path (default: best)")
+    pr.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    pr.set_defaults(func=cmd_predict)
+
+    m = sub.add_parser("models", help="list saved models with their test accuracy")
+    m.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        parser.exit(EXIT_USAGE, f"wic {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        print("\ninterrupted; a training run resumes from its last finished epoch", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: no tracebacks
+        from wic.data import DataError
+
+        known = (DataError, ValueError, FileNotFoundError, KeyError)
+        try:
+            from wic.predict import ImageError, ModelError
+
+            known = (*known, ImageError, ModelError)
+        except ImportError:
+            pass
+        if isinstance(exc, known):
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            print(f"wic {args.command}: error: {msg}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

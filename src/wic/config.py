@@ -1,0 +1,127 @@
+"""Paths, run profiles and seeds — the only place that knows where things live.
+
+Everything is reached through configuration, never a hard-coded path:
+
+- ``WIC_DATA_DIR``   folder that holds ``cifar-10-batches-py/`` (or that folder itself)
+- ``WIC_HOME``       project root (defaults to the checkout this package lives in, else cwd)
+- ``WIC_MODELS_DIR`` where trained models and their cards live (default ``<home>/models``)
+- ``WIC_FIGURES_DIR`` where figures are written (default ``<home>/figures``)
+- ``WIC_PROFILE``    ``full`` (default) or ``smoke``: the CI profile every notebook honours
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILES = ("full", "smoke")
+DEFAULT_SEED = 1337
+
+
+def project_root() -> Path:
+    """The project checkout: ``WIC_HOME``, else the source tree we were installed from, else cwd."""
+    env = os.environ.get("WIC_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(__file__).resolve()
+    # src/wic/config.py -> project root is two levels above the package
+    candidate = here.parents[2]
+    if (candidate / "pyproject.toml").is_file() and (candidate / "src" / "wic").is_dir():
+        return candidate
+    return Path.cwd().resolve()
+
+
+def _dir_from_env(var: str, default: str) -> Path:
+    env = os.environ.get(var)
+    return Path(env).expanduser().resolve() if env else project_root() / default
+
+
+def models_dir() -> Path:
+    return _dir_from_env("WIC_MODELS_DIR", "models")
+
+
+def figures_dir() -> Path:
+    return _dir_from_env("WIC_FIGURES_DIR", "figures")
+
+
+def runs_dir() -> Path:
+    return _dir_from_env("WIC_RUNS_DIR", "runs")
+
+
+def data_dir() -> Path | None:
+    """The configured CIFAR-10 folder (``WIC_DATA_DIR``), or None when unset."""
+    env = os.environ.get("WIC_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else None
+
+
+def profile() -> str:
+    """The run profile: ``full`` unless ``WIC_PROFILE=smoke`` (what CI and nbval use)."""
+    value = os.environ.get("WIC_PROFILE", "full").strip().lower() or "full"
+    if value not in PROFILES:
+        raise ValueError(f"WIC_PROFILE={value!r} is not a profile; accepted: {', '.join(PROFILES)}")
+    return value
+
+
+def is_smoke() -> bool:
+    return profile() == "smoke"
+
+
+def set_seed(seed: int = DEFAULT_SEED) -> int:
+    """Seed Python, NumPy and the Keras backend so that a run is repeatable."""
+    import numpy as np
+
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    try:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+    except ImportError:  # pragma: no cover - keras is a hard dependency
+        pass
+    return seed
+
+
+def configure_threads(intra: int | None = None, inter: int | None = None) -> None:
+    """Set TensorFlow's thread pools (must run before TF executes anything).
+
+    Values come from the arguments, else ``WIC_TF_THREADS`` (intra-op), else TF's default
+    (all cores). Sweeps with several workers give each worker ``cores // workers`` threads
+    so they do not oversubscribe the machine.
+    """
+    intra = intra if intra is not None else _int_env("WIC_TF_THREADS")
+    if intra is None and inter is None:
+        return
+    import tensorflow as tf
+
+    try:
+        if intra is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(int(intra))
+        tf.config.threading.set_inter_op_parallelism_threads(int(inter if inter is not None else 1 if intra else 0))
+    except RuntimeError:
+        # TF is already initialised in this process; the setting can no longer change.
+        pass
+
+
+def _int_env(var: str) -> int | None:
+    value = os.environ.get(var)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValueError(f"{var}={value!r} must be an integer") from exc
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path
+    models: Path
+    figures: Path
+    data: Path | None
+
+    @classmethod
+    def current(cls) -> Paths:
+        return cls(project_root(), models_dir(), figures_dir(), data_dir())

@@ -1,0 +1,276 @@
+"""CIFAR-10: load, validate, subset, and feed to Keras through ``tf.data``.
+
+Sources, in order: an explicit ``path`` → ``$WIC_DATA_DIR`` → Keras' own cache
+(``~/.keras/datasets/cifar-10-batches-py``) → Keras' download (only if ``download=True``).
+Whatever is read is validated (files present, shapes, dtype, label range, counts); a problem
+raises :class:`DataError` naming the path and what is wrong.
+
+Images stay ``uint8`` NHWC ``(N, 32, 32, 3)`` in memory (150 MB for the whole set); the
+conversion to ``float32`` in ``[0, 1]`` — the input convention of every model in the
+registry — happens batch by batch in the pipeline (:func:`to_float`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wic import CLASS_NAMES
+from wic import config
+
+BATCH_DIR = "cifar-10-batches-py"
+TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_FILE = "test_batch"
+META_FILE = "batches.meta"
+ROWS_PER_BATCH = 10_000
+IMAGE_SHAPE = (32, 32, 3)
+NUM_CLASSES = 10
+
+
+class DataError(ValueError):
+    """The dataset could not be found or failed validation (message names path and problem)."""
+
+
+@dataclass
+class Cifar10:
+    x_train: np.ndarray  # uint8 (50000, 32, 32, 3)
+    y_train: np.ndarray  # int64 (50000,)
+    x_test: np.ndarray  # uint8 (10000, 32, 32, 3)
+    y_test: np.ndarray  # int64 (10000,)
+    class_names: tuple[str, ...] = CLASS_NAMES
+    source: Path | None = None
+    _checksums: dict[str, str] | None = field(default=None, repr=False)
+
+    def checksums(self) -> dict[str, str]:
+        """SHA-256 of every file read (for model cards); computed once, on demand."""
+        if self._checksums is None:
+            self._checksums = file_checksums(self.source) if self.source else {}
+        return self._checksums
+
+    def summary(self) -> str:
+        return (
+            f"CIFAR-10 from {self.source}: train {self.x_train.shape} {self.x_train.dtype}, "
+            f"test {self.x_test.shape}, {len(self.class_names)} classes"
+        )
+
+
+# ----------------------------------------------------------------------------- locating
+
+
+def _as_batch_dir(path: Path) -> Path:
+    """Accept either the ``cifar-10-batches-py`` folder or a folder that contains it."""
+    path = Path(path).expanduser()
+    if (path / BATCH_DIR).is_dir():
+        return path / BATCH_DIR
+    return path
+
+
+def keras_cache_dir() -> Path:
+    base = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return base / "datasets" / BATCH_DIR
+
+
+def find_dataset(path: str | os.PathLike | None = None, *, download: bool = False) -> Path:
+    """Resolve where CIFAR-10 lives, following the documented source order."""
+    if path is not None:
+        resolved = _as_batch_dir(Path(path))
+        if not resolved.is_dir():
+            raise DataError(
+                f"CIFAR-10 folder {resolved} does not exist; pass the folder that holds "
+                f"'{BATCH_DIR}/' (or that folder itself)"
+            )
+        return resolved
+    env = config.data_dir()
+    if env is not None:
+        resolved = _as_batch_dir(env)
+        if not (resolved / TEST_FILE).exists() and not (resolved / TRAIN_FILES[0]).exists():
+            raise DataError(
+                f"WIC_DATA_DIR={env} holds neither '{BATCH_DIR}/' nor the CIFAR-10 batch files "
+                f"({', '.join(TRAIN_FILES[:1])}…, {TEST_FILE}); point it at the folder that "
+                f"contains '{BATCH_DIR}/'"
+            )
+        return resolved
+    cache = keras_cache_dir()
+    if cache.is_dir():
+        return cache
+    if download:
+        import keras
+
+        keras.datasets.cifar10.load_data()  # downloads into the Keras cache
+        if cache.is_dir():
+            return cache
+    raise DataError(
+        "CIFAR-10 not found: set WIC_DATA_DIR to the folder holding "
+        f"'{BATCH_DIR}/' (e.g. export WIC_DATA_DIR=../shared/data), or place it in {cache}, "
+        "or allow a download (download=True / --download) on a connected machine"
+    )
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _read_batch(file: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not file.is_file():
+        raise DataError(f"missing file {file} (expected the CIFAR-10 python-batch layout)")
+    try:
+        with open(file, "rb") as fh:
+            # The batches are pickles by the dataset's own format; only read trusted folders.
+            d = pickle.load(fh, encoding="bytes")
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
+            ImportError, IndexError, MemoryError) as exc:
+        raise DataError(f"{file} is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+        raise DataError(f"{file} has the wrong layout: expected a dict with b'data' and b'labels'")
+    data = np.asarray(d[b"data"])
+    labels = np.asarray(d[b"labels"])
+    if data.dtype != np.uint8:
+        raise DataError(f"{file}: pixel dtype is {data.dtype}, expected uint8")
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{file}: data shape is {data.shape}, expected (N, 3072)")
+    if labels.shape != (data.shape[0],):
+        raise DataError(f"{file}: {labels.shape[0] if labels.ndim else 0} labels for {data.shape[0]} images")
+    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise DataError(f"{file}: labels outside 0..{NUM_CLASSES - 1} (found {labels.min()}..{labels.max()})")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # channel-major -> NHWC
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+def _read_class_names(folder: Path) -> tuple[str, ...]:
+    meta = folder / META_FILE
+    if not meta.is_file():
+        return CLASS_NAMES
+    try:
+        with open(meta, "rb") as fh:
+            d = pickle.load(fh, encoding="bytes")
+        names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in d[b"label_names"])
+    except Exception as exc:  # noqa: BLE001 - any failure here is a corrupt meta file
+        raise DataError(f"{meta} is truncated or corrupt ({type(exc).__name__})") from exc
+    if len(names) != NUM_CLASSES:
+        raise DataError(f"{meta}: {len(names)} class names, expected {NUM_CLASSES}")
+    return names
+
+
+def load_cifar10(path: str | os.PathLike | None = None, *, download: bool = False,
+                 expect_full: bool = True) -> Cifar10:
+    """Load and validate CIFAR-10 as uint8 NHWC arrays plus class names."""
+    folder = find_dataset(path, download=download)
+    parts = [_read_batch(folder / name) for name in TRAIN_FILES]
+    x_train = np.concatenate([p[0] for p in parts])
+    y_train = np.concatenate([p[1] for p in parts])
+    x_test, y_test = _read_batch(folder / TEST_FILE)
+    if expect_full:
+        for name, n, want in (("training", len(x_train), 5 * ROWS_PER_BATCH),
+                              ("test", len(x_test), ROWS_PER_BATCH)):
+            if n != want:
+                raise DataError(f"{folder}: {n} {name} images, expected {want}")
+    return Cifar10(x_train, y_train, x_test, y_test, _read_class_names(folder), folder)
+
+
+def file_checksums(folder: Path) -> dict[str, str]:
+    out = {}
+    for name in (*TRAIN_FILES, TEST_FILE, META_FILE):
+        f = Path(folder) / name
+        if f.is_file():
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            out[name] = h.hexdigest()
+    return out
+
+
+# ----------------------------------------------------------------------------- shaping
+
+
+def stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int = 0):
+    """``n`` examples with (as near as possible) equal counts per class; ``None`` = all."""
+    if n is None or n >= len(y):
+        return x, y
+    if n <= 0:
+        raise ValueError(f"subset size must be positive, got {n}")
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    per = [n // len(classes) + (1 if i < n % len(classes) else 0) for i in range(len(classes))]
+    idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, per)])
+    idx = rng.permutation(idx)
+    return x[idx], y[idx]
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float):
+    """Hold out the *last* ``fraction`` of the arrays, as Keras' ``validation_split`` does."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    if fraction == 0:
+        return (x, y), None
+    cut = int(len(x) * (1.0 - fraction))
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1] (the registry's input convention)."""
+    return np.asarray(x, dtype=np.float32) / 255.0
+
+
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of uint8 images, on the [0, 1] scale."""
+    xf = np.asarray(x, dtype=np.float64) / 255.0
+    return xf.mean(axis=(0, 1, 2)), xf.std(axis=(0, 1, 2))
+
+
+# ----------------------------------------------------------------------------- tf.data
+
+
+def augment_batch(images, seed_pair, pad: int = 4, flip: bool = True):
+    """Padded random crop + horizontal flip on a float batch (NHWC), stateless and vectorised."""
+    import tensorflow as tf
+
+    n = tf.shape(images)[0]
+    h, w = images.shape[1], images.shape[2]
+    if pad:
+        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+        offsets = tf.random.stateless_uniform([n, 2], seed=seed_pair, minval=0,
+                                              maxval=2 * pad + 1, dtype=tf.int32)
+        rows = offsets[:, 0:1] + tf.range(h)[None, :]  # (n, h)
+        cols = offsets[:, 1:2] + tf.range(w)[None, :]  # (n, w)
+        images = tf.gather(padded, rows, axis=1, batch_dims=1)
+        images = tf.gather(images, cols, axis=2, batch_dims=1)
+    if flip:
+        coin = tf.random.stateless_uniform([n, 1, 1, 1], seed=seed_pair + 1) < 0.5
+        images = tf.where(coin, tf.reverse(images, axis=[2]), images)
+    return images
+
+
+def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int = 32, training: bool = False,
+                  augment: bool = False, seed: int = 0, one_hot: bool = True,
+                  num_classes: int = NUM_CLASSES, drop_remainder: bool = False):
+    """A ``tf.data`` pipeline: (shuffle) → batch → uint8→float → (augment) → prefetch.
+
+    Batching before the map keeps the per-element overhead out of the hot path; augmentation
+    is vectorised over the batch and stateless, so a seed reproduces it exactly.
+    """
+    import tensorflow as tf
+
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels")
+    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, dtype=np.int32)))
+    if training:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    counter = tf.data.Dataset.counter()
+
+    def prepare(step, batch):
+        images, labels = batch
+        images = tf.cast(images, tf.float32) / 255.0
+        if augment:
+            images = augment_batch(images, tf.stack([tf.cast(seed, tf.int64), step]))
+        if one_hot:
+            labels = tf.one_hot(labels, num_classes)
+        return images, labels
+
+    ds = tf.data.Dataset.zip((counter, ds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,1 @@
+# placeholder: fast nets are registered in wic.fastnet

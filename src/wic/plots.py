@@ -1,0 +1,182 @@
+"""Figures: training curves, confusion matrix, samples, calibration, robustness, sweeps.
+
+Each function returns a Matplotlib ``Figure`` (notebooks display it) and, given ``path``,
+saves it as a PNG at 150 dpi. Styling is shared so every figure reads well on a slide.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",
+                                               "inline", "agg"):
+        try:
+            import IPython
+
+            if IPython.get_ipython() is None:
+                matplotlib.use("Agg")
+        except ImportError:
+            matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(context="talk", style="whitegrid", font_scale=0.75)
+    return plt, sns
+
+
+def save(fig, path: str | Path | None, dpi: int = 150):
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+def training_curves(history: dict, title: str = "Training curves", path=None):
+    """Loss and accuracy per epoch, train vs validation (the seed's ``loss_acc.png``)."""
+    plt, _ = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    for ax, key, label in ((axes[0], "loss", "cross-entropy loss"),
+                           (axes[1], "accuracy", "accuracy")):
+        if key in history:
+            ax.plot(epochs, history[key], marker="o", ms=3, label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", ms=3, label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
+    if "val_accuracy" in history and history["val_accuracy"]:
+        best = int(np.argmax(history["val_accuracy"]))
+        axes[1].annotate(f"best {history['val_accuracy'][best]:.3f}",
+                         (best + 1, history["val_accuracy"][best]),
+                         textcoords="offset points", xytext=(-40, -25),
+                         arrowprops={"arrowstyle": "->"})
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def confusion_matrix(cm: np.ndarray, class_names, title: str = "Confusion matrix (test set)",
+                     normalize: bool = True, path=None):
+    """Heatmap of the confusion matrix, rows = true class (the seed's ``cm.png``)."""
+    plt, sns = _plt()
+    cm = np.asarray(cm, dtype=float)
+    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    fig, ax = plt.subplots(figsize=(8.5, 7))
+    sns.heatmap(shown, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues",
+                xticklabels=class_names, yticklabels=class_names, ax=ax,
+                cbar_kws={"label": "fraction of true class" if normalize else "images"},
+                annot_kws={"fontsize": 8})
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def image_grid(images, titles=None, ncols: int = 10, title: str | None = None, path=None,
+               cell: float = 1.2, title_colors=None):
+    plt, _ = _plt()
+    n = len(images)
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell, nrows * (cell + 0.25)))
+    axes = np.atleast_1d(axes).ravel()
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], interpolation="nearest")
+            if titles is not None:
+                color = title_colors[i] if title_colors is not None else "black"
+                ax.set_title(titles[i], fontsize=8, color=color)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def class_samples(x, y, class_names, per_class: int = 8, seed: int = 0, path=None):
+    """A grid with one row per class (``per_class`` random examples each)."""
+    plt, _ = _plt()
+    rng = np.random.default_rng(seed)
+    k = len(class_names)
+    fig, axes = plt.subplots(k, per_class, figsize=(per_class * 1.0, k * 1.05))
+    for c in range(k):
+        idx = rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+        for j, i in enumerate(idx):
+            ax = axes[c, j]
+            ax.imshow(x[i], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=10)
+    fig.suptitle("CIFAR-10: random training images per class (32x32 px)")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def class_balance(y_train, y_test, class_names, path=None):
+    plt, _ = _plt()
+    import pandas as pd
+
+    k = len(class_names)
+    df = pd.DataFrame({
+        "class": list(class_names) * 2,
+        "images": np.concatenate([np.bincount(y_train, minlength=k), np.bincount(y_test, minlength=k)]),
+        "split": ["train"] * k + ["test"] * k,
+    })
+    _, sns = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    sns.barplot(df, x="class", y="images", hue="split", ax=ax)
+    ax.set_title("Images per class")
+    ax.set_xlabel("")
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def reliability_diagram(edges, conf, acc, counts, ece: float, title="Reliability diagram", path=None):
+    plt, _ = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = edges[1] - edges[0]
+    mask = counts > 0
+    ax.bar(centers[mask], acc[mask], width=width * 0.95, color="tab:blue", alpha=0.8,
+           label="accuracy in bin")
+    ax.bar(centers[mask], (conf - acc)[mask], bottom=acc[mask], width=width * 0.95,
+           color="tab:red", alpha=0.35, label="gap to confidence")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (max softmax probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title}\nECE = {ece:.3f}")
+    ax.legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def robustness_curves(rows: list[dict], title="Accuracy under corruptions", path=None):
+    plt, sns = _plt()
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    clean = df[df.corruption == "none"].accuracy.iloc[0]
+    df = df[df.corruption != "none"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    sns.lineplot(df, x="severity", y="accuracy", hue="corruption", marker="o", ax=ax)
+    ax.axhline(clean, color="k", ls="--", lw=1, label=f"clean ({clean:.3f})")
+    ax.set_xlabel("severity (1 = mild, 5 = strong)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
