@@ -377,7 +377,8 @@ def fit(
 
     if initial_epoch < recipe.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs,
-                  initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose)
+                  initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose,
+                  shuffle=False)  # the pipeline shuffles
     history = state.get("history", {})
     epochs_run = int(state.get("epoch", initial_epoch))
     stopped = bool(recipe.early_stopping and stateful["early_stopping"].stopped_epoch > 0)

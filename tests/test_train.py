@@ -1,0 +1,128 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from fakedata import write_fake_cifar
+
+from wic import data, train
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    write_fake_cifar(root, per_batch=60)
+    return data.load_cifar10(root, expect_full=False)
+
+
+def test_default_recipe_is_the_seeds():
+    r = train.Recipe()
+    assert (r.optimizer, r.batch_size, r.validation_split, r.epochs) == ("adam", 32, 0.2, 50)
+    assert (r.early_stopping, r.early_stopping_patience, r.monitor) == (True, 5, "val_accuracy")
+    assert (r.reduce_lr, r.reduce_lr_factor, r.reduce_lr_patience, r.min_lr) == (True, 0.5, 5, 1e-5)
+
+
+@pytest.mark.parametrize("field, value, accepted", [
+    ("epochs", -1, "integer >= 1"),
+    ("optimizer", "rmsprop", "adam, adamw, sgd, nesterov"),
+    ("batch_size", 0, "integer >= 1"),
+    ("learning_rate", 0.0, "positive"),
+    ("validation_split", 1.0, r"\[0, 1\)"),
+])
+def test_bad_recipe_fields_name_the_field_and_what_is_accepted(field, value, accepted):
+    with pytest.raises(ValueError, match=f"{field}=.*accepted: .*{accepted}"):
+        train.Recipe(**{field: value})
+
+
+def test_unknown_recipe_field_is_refused():
+    with pytest.raises(ValueError, match="unknown recipe fields \\['epoch'\\]"):
+        train.Recipe.from_dict({"epoch": 3})
+
+
+def test_fit_learns_and_saves_history(tiny, tmp_path):
+    r = train.Recipe(epochs=3, batch_size=16, learning_rate=3e-3)
+    res = train.fit("seed_v1_3", tiny, r, run_dir=tmp_path / "run", verbose=0)
+    h = res.history
+    assert res.epochs_run == 3 and len(h["loss"]) == 3 and len(h["val_accuracy"]) == 3
+    assert h["loss"][-1] < h["loss"][0]
+    assert (tmp_path / "run" / "last.keras").is_file()
+    lines = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,") and len(lines) == 4
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["finished"] and state["epoch"] == 3
+
+
+def test_same_seed_same_run(tiny, tmp_path):
+    r = train.Recipe(epochs=1, batch_size=32, early_stopping=False, reduce_lr=False, seed=7)
+    a = train.fit("seed_v1_3", tiny, r, run_dir=tmp_path / "a", verbose=0).history
+    b = train.fit("seed_v1_3", tiny, r, run_dir=tmp_path / "b", verbose=0).history
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4)
+    np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-4)
+
+
+def test_time_budget_stops_training(tiny, tmp_path):
+    r = train.Recipe(epochs=50, batch_size=8, time_budget_s=1.0, early_stopping=False,
+                     reduce_lr=False)
+    t = time.perf_counter()
+    res = train.fit("seed_v1_3", tiny, r, run_dir=tmp_path / "b", verbose=0)
+    assert res.epochs_run < 50 and time.perf_counter() - t < 30
+
+
+def test_recipe_mismatch_on_resume_is_refused(tiny, tmp_path):
+    run = tmp_path / "run"
+    train.fit("seed_v1_3", tiny, train.Recipe(epochs=1, early_stopping=False, reduce_lr=False),
+              run_dir=run, verbose=0)
+    state = json.loads((run / "state.json").read_text())
+    state["finished"] = False
+    (run / "state.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="different recipe"):
+        train.fit("seed_v1_3", tiny, train.Recipe(epochs=2), run_dir=run, verbose=0)
+
+
+KILLABLE = textwrap.dedent("""
+    import sys, time, keras
+    from wic import data, train
+    class Slow(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.05)
+    d = data.load_cifar10(sys.argv[1], expect_full=False)
+    r = train.Recipe(epochs=6, batch_size=16, early_stopping=False, reduce_lr=False)
+    train.fit("seed_v1_3", d, r, run_dir=sys.argv[2], verbose=0, callbacks=[Slow()])
+    print("finished")
+""")
+
+
+@pytest.mark.timeout(240)
+def test_killed_run_resumes_losing_at_most_one_epoch(tmp_path):
+    """SIGKILL a training process mid-run; the rerun continues after the last finished epoch."""
+    root = tmp_path / "cifar"
+    write_fake_cifar(root, per_batch=60)
+    run = tmp_path / "run"
+    script = tmp_path / "killable.py"
+    script.write_text(KILLABLE)
+    proc = subprocess.Popen([sys.executable, str(script), str(root), str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    state_file = run / "state.json"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if state_file.is_file() and json.loads(state_file.read_text())["epoch"] >= 2:
+            break
+        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-way through epoch 3
+    proc.wait()
+    done = json.loads(state_file.read_text())["epoch"]
+    assert 2 <= done < 6 and not json.loads(state_file.read_text()).get("finished")
+
+    d = data.load_cifar10(root, expect_full=False)
+    r = train.Recipe(epochs=6, batch_size=16, early_stopping=False, reduce_lr=False)
+    res = train.fit("seed_v1_3", d, r, run_dir=run, verbose=0)
+    assert res.resumed_from_epoch == done  # nothing finished was lost; only epoch done+1 is redone
+    assert res.epochs_run == 6
+    assert len(res.history["loss"]) == 6  # one history row per epoch, no gaps or duplicates
+    assert res.wall_time_s > 0
