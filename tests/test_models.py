@@ -34,7 +34,7 @@ def test_seed_model_matches_published_summary():
 
 def test_seed_initialisers():
     m = models.build("seed_v1_3")
-    inits = {l.name: type(l.kernel_initializer).__name__ for l in m.layers if hasattr(l, "kernel_initializer")}
+    inits = {layer.name: type(layer.kernel_initializer).__name__ for layer in m.layers if hasattr(layer, "kernel_initializer")}
     assert inits.pop("dense_1") == "GlorotUniform"
     assert set(inits.values()) == {"HeNormal"}
 
@@ -46,7 +46,7 @@ def test_ablation_switches_are_arguments_of_one_builder():
     glorot = models.build("seed_v1_3", initializer="glorot_uniform")
     assert type(glorot.get_layer("conv2d").kernel_initializer).__name__ == "GlorotUniform"
     no_drop = models.build("seed_v1_3", dropout=(0, 0, 0))
-    assert [l.rate for l in no_drop.layers if type(l).__name__ == "Dropout"] == [0, 0, 0]
+    assert [layer.rate for layer in no_drop.layers if type(layer).__name__ == "Dropout"] == [0, 0, 0]
     with pytest.raises(ValueError, match="dropout"):
         models.build("seed_v1_3", dropout=(0.5, 1.5, 0))
 

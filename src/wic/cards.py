@@ -7,6 +7,7 @@ in a folder with their cards, best test accuracy first (used by ``wic predict`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -26,10 +27,8 @@ def library_versions() -> dict[str, str]:
 
     out = {"python": platform.python_version()}
     for pkg in ("wic", "tensorflow", "keras", "numpy", "scikit-learn", "pillow"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
     return out
 
 

@@ -112,6 +112,15 @@ def cmd_models(args) -> int:
     return EXIT_OK
 
 
+def cmd_pipeline(args) -> int:
+    from wic import pipeline
+
+    out = pipeline.run_pipeline(args.profile, Path(args.out) if args.out else None, args.only,
+                                timeout=args.timeout)
+    print(f"executed notebooks and logs: {out}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wic", description="Web Image Classifier (CIFAR-10, Keras)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -160,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", help="model name in models/ or a .keras path (default: best)")
     pr.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     pr.set_defaults(func=cmd_predict)
+
+    pl = sub.add_parser("pipeline", help="execute the notebooks in order with papermill",
+                        description="Run notebooks 01..06 with papermill into a fresh folder "
+                                    "(runs/pipeline/<stamp>-<profile>/): executed copies + logs.")
+    pl.add_argument("--profile", default="smoke", choices=("smoke", "full"),
+                    help="smoke: seconds per notebook, outputs kept in the run folder; "
+                         "full: the default parameters, rewrites figures/ (default: smoke)")
+    pl.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (e.g. 01 05)")
+    pl.add_argument("--out", help="output folder (default: runs/pipeline/<stamp>-<profile>)")
+    pl.add_argument("--timeout", type=int, help="per-cell timeout in seconds")
+    pl.set_defaults(func=cmd_pipeline)
 
     m = sub.add_parser("models", help="list saved models with their test accuracy")
     m.set_defaults(func=cmd_models)

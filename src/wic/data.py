@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wic import CLASS_NAMES
-from wic import config
+from wic import CLASS_NAMES, config
 
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -247,7 +246,8 @@ def augment_batch(images, seed_pair, pad: int = 4, flip: bool = True):
 
 def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int = 32, training: bool = False,
                   augment: bool = False, seed: int = 0, one_hot: bool = True,
-                  num_classes: int = NUM_CLASSES, drop_remainder: bool = False):
+                  num_classes: int = NUM_CLASSES, drop_remainder: bool = False,
+                  pad: int = 4, flip: bool = True):
     """A ``tf.data`` pipeline: (shuffle) → batch → uint8→float → (augment) → prefetch.
 
     Batching before the map keeps the per-element overhead out of the hot path; augmentation
@@ -267,10 +267,65 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int = 32, trainin
         images, labels = batch
         images = tf.cast(images, tf.float32) / 255.0
         if augment:
-            images = augment_batch(images, tf.stack([tf.cast(seed, tf.int64), step]))
+            images = augment_batch(images, tf.stack([tf.cast(seed, tf.int64), step]),
+                                   pad=pad, flip=flip)
         if one_hot:
             labels = tf.one_hot(labels, num_classes)
         return images, labels
 
     ds = tf.data.Dataset.zip((counter, ds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_epoch_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int,
+                        initial_epoch: int = 0, seed: int = 0, flip: str = "alternate",
+                        translate: int = 2, one_hot: bool = True,
+                        num_classes: int = NUM_CLASSES):
+    """All epochs ``initial_epoch..epochs-1`` in one pass: ``len(x) // batch_size`` full batches
+    each (fixed shapes, so XLA compiles once). Pass ``steps_per_epoch`` to ``model.fit``.
+
+    Each epoch ``e`` has its own shuffle and translations (seeded by ``(seed, e)``, so a resumed
+    run sees the same data). ``flip='alternate'`` derandomises mirroring as airbench does: every
+    image has a fixed random coin; it is mirrored in even epochs when the coin says so and in odd
+    epochs when it does not — each image alternates, and half the set is mirrored in every epoch.
+    ``flip='random'`` draws a fresh coin per image and epoch; ``'none'`` never mirrors.
+    """
+    import tensorflow as tf
+
+    if flip not in ("alternate", "random", "none"):
+        raise ValueError(f"flip={flip!r}; accepted: alternate, random, none")
+    n = len(x)
+    if len(y) != n:
+        raise ValueError(f"{n} images but {len(y)} labels")
+    steps = n // batch_size
+    if steps < 1:
+        raise ValueError(f"{n} images are fewer than one batch of {batch_size}")
+    images = tf.constant(np.ascontiguousarray(x))
+    labels = tf.constant(np.asarray(y, dtype=np.int32))
+    coin = tf.constant(np.random.default_rng([seed, 7]).random(n) < 0.5)
+
+    def epoch_batches(epoch):
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
+        order = tf.reshape(order[:steps * batch_size], (steps, batch_size))
+        return tf.data.Dataset.from_tensor_slices(order).enumerate().map(
+            lambda step, idx: (epoch, step, idx))
+
+    def prepare(epoch, step, idx):
+        batch = tf.cast(tf.gather(images, idx), tf.float32) / 255.0
+        pair = tf.stack([tf.cast(seed, tf.int64) * 1000 + epoch, step])
+        if translate:
+            batch = augment_batch(batch, pair, pad=translate, flip=False)
+        if flip == "alternate":
+            mirror = tf.logical_xor(tf.gather(coin, idx), tf.equal(epoch % 2, 1))
+        elif flip == "random":
+            mirror = tf.random.stateless_uniform([batch_size], seed=pair + 7) < 0.5
+        if flip != "none":
+            batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
+        lab = tf.gather(labels, idx)
+        if one_hot:
+            lab = tf.one_hot(lab, num_classes)
+        return batch, lab
+
+    ds = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

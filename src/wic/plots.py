@@ -180,3 +180,50 @@ def robustness_curves(rows: list[dict], title="Accuracy under corruptions", path
     ax.legend(fontsize=9)
     fig.tight_layout()
     return save(fig, path)
+
+
+def pca_scatter(embedding, y, class_names, explained=None, title="PCA of raw pixels", path=None):
+    plt, sns = _plt()
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    palette = sns.color_palette("tab10", len(class_names))
+    for c, name in enumerate(class_names):
+        pts = embedding[y == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, alpha=0.5, color=palette[c], label=name)
+    if explained is not None:
+        ax.set_xlabel(f"PC 1 ({100 * explained[0]:.1f}% of pixel variance)")
+        ax.set_ylabel(f"PC 2 ({100 * explained[1]:.1f}% of pixel variance)")
+    ax.set_title(title)
+    ax.legend(markerscale=3, fontsize=8, loc="best", ncol=2)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def channel_histograms(x, path=None, title="Pixel intensity per channel (training set)"):
+    plt, _ = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for ch, color in enumerate(("red", "green", "blue")):
+        counts = np.bincount(x[..., ch].ravel(), minlength=256)
+        ax.plot(np.arange(256), counts / counts.sum(), color=color, label=color)
+    ax.set_xlabel("pixel value (0-255)")
+    ax.set_ylabel("fraction of pixels")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def bar(labels, values, xlabel="", ylabel="", title="", path=None, fmt="{:.3g}", horizontal=True):
+    plt, _ = _plt()
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.2) if horizontal else (9, 4.5))
+    if horizontal:
+        bars = ax.barh(labels, values, color="tab:blue")
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel)
+    else:
+        bars = ax.bar(labels, values, color="tab:blue")
+        ax.set_ylabel(ylabel)
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
+    ax.set_title(title)
+    fig.tight_layout()
+    return save(fig, path)

@@ -28,6 +28,7 @@ def train_and_save(
     verbose="auto",
     model_kwargs: dict | None = None,
     figures: bool = True,
+    models_dir: Path | None = None,
 ) -> TrainedModel:
     """Train a registry model, evaluate it on the test set, save ``.keras`` + card + curves."""
     out_name = out_name or model_name
@@ -41,7 +42,7 @@ def train_and_save(
     ev = evaluate.evaluate_model(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
     eval_s = time.perf_counter() - t1
 
-    out_dir = config.models_dir()
+    out_dir = Path(models_dir) if models_dir else config.models_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{out_name}.keras"
     result.model.save(path)

@@ -1,0 +1,57 @@
+# WIC — one entry point for setting up, running and testing the project.
+#
+#   make pipeline            set up, then run the notebooks 01..06 (full profile) with papermill
+#   make test                set up, then lint + unit/integration/browser tests + nbval notebooks
+#
+# CIFAR-10 is read from $WIC_DATA_DIR (the folder holding cifar-10-batches-py/).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+PROFILE ?= full
+export PATH := $(BIN):$(PATH)
+SMOKE_DIR ?= $(abspath runs/test-smoke)
+
+.PHONY: setup pipeline smoke test lint unit notebooks browser-deps app clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+## The main job: every notebook in order, executed copies + logs in runs/pipeline/
+pipeline: setup
+	$(BIN)/wic pipeline --profile $(PROFILE)
+
+smoke: setup
+	$(BIN)/wic pipeline --profile smoke
+
+## Debian's Chromium for the browser test (Playwright cannot download a browser here)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+unit: setup
+	$(BIN)/pytest tests -q --timeout=900
+
+## nbval: every notebook under the smoke profile; cells tagged nbval-check-output must match
+notebooks: setup
+	rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)
+	cd notebooks && WIC_PROFILE=smoke WIC_FIGURES_DIR=$(SMOKE_DIR)/figures \
+	  WIC_SMOKE_MODELS_DIR=$(SMOKE_DIR)/models WIC_RUNS_DIR=$(SMOKE_DIR)/runs \
+	  $(BIN)/pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q --timeout=900 \
+	  01_data_exploration.ipynb 02_model_construction.ipynb 03_training.ipynb \
+	  04_tuning_ablations.ipynb 05_evaluation.ipynb 06_interactive_classifier.ipynb
+
+test: setup browser-deps lint unit notebooks
+
+clean:
+	rm -rf runs/test-smoke .pytest_cache

@@ -1,0 +1,40 @@
+"""The project's own files agree with each other (environment.yml vs pyproject.toml, CLI)."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _names(specs):
+    return {re.split(r"[<>=!\[ ]", s, maxsplit=1)[0].lower() for s in specs}
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert _names(conda) - {"python", "pip"} == _names(project["dependencies"])
+    # the same lower bounds on both sides
+    assert {c for c in conda if ">=" in c} == set(project["dependencies"])
+    assert any(p.startswith("-e") and "[dev]" in p for p in pip)
+
+
+def test_cli_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "wic.cli", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for command in ("train", "evaluate", "predict", "models", "pipeline"):
+        assert command in out
+
+
+def test_cli_unknown_model_is_a_usage_error():
+    r = subprocess.run([sys.executable, "-m", "wic.cli", "train", "--model", "nope"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "unknown model 'nope'; accepted:" in r.stderr and "Traceback" not in r.stderr
