@@ -315,8 +315,8 @@ def make_epoch_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs
         pair = tf.stack([tf.cast(seed, tf.int64) * 1000 + epoch, step])
         if translate:
             batch = augment_batch(batch, pair, pad=translate, flip=False)
-        if flip == "alternate":
-            mirror = tf.logical_xor(tf.gather(coin, idx), tf.equal(epoch % 2, 1))
+        if flip == "alternate":  # coin XOR odd epoch
+            mirror = tf.not_equal(tf.gather(coin, idx), tf.equal(epoch % 2, 1))
         elif flip == "random":
             mirror = tf.random.stateless_uniform([batch_size], seed=pair + 7) < 0.5
         if flip != "none":

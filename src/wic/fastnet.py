@@ -1,1 +1,159 @@
-# placeholder: fast nets are registered in wic.fastnet
+"""Fast nets and the fast training recipe: airbench's ideas, re-implemented in Keras for a CPU.
+
+After Keller Jordan's airbench ("94% on CIFAR-10 in 3.29 seconds", 2024). Every trick, in one
+line each (measured effects: ``benchmarks/FAST_RECIPE.md``):
+
+- **patch whitening** — the first layer is a frozen 2x2 conv set from the eigenvectors of the
+  training images' 2x2-patch covariance (both signs), so the net starts on decorrelated input;
+- **a short, wide VGG-like stack** — three blocks conv→maxpool→BN→GELU→conv→BN→GELU, widths
+  64/256/256 (``airbench94_cpu``) or narrower for speed; global max pool; linear head x 1/9;
+- **identity ("dirac") init** of every 3x3 conv's first filters: an implicit residual;
+- **BatchNorm with a fixed scale**, momentum 0.6, and its bias learning 64x faster;
+- **label smoothing 0.2**, **Nesterov SGD**, batch 1024, a triangular learning-rate schedule;
+- **lookahead**: every 5 steps after the first ~30% the weights are pulled to a slow EMA copy;
+- **derandomised flips** (each image alternates mirrored / not from epoch to epoch) and
+  **translate by 2** with reflect padding;
+- **test-time augmentation** inside the saved model: mirror + two 1-pixel shifts, logits averaged;
+- **XLA** (``jit_compile``): the whole train step compiled into one fused program.
+
+Importing this module is cheap (no TensorFlow): builders import Keras when called, and the
+custom layers live in :mod:`wic.fastnet_layers` (:func:`register_layers` imports them, which
+``keras.models.load_model`` needs before reading a saved fast net).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from wic import train
+from wic.models import INPUT_SHAPE, NUM_CLASSES, register
+
+# ---------------------------------------------------------------------------- hyper-parameters
+# airbench's values, translated to Keras' conventions (mean loss over the batch, decoupled
+# weight decay): lr 11.5 per 1024 examples of summed loss with momentum 0.85 is a mean-loss
+# learning rate of 11.5 / (1 + 1/0.15) = 1.5 at batch 1024; its L2 decay of 0.0153 per 1024
+# examples (applied through momentum) is a per-step decay of 0.0153 / 0.15 / 1.5 ~ 0.0089 x lr.
+FAST = {
+    "batch_size": 1024,
+    "learning_rate": 1.5,  # at batch 1024; scales linearly with the batch
+    "momentum": 0.85,
+    "weight_decay": 0.0089,
+    "label_smoothing": 0.2,
+    "warmup_fraction": 0.23,  # triangle: 0.2 x peak -> peak at 23% -> 0.07 x peak at the end
+    "lr_start_factor": 0.2,
+    "lr_end_factor": 0.07,
+    "translate": 2,
+    "bn_momentum": 0.6,
+    "bias_scale": 8.0,  # BN bias stored / 8: SGD moves it 64x faster
+    "head_scale": 1 / 9,
+    "tta": 2,  # 0 none, 1 mirror, 2 mirror + two shifts (6 views)
+}
+
+
+def register_layers():
+    """Import (and so register with Keras) the custom layers; returns their module."""
+    from wic import fastnet_layers
+
+    return fastnet_layers
+
+
+if "keras" in sys.modules:  # Keras already loaded: registering costs nothing, do it now
+    register_layers()
+
+
+@register("airbench94_cpu",
+          "airbench94's net in Keras: whitening + 3 conv blocks 64/256/256, TTA in the model",
+          widths=(64, 256, 256))
+@register("airbench93_cpu", "airbench93's narrower net: widths 64/128/128 (half the FLOPs)",
+          widths=(64, 128, 128))
+@register("airbench_cpu_s", "a fast CPU net: widths 32/96/128 (~1/3 of airbench94's FLOPs)",
+          widths=(32, 96, 128))
+def airbench_cpu(
+    *,
+    widths: tuple[int, int, int] = (64, 256, 256),
+    whiten_kernel: int = 2,
+    whiten_eps: float = 5e-4,
+    bn_momentum: float = FAST["bn_momentum"],
+    bn_epsilon: float = 1e-5,
+    bias_scale: float = FAST["bias_scale"],
+    head_scale: float = FAST["head_scale"],
+    tta: int = FAST["tta"],
+    dirac: bool = True,
+    gelu_approximate: bool = False,
+    name: str | None = None,
+):
+    """An airbench-style net; input float32 RGB [0, 1] NHWC 32x32, output 10 probabilities."""
+    import keras
+    from keras import layers
+
+    fl = register_layers()
+    if len(widths) != 3 or any(int(w) < 1 for w in widths):
+        raise ValueError(f"widths must be three positive channel counts, got {widths!r}")
+    init = keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform")  # PyTorch's default
+    act = fl.gelu_tanh if gelu_approximate else "gelu"  # Keras' "gelu" is the exact (erf) one
+
+    def gelu(i):
+        return layers.Activation(act, name=f"gelu_{i}")
+
+    convs = []
+
+    def conv(filters, label):
+        c = layers.Conv2D(int(filters), 3, padding="same", use_bias=False,
+                          kernel_initializer=init, name=label)
+        convs.append(c)
+        return c
+
+    def bn(label):
+        return fl.ScaledBiasBatchNorm(bias_scale=bias_scale, momentum=bn_momentum,
+                                      epsilon=bn_epsilon, name=label)
+
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = fl.TestTimeAugment(tta, name="tta_views")(inputs)
+    x = fl.PatchWhitening(whiten_kernel, whiten_eps, name="whiten")(x)
+    x = gelu(0)(x)
+    for b, width in enumerate(widths, start=1):
+        x = conv(width, f"block{b}_conv1")(x)
+        x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+        x = bn(f"block{b}_bn1")(x)
+        x = gelu(f"{b}a")(x)
+        x = conv(width, f"block{b}_conv2")(x)
+        x = bn(f"block{b}_bn2")(x)
+        x = gelu(f"{b}b")(x)
+    x = layers.GlobalMaxPooling2D(name="global_max_pool")(x)
+    x = layers.Dense(NUM_CLASSES, use_bias=False, kernel_initializer=init, name="head")(x)
+    x = layers.Rescaling(head_scale, name="head_scale")(x)
+    x = fl.TestTimeMerge(tta, name="tta_merge")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    model = keras.Model(inputs, outputs, name=name or f"airbench_cpu_{'_'.join(map(str, widths))}")
+    if dirac:
+        for c in convs:
+            fl.dirac_init(c)
+    return model
+
+
+# ---------------------------------------------------------------------------- the recipe
+
+FAST_RECIPE = train.Recipe(
+    optimizer="nesterov",
+    learning_rate=FAST["learning_rate"],
+    momentum=FAST["momentum"],
+    weight_decay=FAST["weight_decay"],
+    label_smoothing=FAST["label_smoothing"],
+    batch_size=FAST["batch_size"],
+    epochs=10,
+    validation_split=0.0,  # airbench trains on all 50,000 and reports the test set
+    early_stopping=False,
+    reduce_lr=False,
+    monitor="loss",
+    schedule="onecycle",
+    warmup_fraction=FAST["warmup_fraction"],
+    lr_start_factor=FAST["lr_start_factor"],
+    lr_end_factor=FAST["lr_end_factor"],
+    augment=True,
+    flip="alternate",
+    translate=FAST["translate"],
+    lookahead=True,
+    jit_compile=True,
+)
+
+train.RECIPES["fast"] = FAST_RECIPE

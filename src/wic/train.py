@@ -27,6 +27,7 @@ from wic import config, data
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "nesterov")
 SCHEDULES = ("constant", "onecycle", "linear")
+FLIPS = ("random", "alternate", "none")
 
 
 @dataclass
@@ -54,6 +55,13 @@ class Recipe:
     train_subset: int | None = None
     time_budget_s: float | None = None
     seed: int = config.DEFAULT_SEED
+    # fast-recipe options (wic.fastnet); the defaults keep the seed's behaviour
+    lr_start_factor: float = 0.0  # 'onecycle'/'linear': LR starts (ends) at this x peak
+    lr_end_factor: float = 0.0
+    flip: str = "random"  # with augment: 'random' per image, 'alternate' (derandomised), 'none'
+    translate: int = 4  # with augment: random shifts of up to this many pixels (reflect pad)
+    lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
+    jit_compile: bool | str = "auto"  # XLA for the train step ('auto' = Keras' choice: off on CPU)
 
     def __post_init__(self):
         self.validate()
@@ -82,6 +90,15 @@ class Recipe:
                 and self.monitor.startswith("val_"):
             bad("validation_split", 0, "> 0 when early stopping / LR reduction monitor "
                 f"{self.monitor!r} (or switch them off)")
+        if self.flip not in FLIPS:
+            bad("flip", self.flip, ", ".join(FLIPS))
+        if not (isinstance(self.translate, int) and 0 <= self.translate <= 8):
+            bad("translate", self.translate, "an integer 0..8 (pixels)")
+        for name in ("lr_start_factor", "lr_end_factor"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                bad(name, getattr(self, name), "a fraction in [0, 1]")
+        if self.jit_compile not in (True, False, "auto"):
+            bad("jit_compile", self.jit_compile, "True, False or 'auto'")
         if self.schedule != "constant" and self.reduce_lr:
             bad("reduce_lr", True, "False when a schedule other than 'constant' drives the LR")
 
@@ -123,10 +140,12 @@ def learning_rate_schedule(recipe: Recipe, steps_per_epoch: int):
     """A float for 'constant', else a Keras schedule over the whole run's steps."""
     if recipe.schedule == "constant":
         return recipe.learning_rate
-    import keras
 
     total = max(1, recipe.epochs * steps_per_epoch)
     warm = int(total * recipe.warmup_fraction) if recipe.schedule == "onecycle" else 0
+    if recipe.lr_start_factor or recipe.lr_end_factor:
+        return _PiecewiseLinear(recipe.learning_rate, warm, total, recipe.lr_start_factor,
+                                recipe.lr_end_factor)
     return _PiecewiseLinear(recipe.learning_rate, warm, total)
 
 
@@ -135,31 +154,36 @@ def _piecewise_linear_class():
 
     @keras.saving.register_keras_serializable(package="wic")
     class PiecewiseLinear(keras.optimizers.schedules.LearningRateSchedule):
-        """Linear warm-up from 0 (``warmup`` steps) then linear decay to 0 at ``total``."""
+        """Linear warm-up from ``start`` x peak (``warmup`` steps), then linear decay to
+        ``end`` x peak at ``total`` (both 0 by default)."""
 
-        def __init__(self, peak, warmup, total):
+        def __init__(self, peak, warmup, total, start=0.0, end=0.0):
             self.peak, self.warmup, self.total = float(peak), int(warmup), int(total)
+            self.start, self.end = float(start), float(end)
 
         def __call__(self, step):
             from keras import ops
 
             step = ops.cast(step, "float32")
-            up = step / max(1, self.warmup)
-            down = (self.total - step) / max(1, self.total - self.warmup)
+            up = self.start + (1.0 - self.start) * step / max(1, self.warmup)
+            down = self.end + (1.0 - self.end) * (self.total - step) / max(1, self.total - self.warmup)
             frac = ops.where(step < self.warmup, up, down)
-            return self.peak * ops.clip(frac, 0.0, 1.0)
+            return self.peak * ops.clip(frac, min(self.start, self.end), 1.0)
 
         def get_config(self):
-            return {"peak": self.peak, "warmup": self.warmup, "total": self.total}
+            cfg = {"peak": self.peak, "warmup": self.warmup, "total": self.total}
+            if self.start or self.end:
+                cfg.update(start=self.start, end=self.end)
+            return cfg
 
     return PiecewiseLinear
 
 
-def _PiecewiseLinear(peak, warmup, total):  # noqa: N802 - factory named after the class
+def _PiecewiseLinear(peak, warmup, total, *ends):  # noqa: N802 - factory named after the class
     global _PIECEWISE
     if _PIECEWISE is None:
         _PIECEWISE = _piecewise_linear_class()
-    return _PIECEWISE(peak, warmup, total)
+    return _PIECEWISE(peak, warmup, total, *ends)
 
 
 _PIECEWISE = None
@@ -172,6 +196,7 @@ def compile_model(model, recipe: Recipe, steps_per_epoch: int):
         optimizer=make_optimizer(recipe, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
+        jit_compile=recipe.jit_compile,
     )
     return model
 
@@ -254,6 +279,45 @@ def _callback_classes():
     return ResumableEarlyStopping, ResumableReduceLR, RunCheckpoint, TimeBudget
 
 
+def Lookahead(total_steps: int, every: int = 5, start_fraction: float = 0.3,  # noqa: N802
+              decay: float = 0.95, power: float = 3.0):
+    """airbench's lookahead: after ``start_fraction`` of the run, every ``every`` steps the
+    weights (and BN statistics) move to a slow EMA copy, ``ema = rho*ema + (1-rho)*w; w = ema``
+    with ``rho = decay**every * (step/total)**power`` (little averaging early, strong at the
+    end); the EMA is copied back at each epoch's end. The EMA is not checkpointed: a resumed
+    run restarts it from the resumed weights."""
+    import keras
+
+    def floats(model):
+        return [w for w in model.weights if w.dtype in ("float32", "float16", "bfloat16")]
+
+    class _Lookahead(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ema = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            step = int(self.model.optimizer.iterations.numpy())
+            if step < start_fraction * total_steps or step % every:
+                return
+            weights = floats(self.model)
+            if self.ema is None:
+                self.ema = [np.array(w.numpy()) for w in weights]
+                return
+            rho = decay ** every * min(1.0, step / total_steps) ** power
+            for e, w in zip(self.ema, weights):
+                e *= rho
+                e += (1.0 - rho) * w.numpy()
+                w.assign(e)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.ema is not None:
+                for e, w in zip(self.ema, floats(self.model)):
+                    w.assign(e)
+
+    return _Lookahead()
+
+
 def _num(x):
     x = float(x)
     return x if math.isfinite(x) else (1e30 if x > 0 else -1e30)
@@ -333,14 +397,28 @@ def fit(
     x, y = data.stratified_subset(dataset.x_train, dataset.y_train, recipe.train_subset,
                                   seed=recipe.seed)
     (x_tr, y_tr), val = data.split_validation(x, y, recipe.validation_split)
-    train_ds = data.make_pipeline(x_tr, y_tr, batch_size=recipe.batch_size, training=True,
-                                  augment=recipe.augment, seed=recipe.seed)
+    steps_per_epoch = None
+    if recipe.augment and recipe.flip == "alternate":
+        # one pass over all remaining epochs, each exactly steps_per_epoch full batches
+        state0 = load_state(run_dir) if resume else None
+        first = int(state0["epoch"]) if state0 and not state0.get("finished") else 0
+        steps_per_epoch = len(x_tr) // recipe.batch_size
+        train_ds = data.make_epoch_pipeline(x_tr, y_tr, batch_size=recipe.batch_size,
+                                            epochs=recipe.epochs, initial_epoch=first,
+                                            seed=recipe.seed, flip=recipe.flip,
+                                            translate=recipe.translate)
+    else:
+        train_ds = data.make_pipeline(x_tr, y_tr, batch_size=recipe.batch_size, training=True,
+                                      augment=recipe.augment, seed=recipe.seed,
+                                      **({} if recipe.translate == 4 and recipe.flip == "random"
+                                         else {"pad": recipe.translate,
+                                               "flip": recipe.flip != "none"}))
     val_ds = (data.make_pipeline(val[0], val[1], batch_size=max(256, recipe.batch_size))
               if val is not None else None)
-    steps = math.ceil(len(x_tr) / recipe.batch_size)
+    steps = steps_per_epoch or math.ceil(len(x_tr) / recipe.batch_size)
 
     state = load_state(run_dir) if resume else None
-    if state and state.get("recipe") != recipe.to_dict():
+    if state and {**recipe.to_dict(), **state.get("recipe", {})} != recipe.to_dict():
         raise ValueError(
             f"run folder {run_dir} holds a run with a different recipe; use another run folder "
             "or resume=False to start over"
@@ -353,6 +431,9 @@ def fit(
         state["elapsed_before_s"] = float(state.get("elapsed_s", 0.0))
     else:
         model = models.build(model_name, **(model_kwargs or {}))
+        for layer in model.layers:  # data-dependent initialisation (e.g. patch whitening)
+            if hasattr(layer, "data_init"):
+                layer.data_init(x_tr)
         compile_model(model, recipe, steps)
         initial_epoch = 0
         state = {"model_name": model_name, "recipe": recipe.to_dict(), "epoch": 0,
@@ -374,11 +455,13 @@ def fit(
     cbs = [*stateful.values(), Checkpoint(run_dir, state, stateful, started), *(callbacks or [])]
     if recipe.time_budget_s:
         cbs.append(Budget(recipe.time_budget_s, started, state["elapsed_before_s"]))
+    if recipe.lookahead:
+        cbs.insert(0, Lookahead(total_steps=recipe.epochs * steps))
 
     if initial_epoch < recipe.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs,
                   initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose,
-                  shuffle=False)  # the pipeline shuffles
+                  shuffle=False, steps_per_epoch=steps_per_epoch)  # the pipeline shuffles
     history = state.get("history", {})
     epochs_run = int(state.get("epoch", initial_epoch))
     stopped = bool(recipe.early_stopping and stateful["early_stopping"].stopped_epoch > 0)

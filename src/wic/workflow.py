@@ -29,6 +29,7 @@ def train_and_save(
     model_kwargs: dict | None = None,
     figures: bool = True,
     models_dir: Path | None = None,
+    callbacks: list | None = None,
 ) -> TrainedModel:
     """Train a registry model, evaluate it on the test set, save ``.keras`` + card + curves."""
     out_name = out_name or model_name
@@ -37,7 +38,7 @@ def train_and_save(
     load_s = time.perf_counter() - t0
     run_dir = run_dir or config.runs_dir() / out_name
     result = train.fit(model_name, dataset, recipe, run_dir=run_dir, resume=resume,
-                       verbose=verbose, model_kwargs=model_kwargs)
+                       verbose=verbose, model_kwargs=model_kwargs, callbacks=callbacks)
     t1 = time.perf_counter()
     ev = evaluate.evaluate_model(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
     eval_s = time.perf_counter() - t1

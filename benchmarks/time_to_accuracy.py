@@ -1,0 +1,312 @@
+"""Time to accuracy: test accuracy against wall-clock seconds for one or more training recipes.
+
+Each recipe runs under the same wall-clock budget. The clock starts before the dataset is
+loaded and runs through training (data pipeline, XLA compilation, whitening initialisation,
+per-epoch checkpoint files — everything ``wic.train.fit`` does). At the end of every epoch the
+model is evaluated on the 10,000 test images; that evaluation is *not* charged to the later
+checkpoints, but each checkpoint's ``elapsed_s`` includes its own evaluation — the moment you
+would have had that test accuracy had you stopped there. ``train_s`` is the clock without any
+checkpoint evaluation; ``eval_s`` is the evaluation itself. By default checkpoint evaluations
+of a model with test-time augmentation use it (``--checkpoint-tta off`` switches it off for
+the intermediate checkpoints: cheaper, slightly lower accuracy; the final one always uses it).
+
+A recipe whose full run is unaffordable can be read from a finished run instead:
+``--history seed=logs/seed_v1_3.log`` takes per-epoch seconds and validation accuracy from
+a ``wic train`` log (Keras' one-line-per-epoch output), and ``models/seed_v1_3.json`` for the
+final test accuracy; those rows are marked ``source=recorded`` (validation accuracy on the
+seed's 10,000 held-out training images, not test accuracy).
+
+    WIC_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/time_to_accuracy.py \\
+        --run fast=airbench_cpu_s --history seed=logs/seed_v1_3.log --budget-s 720 \\
+        --save fast_cpu_v1
+
+Writes ``benchmarks/results/time_to_accuracy.csv`` and ``figures/time_to_accuracy.png``, and
+prints each recipe's time to 78%, 85%, 90% (and 94%) and the ratios to the first recipe listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+THRESHOLDS = (0.78, 0.85, 0.90, 0.94)
+
+
+def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: float | None,
+                        tta: bool):
+    """Keras callback: test accuracy at each epoch end; stops when the budget is spent."""
+    import keras
+
+    from wic import evaluate
+
+    class CheckpointEval(keras.callbacks.Callback):
+        eval_total = 0.0
+
+        def on_epoch_end(self, epoch, logs=None):
+            train_s = time.perf_counter() - t0 - self.eval_total
+            t1 = time.perf_counter()
+            _set_tta(self.model, tta)
+            acc = evaluate.evaluate_model(self.model, dataset.x_test, dataset.y_test).accuracy
+            _set_tta(self.model, True)
+            eval_s = time.perf_counter() - t1
+            self.eval_total += eval_s
+            rows.append({"recipe": label, "epoch": epoch + 1, "train_s": round(train_s, 1),
+                         "eval_s": round(eval_s, 1), "elapsed_s": round(train_s + eval_s, 1),
+                         "test_accuracy": round(acc, 4), "tta": tta, "source": "measured"})
+            print(f"[{label}] epoch {epoch + 1}: test accuracy {acc:.4f} at {train_s:.0f} s "
+                  f"of training (+{eval_s:.0f} s evaluation{', TTA' if tta else ''})", flush=True)
+            if budget_s and train_s >= budget_s:
+                self.model.stop_training = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            if budget_s and time.perf_counter() - t0 - self.eval_total >= budget_s:
+                self.model.stop_training = True
+
+    return CheckpointEval()
+
+
+def _set_tta(model, enabled: bool) -> None:
+    for layer in model.layers:
+        if hasattr(layer, "enabled") and type(layer).__name__.startswith("TestTime"):
+            layer.enabled = enabled
+
+
+def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args) -> list[dict]:
+    from wic import cards, data, train, workflow
+
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    dataset = data.load_cifar10()
+    load_s = time.perf_counter() - t0
+    recipe = recipe.with_(time_budget_s=None)
+    cb = checkpoint_callback(rows, label, t0, dataset, budget_s, args.checkpoint_tta == "on")
+    run_dir = Path(args.runs_dir) / f"tta_{label}"
+    if args.save and label == args.save_recipe:
+        out = workflow.train_and_save(model_name, recipe, args.save, dataset=dataset,
+                                      run_dir=run_dir, resume=False, verbose=args.verbose,
+                                      callbacks=[cb])
+        model, acc, eval_s = out.result.model, out.evaluation.accuracy, out.card["test_eval_s"]
+    else:
+        res = train.fit(model_name, dataset, recipe, run_dir=run_dir, resume=False,
+                        verbose=args.verbose, callbacks=[cb])
+        from wic import evaluate
+
+        t1 = time.perf_counter()
+        model = res.model
+        _set_tta(model, True)
+        acc = evaluate.evaluate_model(model, dataset.x_test, dataset.y_test).accuracy
+        eval_s = time.perf_counter() - t1
+        out = None
+    train_s = time.perf_counter() - t0 - cb.eval_total - (eval_s if out is None else 0)
+    if out is not None:  # train_and_save's own evaluation ran inside the clock: take it out
+        train_s -= eval_s
+    final = {"recipe": label, "epoch": "final", "train_s": round(train_s, 1),
+             "eval_s": round(eval_s, 1), "elapsed_s": round(train_s + eval_s, 1),
+             "test_accuracy": round(acc, 4), "tta": True, "source": "measured",
+             "data_load_s": round(load_s, 1), "checkpoint_eval_total_s": round(cb.eval_total, 1)}
+    rows.append(final)
+    print(f"[{label}] final: test accuracy {acc:.4f}, {train_s:.0f} s training (data loading "
+          f"included) + {eval_s:.0f} s final evaluation = {train_s + eval_s:.0f} s "
+          f"(checkpoint evaluations, not counted: {cb.eval_total:.0f} s)", flush=True)
+    if out is not None:
+        card = dict(out.card)
+        card.update({
+            "time_to_accuracy": {
+                "total_s": final["elapsed_s"], "data_load_s": final["data_load_s"],
+                "train_s_excluding_checkpoint_evals": final["train_s"],
+                "final_test_eval_s": final["eval_s"],
+                "checkpoint_eval_total_s": final["checkpoint_eval_total_s"],
+                "note": "train_wall_time_s above includes the per-epoch test evaluations "
+                        "of benchmarks/time_to_accuracy.py; total_s does not",
+                "checkpoints": [{k: r[k] for k in ("epoch", "elapsed_s", "test_accuracy")}
+                                for r in rows if r["epoch"] != "final"],
+            }})
+        card.pop("model_file", None)
+        card.pop("written_at", None)
+        cards.write_card(out.path, card)
+        print(f"saved {out.path} and its card")
+    return rows
+
+
+EPOCH_RE = re.compile(r"^\d+/\d+ - (\d+)s .* val_accuracy: ([0-9.]+)")
+
+
+def recorded_history(label: str, log: Path, card: Path | None) -> list[dict]:
+    """Rows from a finished ``wic train`` log: cumulative epoch seconds, validation accuracy."""
+    rows, elapsed, epoch = [], 0.0, 0
+    for line in Path(log).read_text(errors="replace").splitlines():
+        m = EPOCH_RE.match(line.strip())
+        if m:
+            epoch += 1
+            elapsed += float(m.group(1))
+            rows.append({"recipe": label, "epoch": epoch, "train_s": elapsed, "eval_s": 0.0,
+                         "elapsed_s": elapsed, "test_accuracy": float(m.group(2)), "tta": False,
+                         "source": "recorded (validation accuracy, from the log)"})
+    if not rows:
+        raise SystemExit(f"no per-epoch lines with val_accuracy found in {log}")
+    if card and Path(card).is_file():
+        c = json.loads(Path(card).read_text())
+        if "test_accuracy" in c:
+            total = float(c.get("train_wall_time_s", elapsed)) + float(c.get("data_load_s", 0))
+            rows.append({"recipe": label, "epoch": "final", "train_s": total,
+                         "eval_s": float(c.get("test_eval_s", 0)),
+                         "elapsed_s": total + float(c.get("test_eval_s", 0)),
+                         "test_accuracy": float(c["test_accuracy"]), "tta": False,
+                         "source": f"recorded (test accuracy, {Path(card).name})"})
+    return rows
+
+
+def time_to(rows: list[dict], label: str, threshold: float) -> float | None:
+    hits = [r["elapsed_s"] for r in rows if r["recipe"] == label
+            and r["test_accuracy"] >= threshold]
+    return min(hits) if hits else None
+
+
+def plot(rows: list[dict], labels: list[str], path: Path, budget_s: float | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
+    for label in labels:
+        rr = [r for r in rows if r["recipe"] == label]
+        xs = [r["elapsed_s"] / 60 for r in rr]
+        ys = [100 * r["test_accuracy"] for r in rr]
+        recorded = rr and rr[0]["source"].startswith("recorded")
+        ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-",
+                label=f"{label}" + (" (recorded run; validation accuracy)" if recorded else ""))
+        fin = [r for r in rr if r["epoch"] == "final"]
+        if fin:
+            ax.annotate(f"{100 * fin[0]['test_accuracy']:.1f}%",
+                        (fin[0]["elapsed_s"] / 60, 100 * fin[0]["test_accuracy"]),
+                        textcoords="offset points", xytext=(4, -12), fontsize=9)
+    for t in THRESHOLDS:
+        ax.axhline(100 * t, color="grey", lw=0.6, ls=":")
+        ax.text(0.2, 100 * t + 0.3, f"{100 * t:.0f}%", fontsize=8, color="grey")
+    if budget_s:
+        ax.axvline(budget_s / 60, color="red", lw=0.8, ls=":", label=f"budget {budget_s / 60:.0f} min")
+    ax.set_xlabel("wall-clock time from start (data loading included), minutes")
+    ax.set_ylabel("CIFAR-10 test accuracy, %")
+    ax.set_ylim(30, 100)
+    ax.set_title("Time to accuracy on this 2-core CPU: fast recipe vs the seed's recipe")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run", action="append", default=[], metavar="RECIPE=MODEL",
+                   help="train this recipe (a wic.train.RECIPES name) with this registry model; "
+                        "repeatable, run in order (e.g. fast=airbench_cpu_s seed=seed_v1_3)")
+    p.add_argument("--history", action="append", default=[], metavar="LABEL=LOG",
+                   help="read a finished run from a 'wic train' log instead of training it")
+    p.add_argument("--history-card", action="append", default=[], metavar="LABEL=CARD",
+                   help="model card (.json) with the recorded run's final test accuracy")
+    p.add_argument("--budget-s", type=float, default=720.0, help="wall-clock budget per recipe")
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs (the schedule length)")
+    p.add_argument("--seed", type=int, help="override the recipe's seed")
+    p.add_argument("--checkpoint-tta", choices=("on", "off"), default="on")
+    p.add_argument("--save", help="save the trained model of --save-recipe under this name")
+    p.add_argument("--save-recipe", default="fast")
+    p.add_argument("--label-suffix", default="", help="appended to recipe labels (repeat runs)")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--csv", default="benchmarks/results/time_to_accuracy.csv")
+    p.add_argument("--append", action="store_true", help="append to the CSV instead of replacing")
+    p.add_argument("--plot", default="figures/time_to_accuracy.png")
+    p.add_argument("--plot-from-csv", action="store_true",
+                   help="only redraw the plot and ratios from the CSV")
+    p.add_argument("--verbose", type=int, default=2)
+    args = p.parse_args(argv)
+
+    rows: list[dict] = []
+    labels: list[str] = []
+    csv_path = Path(args.csv)
+    if (args.plot_from_csv or args.append) and csv_path.is_file():
+        with open(csv_path) as fh:
+            for r in csv.DictReader(fh):
+                for k in ("train_s", "eval_s", "elapsed_s", "test_accuracy"):
+                    r[k] = float(r[k])
+                rows.append(r)
+                if r["recipe"] not in labels:
+                    labels.append(r["recipe"])
+    if not args.plot_from_csv:
+        cards_by_label = dict(s.split("=", 1) for s in args.history_card)
+        for spec in args.history:
+            label, log = spec.split("=", 1)
+            rows = [r for r in rows if r["recipe"] != label]
+            rows += recorded_history(label, Path(log), cards_by_label.get(label))
+            if label not in labels:
+                labels.append(label)
+        from wic import train
+
+        for spec in args.run:
+            name, model_name = spec.split("=", 1)
+            recipe = train.recipe_named(name)
+            if args.epochs:
+                recipe = recipe.with_(epochs=args.epochs)
+            if args.seed is not None:
+                recipe = recipe.with_(seed=args.seed)
+            label = name + args.label_suffix
+            rows = [r for r in rows if r["recipe"] != label]
+            rows += run_recipe(label, model_name, recipe, args.budget_s, args)
+            if label not in labels:
+                labels.append(label)
+
+    keys = ["recipe", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "tta", "source",
+            "data_load_s", "checkpoint_eval_total_s"]
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    plot(rows, labels, Path(args.plot), args.budget_s)
+    print(f"\nwrote {csv_path} and {args.plot}")
+
+    print("\ntime to accuracy (s, from start, data loading included; '-' = not reached):")
+    print(f"  {'recipe':<24s}" + "".join(f"{100 * t:>8.0f}%" for t in THRESHOLDS)
+          + "   final acc   at s")
+    for label in labels:
+        fin = [r for r in rows if r["recipe"] == label and str(r["epoch"]) == "final"]
+        line = f"  {label:<24s}"
+        for t in THRESHOLDS:
+            v = time_to(rows, label, t)
+            line += f"{v:>9.0f}" if v is not None else f"{'-':>9s}"
+        if fin:
+            line += f"   {fin[0]['test_accuracy']:.4f}   {fin[0]['elapsed_s']:.0f}"
+        print(line)
+    if len(labels) > 1:
+        ref = next((lb for lb in labels if lb.startswith("seed")), labels[0])
+        print(f"\nratio of times to accuracy, {ref} / other (x faster than {ref}):")
+        best_ref = max((r["test_accuracy"] for r in rows if r["recipe"] == ref), default=0)
+        for label in labels:
+            if label == ref:
+                continue
+            parts = []
+            for t in THRESHOLDS[:3]:
+                a, b = time_to(rows, ref, t), time_to(rows, label, t)
+                if a and b:
+                    parts.append(f"{100 * t:.0f}%: x{a / b:.1f}")
+                elif b and not a:
+                    # the reference never got there: compare with its time to its best accuracy
+                    a_best = time_to(rows, ref, best_ref)
+                    parts.append(f"{100 * t:.0f}%: {ref} never reached it (best "
+                                 f"{100 * best_ref:.1f}% at {a_best:.0f} s; x{a_best / b:.1f} "
+                                 f"vs that)")
+                else:
+                    parts.append(f"{100 * t:.0f}%: -")
+            print(f"  {label}: " + "; ".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
