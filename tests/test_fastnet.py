@@ -30,7 +30,9 @@ def test_registry_and_import_is_cheap():
 
     code = ("import sys, wic.fastnet, wic.models as m; "
             "assert 'tensorflow' not in sys.modules, 'TF imported'; "
-            "assert {'airbench94_cpu', 'airbench93_cpu', 'airbench_cpu_s'} <= set(m.available())")
+            "assert {'airbench94_cpu', 'airbench93_cpu', 'airbench_cpu_s'} <= set(m.available()); "
+            "import keras; "  # importing Keras afterwards registers the custom layers
+            "assert keras.saving.get_registered_object('wic>PatchWhitening') is not None")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

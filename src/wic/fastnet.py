@@ -23,6 +23,8 @@ custom layers live in :mod:`wic.fastnet_layers` (:func:`register_layers` imports
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import sys
 
 from wic import train
@@ -57,8 +59,31 @@ def register_layers():
     return fastnet_layers
 
 
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Register the layers right after Keras is first imported (importing wic.fastnet before
+    Keras must not leave ``keras.models.load_model`` unable to read a saved fast net)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        if loader is not None and hasattr(loader, "exec_module"):
+            run = loader.exec_module
+
+            def exec_module(module):
+                run(module)
+                register_layers()
+
+            loader.exec_module = exec_module
+        return spec
+
+
 if "keras" in sys.modules:  # Keras already loaded: registering costs nothing, do it now
     register_layers()
+elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterKeras())
 
 
 @register("airbench94_cpu",
