@@ -73,3 +73,19 @@ def catalogue(folder: Path | None = None) -> list[dict]:
                      "latency_ms_p50": card.get("latency_ms_p50")})
     rows.sort(key=lambda r: -(r["test_accuracy"] or 0))
     return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The README's model table, every number read from a card."""
+    lines = ["| model | test accuracy | epochs | training time | parameters | latency p50 | command |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        c = r["card"]
+        secs = c.get("train_wall_time_s")
+        lat = c.get("latency_ms_p50")
+        lines.append(
+            f"| `{r['name']}` | {c.get('test_accuracy', float('nan')):.4f} | {c.get('epochs_run', '?')} | "
+            f"{secs / 60:.1f} min | {c.get('parameters', {}).get('total', 0):,} | "
+            f"{f'{lat:.1f} ms' if lat is not None else 'n/a'} | `{c.get('command', '?')}` |"
+            if secs is not None else f"| `{r['name']}` | (no card) | | | | | |")
+    return "\n".join(lines)

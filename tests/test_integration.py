@@ -1,0 +1,59 @@
+"""Integration tests on the real CIFAR-10 (WIC_DATA_DIR; CI sets it to ../shared/data)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from wic import cards, config, data, evaluate, predict
+
+pytestmark = pytest.mark.integration
+needs_data = pytest.mark.skipif(not os.environ.get("WIC_DATA_DIR"),
+                                reason="WIC_DATA_DIR is not set (CI sets it)")
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    return data.load_cifar10()
+
+
+@needs_data
+def test_real_dataset_validates(cifar):
+    assert cifar.x_train.shape == (50000, 32, 32, 3) and cifar.x_test.shape == (10000, 32, 32, 3)
+    assert np.bincount(cifar.y_test).tolist() == [1000] * 10
+    assert np.bincount(cifar.y_train).tolist() == [5000] * 10
+    assert cifar.class_names == ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                 "horse", "ship", "truck")
+    mean, _ = data.channel_stats(cifar.x_test)
+    assert 0.4 < mean[0] < 0.55  # plausible photographs, not zeros or noise
+
+
+def committed_models():
+    return [r["path"] for r in cards.catalogue(config.project_root() / "models")]
+
+
+def test_models_are_committed_with_cards():
+    paths = committed_models()
+    assert any(p.stem == "seed_v1_3" for p in paths), "models/seed_v1_3.keras is missing"
+    for p in paths:
+        card = cards.read_card(p)
+        for key in ("test_accuracy", "epochs_run", "train_wall_time_s", "command", "libraries",
+                    "data", "parameters", "per_class_accuracy"):
+            assert key in card, f"{p.name}'s card lacks {key}"
+
+
+@needs_data
+@pytest.mark.parametrize("path", committed_models(), ids=lambda p: p.stem)
+def test_committed_model_scores_its_card(cifar, path):
+    """Re-evaluated on the real test set, every committed model matches its card (±0.5 pt)."""
+    card = cards.read_card(path)
+    ev = evaluate.evaluate_model(predict.load_model(path), cifar.x_test, cifar.y_test)
+    assert abs(ev.accuracy - card["test_accuracy"]) <= 0.005, (path.name, ev.accuracy)
+
+
+def test_seed_model_card_meets_the_seeds_bar():
+    card = cards.read_card(config.project_root() / "models" / "seed_v1_3.keras")
+    assert card["keras_name"] == "pycrafters_team_model_v1.3"
+    assert card["parameters"] == {"total": 187402, "trainable": 186826, "non_trainable": 576}
+    assert card["test_accuracy"] >= 0.77
+    assert card["batch_size"] == 32 and card["recipe"]["optimizer"] == "adam"
