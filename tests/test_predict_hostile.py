@@ -103,6 +103,12 @@ def test_missing_path(tmp_path):
     assert "file not found" in _refused(tmp_path / "nope.jpg")
 
 
+def test_odd_path_strings():
+    assert "not a valid file path" in _refused("photo\x00.jpg")
+    assert "file not found" in _refused("~no_such_user_wic/photo.jpg")
+    assert "File name too long" in _refused("x" * 5000)  # and the message stays short
+
+
 def test_directory_path(tmp_path):
     msg = _refused(tmp_path)
     assert "is a folder" in msg and "accepted" in msg

@@ -221,27 +221,30 @@ def _describe(data: bytes) -> str:
 
 
 def _read_path(path: Path, max_bytes: int) -> bytes:
+    shown = _clip(str(path))
     try:
         st = os.stat(path)
+    except ValueError:  # an embedded NUL byte
+        raise ImageError(f"not a valid file path: {shown!r}") from None
     except FileNotFoundError:
-        raise ImageError(f"file not found: {path}") from None
+        raise ImageError(f"file not found: {shown}") from None
     except PermissionError:
-        raise ImageError(f"cannot read {path}: permission denied") from None
+        raise ImageError(f"cannot read {shown}: permission denied") from None
     except OSError as exc:
-        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ImageError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{path} is a folder, not an image file; accepted: {ACCEPTED} files")
+        raise ImageError(f"{shown} is a folder, not an image file; accepted: {ACCEPTED} files")
     if not stat.S_ISREG(st.st_mode):  # FIFOs would block, devices never end
-        raise ImageError(f"{path} is not a regular file; accepted: {ACCEPTED} files")
+        raise ImageError(f"{shown} is not a regular file; accepted: {ACCEPTED} files")
     if st.st_size > max_bytes:
         raise _too_big(st.st_size, max_bytes)
     try:
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
     except PermissionError:
-        raise ImageError(f"cannot read {path}: permission denied") from None
+        raise ImageError(f"cannot read {shown}: permission denied") from None
     except OSError as exc:
-        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ImageError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if len(data) > max_bytes:  # the file grew, or stat lied (/proc)
         raise _too_big(None, max_bytes)
     if not data:
@@ -270,7 +273,10 @@ def _to_bytes(src, max_bytes: int) -> bytes:
             raise _too_big(n, max_bytes, "upload")
         data = bytes(src)
     elif isinstance(src, (str, os.PathLike)):
-        return _read_path(Path(src).expanduser(), max_bytes)
+        path = Path(src)
+        with contextlib.suppress(RuntimeError):  # "~nosuchuser/…": keep the path as written
+            path = path.expanduser()
+        return _read_path(path, max_bytes)
     elif hasattr(src, "read"):
         data = _read_stream(src, max_bytes)
     else:
@@ -317,9 +323,12 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int, draft: int | None) ->
         return img
 
 
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "…"
+    return _clip(" ".join(str(exc).split()) or type(exc).__name__)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
