@@ -125,6 +125,27 @@ def cmd_pipeline(args) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args) -> int:
+    from wic import sweep
+
+    try:
+        result = sweep.run_sweep(args.notebook, sweep.parse_cli_params(args.param or []),
+                                 args.grid, seeds=args.seeds, out=args.out, workers=args.workers,
+                                 dask=args.dask, timeout=args.timeout)
+    except KeyboardInterrupt:
+        print("\nsweep interrupted: finished runs are kept; run the same command again to "
+              "resume (completed runs are skipped)", file=sys.stderr)
+        return 130
+    print(f"sweep {result.summary()}")
+    for f in result.failures:
+        err = f.get("error") or {}
+        where = f"cell {err['cell']}" if err.get("cell") is not None else "start-up"
+        msg = (err.get("message") or "").splitlines() or [""]
+        print(f"  failed {f['run_id']} {f['params']}: {where}: {err.get('name')}: {msg[0][:200]}")
+    print(f"table: {result.table_csv}\n       {result.table_parquet}")
+    return EXIT_FAIL if result.failed else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wic", description="Web Image Classifier (CIFAR-10, Keras)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -188,6 +209,27 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", help="output folder (default: runs/pipeline/<stamp>-<profile>)")
     pl.add_argument("--timeout", type=int, help="per-cell timeout in seconds")
     pl.set_defaults(func=cmd_pipeline)
+
+    sw = sub.add_parser(
+        "sweep", help="run a notebook over a grid of parameters (papermill), gather one table",
+        description="Run NOTEBOOK once per parameter combination (x seeds) with papermill, in a "
+                    "local process pool or on Dask; each run's executed notebook, metrics "
+                    "(wic.record) and result land in OUT/runs/<run_id>/, the table in "
+                    "OUT/runs.csv and OUT/runs.parquet. Re-running skips finished runs and "
+                    "retries failed ones. Values are typed as YAML: false, 1e-3, null, 'text'.")
+    sw.add_argument("notebook", help="the .ipynb to run (it needs a cell tagged 'parameters')")
+    sw.add_argument("-p", "--param", nargs="+", action="append", metavar=("NAME", "VALUE"),
+                    help="a parameter and its values, e.g. -p learning_rate 1e-3 3e-3 (repeatable)")
+    sw.add_argument("--grid", help="YAML/JSON file: grid (name: [values]), runs (list), fixed, seeds")
+    sw.add_argument("--seeds", nargs="+", type=int, help="repeat every run with these seeds "
+                    "(injected as the parameter 'seed')")
+    sw.add_argument("--out", help="output folder (default: sweeps/<notebook name>)")
+    sw.add_argument("--workers", type=int, help="parallel runs (default: min(cores, runs))")
+    sw.add_argument("--dask", metavar="local|tcp://HOST:PORT",
+                    help="run on a Dask LocalCluster ('local') or an existing scheduler")
+    sw.add_argument("--timeout", type=float, help="seconds a run's cells may take before its "
+                    "kernel is killed and the run recorded as failed (default: no limit)")
+    sw.set_defaults(func=cmd_sweep)
 
     m = sub.add_parser("models", help="list saved models with their test accuracy")
     m.set_defaults(func=cmd_models)

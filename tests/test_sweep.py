@@ -1,0 +1,330 @@
+"""wic.sweep and wic.record: plans, typing, refusals, failures, resume, interruption, pool, Dask.
+
+The notebooks here are tiny ones written with nbformat into tmp_path (no TensorFlow), so a
+run costs a kernel start (~1 s); the whole file stays well under two minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from wic import record as rec
+from wic import sweep
+from wic.sweep import SweepError
+
+PARAMS = 'x = 1\nfail = False\nseed = 0\nlabel = "a"\n'
+BODY = [
+    "import os, time\nfrom wic.record import record\n"
+    "record('y', x * 2)\nrecord('tf_threads', os.environ.get('WIC_TF_THREADS'))\n"
+    "record('cwd', os.getcwd())\nrecord('models_dir', os.environ.get('WIC_MODELS_DIR'))",
+    # cell 3 of the notebook (0: markdown, 1: parameters, 2: records): fails on request,
+    # unless the test says the problem is fixed
+    "if fail and os.environ.get('WIC_TEST_HEALED') != '1':\n    raise ValueError(f'boom x={x}')",
+    # cell 4: blocks while the file WIC_TEST_BLOCK exists (interruption and timeout tests)
+    "while x == 2 and os.path.exists(os.environ.get('WIC_TEST_BLOCK', '/nonexistent')):\n"
+    "    time.sleep(0.2)",
+    "record('z', x + seed)",
+]
+
+
+def make_notebook(folder: Path, name: str = "tiny.ipynb", params: str | None = PARAMS) -> Path:
+    nb = nbformat.v4.new_notebook()
+    cells = [nbformat.v4.new_markdown_cell("# A tiny notebook for sweep tests")]
+    if params is not None:
+        p = nbformat.v4.new_code_cell(params)
+        p.metadata["tags"] = ["parameters"]
+        cells.append(p)
+    cells += [nbformat.v4.new_code_cell(src) for src in BODY]
+    nb.cells = cells
+    # a kernel that does not exist here: the sweep must pass kernel_name="python3" itself
+    nb.metadata["kernelspec"] = {"name": "some-other-kernel", "display_name": "x",
+                                 "language": "python"}
+    path = folder / name
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def nb(tmp_path) -> Path:
+    return make_notebook(tmp_path)
+
+
+# ----------------------------------------------------------------------------- values and plans
+
+
+@pytest.mark.parametrize("text, value", [
+    ("false", False), ("True", True), ("1e-3", 0.001), ("3E5", 300000.0), (".5", 0.5),
+    ("-2", -2), ("3", 3), ("null", None), ("~", None), ("007", "007"), ("'3'", "3"),
+    ("adam", "adam"), ("no", "no"), ("off", "off"), ("2024-01-01", "2024-01-01"),
+    ("[1, 2]", [1, 2]), ("{a: 1}", {"a": 1}), ("007.5", 7.5), ("1e5", 100000.0), ("hello world", "hello world"), (".inf", float("inf")),
+])
+def test_values_are_typed_like_yaml_1_2(text, value):
+    got = sweep.parse_value(text)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("text", ["[1,", "{a: 1", "a: b", "- x", "# comment", "'open"])
+def test_unparsable_values_are_refused(text):
+    with pytest.raises(SweepError, match="parse|one value|quote"):
+        sweep.parse_value(text)
+
+
+def test_cli_params_typed_and_empty_refused():
+    grid = sweep.parse_cli_params([["lr", "1e-3", "3e-3"], ["augment", "false", "true"]])
+    assert grid == {"lr": [0.001, 0.003], "augment": [False, True]}
+    with pytest.raises(SweepError, match="no values"):
+        sweep.parse_cli_params([["lr"]])
+    with pytest.raises(SweepError, match="twice"):
+        sweep.parse_cli_params([["lr", "1"], ["lr", "2"]])
+
+
+def test_plan_is_grid_product_times_seeds():
+    runs = sweep.plan_runs({"a": [1, 2], "b": ["x", "y"]}, seeds=[0, 1])
+    assert len(runs) == 8
+    assert runs[:4] == [{"a": 1, "b": "x", "seed": 0}, {"a": 1, "b": "y", "seed": 0},
+                        {"a": 2, "b": "x", "seed": 0}, {"a": 2, "b": "y", "seed": 0}]
+    assert sweep.plan_runs(None, seeds=[5]) == [{"seed": 5}]
+    with pytest.raises(SweepError, match="empty grid"):
+        sweep.plan_runs(None)
+    with pytest.raises(SweepError, match="empty"):
+        sweep.plan_runs({"a": []})
+    with pytest.raises(SweepError, match="seed"):
+        sweep.plan_runs({"seed": [1]}, seeds=[2])
+
+
+def test_grid_file_yaml_and_json(tmp_path):
+    f = tmp_path / "grid.yaml"
+    f.write_text("grid:\n  lr: [1e-3, 1e-2]\n  augment: false\n"
+                 "runs:\n  - {lr: 0.1, batch_norm: off}\nfixed: {epochs: 2}\nseeds: [0, 1]\n")
+    runs, seeds = sweep.load_grid_file(f)
+    assert seeds == [0, 1]
+    assert runs == [{"epochs": 2, "lr": 0.001, "augment": False},
+                    {"epochs": 2, "lr": 0.01, "augment": False},
+                    {"epochs": 2, "lr": 0.1, "batch_norm": "off"}]
+    # the command line crosses with the file and wins on a shared name; --seeds overrides
+    plan = sweep.plan_runs({"lr": [5e-4]}, f, seeds=[7])
+    assert {r["lr"] for r in plan} == {0.0005} and len(plan) == 3 and {r["seed"] for r in plan} == {7}
+
+    j = tmp_path / "grid.json"
+    j.write_text(json.dumps([{"lr": 1e-3}, {"lr": 1e-2}]))
+    assert sweep.load_grid_file(j) == ([{"lr": 0.001}, {"lr": 0.01}], None)
+    j.write_text(json.dumps({"lr": [1e-3]}))  # a bare mapping is a grid
+    assert sweep.load_grid_file(j)[0] == [{"lr": 0.001}]
+    j.write_text(json.dumps({"seeds": [1, 2]}))  # only seeds: the defaults, once per seed
+    assert sweep.plan_runs(None, j) == [{"seed": 1}, {"seed": 2}]
+
+    for text, match in [("grid: {lr: []}", "empty"), ("runs: []", "no runs"), ("{}", "no runs"),
+                        ("grid: {lr: [1]}\nseed: [1]", "unknown keys"), ("[1, 2]", "runs"), ("grid: [", "parse"),
+                        ("seeds: [a]", "seeds")]:
+        f.write_text(text)
+        with pytest.raises(SweepError, match=match):
+            sweep.load_grid_file(f)
+
+
+def test_run_ids_are_stable_hashes_of_notebook_and_parameters(nb):
+    a = sweep.run_id(nb, {"x": 1, "fail": False})
+    assert a == sweep.run_id(nb, {"fail": False, "x": 1})  # order does not matter
+    assert a != sweep.run_id(nb, {"x": 2, "fail": False})
+    assert a != sweep.run_id(nb, {"x": 1.0, "fail": False})  # 1 and 1.0 inject differently
+    assert a != sweep.run_id(nb.with_name("other.ipynb"), {"x": 1, "fail": False})
+    assert len(a) == 12 and int(a, 16) >= 0
+
+
+# ----------------------------------------------------------------------------- refused before running
+
+
+def test_unknown_parameter_refused_before_anything_runs(nb, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(SweepError, match=r"unknown parameter\(s\) 'nope'.*accepted: x, fail, seed, label"):
+        sweep.run_sweep(nb, {"x": [1], "nope": [2]}, out=out, progress=False)
+    assert not out.exists()
+    bare = make_notebook(tmp_path, "bare.ipynb", params=None)
+    with pytest.raises(SweepError, match="no cell tagged 'parameters'"):
+        sweep.run_sweep(bare, {"x": [1]}, out=out, progress=False)
+    with pytest.raises(SweepError, match="empty"):
+        sweep.run_sweep(nb, {"x": []}, out=out, progress=False)
+    with pytest.raises(SweepError, match="not found"):
+        sweep.run_sweep(tmp_path / "missing.ipynb", {"x": [1]}, out=out, progress=False)
+    assert not out.exists()
+
+
+def test_cli_refusals_are_one_line_usage_errors(nb, capsys):
+    from wic import cli
+
+    for args, msg in [([], "empty grid"), (["-p", "x", "[1,"], "cannot parse"),
+                      (["--seeds", "1", "--dask", "nowhere"], "--dask")]:
+        assert cli.main(["sweep", str(nb), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("wic sweep: error:") and msg in err and len(err.splitlines()) == 1
+    r = subprocess.run([sys.executable, "-m", "wic.cli", "sweep", str(nb), "-p", "nope", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "unknown parameter(s) 'nope'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_kernel_that_cannot_start_is_retried_then_recorded(nb, tmp_path):
+    res = sweep.execute_run({"notebook": str(nb), "run_id": "r1", "params": {"x": 1},
+                             "run_dir": str(tmp_path / "r1"), "retries": 1,
+                             "kernel_name": "no-such-kernel", "threads": 1})
+    assert res["status"] == "failed" and res["attempts"] == 2
+    assert "did not start after 2 attempt" in res["error"]["message"]
+    assert json.loads((tmp_path / "r1" / "result.json").read_text())["status"] == "failed"
+
+
+# ----------------------------------------------------------------------------- wic.record
+
+
+def test_record_without_a_sweep_just_returns(monkeypatch, capsys):
+    monkeypatch.delenv(rec.ENV_VAR, raising=False)
+    assert rec.record("acc", 0.5) == 0.5
+    assert capsys.readouterr().out == ""  # outside a kernel: quiet
+
+
+def test_record_appends_json_lines(monkeypatch, tmp_path):
+    np = pytest.importorskip("numpy")
+    f = tmp_path / "m.jsonl"
+    monkeypatch.setenv(rec.ENV_VAR, str(f))
+    rec.record("acc", np.float32(0.25))
+    rec.record("acc", 0.75)
+    rec.record("curve", np.arange(3))
+    rec.record("name", "seed")
+    with open(f, "a") as fh:
+        fh.write('{"name": "torn"')  # a kernel killed mid-write
+    entries = rec.read_jsonl(f)
+    assert [e["name"] for e in entries] == ["acc", "acc", "curve", "name"]
+    assert rec.latest(entries) == {"acc": 0.75, "curve": [0, 1, 2], "name": "seed"}
+    with pytest.raises(ValueError, match="non-empty string"):
+        rec.record("", 1)
+    with pytest.raises(TypeError, match="cannot record a object"):
+        rec.record("bad", object())
+
+
+# ----------------------------------------------------------------------------- real runs
+
+
+def _results(out: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in out.glob("runs/*/result.json")}
+
+
+@pytest.mark.slow
+def test_local_pool_failures_table_and_resume(nb, tmp_path, monkeypatch):
+    monkeypatch.delenv("WIC_TEST_HEALED", raising=False)
+    out = tmp_path / "out"
+    grid = {"x": [1, 2], "fail": [False, True]}
+    r = sweep.run_sweep(nb, grid, out=out, workers=2, progress=False)
+    assert (r.ok, r.failed, r.skipped) == (2, 2, 0)
+
+    # the table: CSV and Parquet, one row per run, parameters, metrics, status, errors
+    csv, pq = pd.read_csv(out / "runs.csv"), pd.read_parquet(out / "runs.parquet")
+    assert len(csv) == len(pq) == 4 and list(csv.columns) == list(pq.columns)
+    ok, bad = pq[pq.status == "ok"], pq[pq.status == "failed"]
+    assert sorted(ok.x) == [1, 2] and not ok.fail.any()
+    assert sorted(ok.y) == [2, 4] and sorted(ok.z) == [1, 2]
+    assert set(ok.cwd) == {str(nb.parent)}  # the kernel ran in the notebook's folder
+    assert set(ok.tf_threads) == {str(max(1, sweep.cpu_count() // 2))}  # no oversubscription
+    for row in ok.itertuples():  # each run's models/checkpoints stay in its own folder
+        assert row.models_dir == str(out / "runs" / row.run_id / "models")
+    assert (pq.wall_time_s > 0).all() and (pq.overhead_s >= 0).all()
+    assert list(bad.error_cell) == [3, 3] and set(bad.error_name) == {"ValueError"}
+    assert sorted(bad.error_message) == ["boom x=1", "boom x=2"]
+    assert all("raise ValueError" in s for s in bad.error_source)
+    assert sorted(bad.y) == [2, 4] and bad.z.isna().all()  # metrics before the failure kept
+    for row in pq.itertuples():
+        assert (out / row.notebook).is_file() and (out / "runs" / row.run_id / "result.json").is_file()
+    first = _results(out)
+
+    # resume: finished runs are skipped, the failed ones retried (and now they pass)
+    monkeypatch.setenv("WIC_TEST_HEALED", "1")
+    r2 = sweep.run_sweep(nb, grid, out=out, workers=2, progress=False)
+    assert (r2.ok, r2.failed, r2.skipped) == (2, 0, 2)
+    assert (r2.table.status == "ok").all() and r2.table.z.notna().all()
+    again = _results(out)
+    for rid, res in first.items():
+        if res["status"] == "ok":
+            assert again[rid] == res  # untouched
+        else:
+            assert again[rid]["status"] == "ok" and again[rid]["params"] == res["params"]
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_with_two_workers(nb, tmp_path):
+    out = tmp_path / "dask"
+    r = sweep.run_sweep(nb, {"x": [1, 2, 3]}, seeds=[0], out=out, workers=2, dask="local",
+                        progress=False)
+    assert (r.ok, r.failed) == (3, 0)
+    t = sweep.load_table(out)
+    assert sorted(t.z) == [1, 2, 3] and set(t.seed) == {0}
+    assert set(t.tf_threads) == {str(max(1, sweep.cpu_count() // 2))}
+    assert set(t.threads) == {max(1, sweep.cpu_count() // 2)}
+    assert all((out / n).is_file() for n in t.notebook)
+
+
+@pytest.mark.slow
+def test_timeout_kills_the_run_and_records_the_cell(nb, tmp_path, monkeypatch):
+    block = tmp_path / "block"
+    block.touch()
+    monkeypatch.setenv("WIC_TEST_BLOCK", str(block))
+    t0 = time.perf_counter()
+    r = sweep.run_sweep(nb, {"x": [2]}, out=tmp_path / "t", workers=1, timeout=3, progress=False)
+    assert time.perf_counter() - t0 < 40
+    row = r.table.iloc[0]
+    assert row.status == "failed" and row.error_name == "RunTimeout" and row.error_cell == 4
+    assert "while x == 2" in row.error_source and row.y == 4
+
+
+def _kernels_of(run_id: str) -> list:
+    import psutil
+
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("WIC_SWEEP_RUN_ID") == run_id:
+                found.append(p)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_keeps_finished_runs_and_resumes(nb, tmp_path):
+    out, block = tmp_path / "int", tmp_path / "block"
+    block.touch()
+    env = {**os.environ, "WIC_TEST_BLOCK": str(block)}
+    ids = [sweep.run_id(nb, {"x": x}) for x in (1, 2, 3)]
+    proc = subprocess.Popen([sys.executable, "-m", "wic.cli", "sweep", str(nb), "-p", "x", "1", "2",
+                             "3", "--workers", "1", "--out", str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 90
+        while not (out / "runs" / ids[1] / "tiny.ipynb").is_file() and time.time() < deadline:
+            time.sleep(0.2)  # run 1 finished, run 2 started (and blocks)
+        assert (out / "runs" / ids[0] / "result.json").is_file(), "run 1 did not finish in time"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)  # `kill PID`: stop like Ctrl-C
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    t = pd.read_csv(out / "runs.csv")
+    assert dict(zip(t.x, t.status, strict=True)) == {1: "ok", 2: "pending", 3: "pending"}
+    deadline = time.time() + 10
+    while _kernels_of(ids[1]) and time.time() < deadline:  # the blocked kernel is gone too
+        time.sleep(0.2)
+    assert not _kernels_of(ids[1])
+
+    block.unlink()
+    r = sweep.run_sweep(nb, {"x": [1, 2, 3]}, out=out, workers=2, progress=False)
+    assert (r.ok, r.failed, r.skipped) == (2, 0, 1)
+    assert list(r.table.status) == ["ok"] * 3 and list(r.table.z) == [1, 2, 3]
