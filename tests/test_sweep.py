@@ -270,6 +270,29 @@ def test_dask_local_cluster_with_two_workers(nb, tmp_path):
 
 
 @pytest.mark.slow
+def test_dask_scheduler_address_ships_results_back(nb, tmp_path):
+    """``--dask tcp://…``: an existing cluster; notebooks and metrics travel back to OUT."""
+    import logging
+
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster:
+        out = tmp_path / "remote"
+        r = sweep.run_sweep(nb, {"x": [1, 2], "fail": [True]}, out=out,
+                            dask=cluster.scheduler_address, progress=False)
+    assert (r.ok, r.failed) == (0, 2)
+    t = sweep.load_table(out)
+    assert sorted(t.y) == [2, 4] and set(t.error_cell) == {3}
+    for row in t.itertuples():
+        run_dir = out / "runs" / row.run_id
+        assert (out / row.notebook).is_file() and (run_dir / "metrics.jsonl").is_file()
+        assert (run_dir / "result.json").is_file()
+        # the run ran in a scratch folder on the worker, not in OUT
+        assert row.models_dir != str(run_dir / "models")
+
+
+@pytest.mark.slow
 def test_timeout_kills_the_run_and_records_the_cell(nb, tmp_path, monkeypatch):
     block = tmp_path / "block"
     block.touch()

@@ -644,7 +644,7 @@ def load_table(out: str | os.PathLike):
 
 def _worker_init() -> None:
     """Pool worker: Ctrl-C is the parent's business; die (and take kernels along) with it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already inherited; also when spawned later
 
     def on_term(signum, frame):
         _kill_kernels(_LIVE_KERNELS)
@@ -662,13 +662,28 @@ def _worker_init() -> None:
     threading.Thread(target=watch_parent, daemon=True).start()
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Worker processes started in here inherit an ignored SIGINT: Ctrl-C is for this process,
+    which then stops them (and they their kernels) without a traceback from each."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _run_pool(tasks: list[dict], workers: int, on_result) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=_worker_init)
-    futures = {pool.submit(execute_run, t): t for t in tasks}
+    with _sigint_ignored():  # the worker processes are spawned on submit
+        futures = {pool.submit(execute_run, t): t for t in tasks}
     try:
         for fut in as_completed(futures):
             try:
@@ -699,8 +714,9 @@ def _dask_client(address: str, workers: int):
     from distributed import Client, LocalCluster
 
     if address == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        with _sigint_ignored():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         return Client(cluster), cluster
     try:
         return Client(address, timeout=20), None
@@ -724,12 +740,12 @@ def _run_dask(tasks: list[dict], address: str, workers: int, on_result,
     from distributed import as_completed
 
     client, cluster = _dask_client(address, workers)
+    futures: dict = {}
     try:
         budget = _dask_thread_budget(client)
         if not budget:
             raise SweepError(f"the Dask scheduler at {address} has no workers")
         budget = {"*": threads} if threads else {**budget, "*": min(budget.values())}
-        futures = {}
         for t in tasks:
             t = {**t, "threads": budget}
             if cluster is None:  # remote workers: results travel back, OUT need not be shared
@@ -745,7 +761,7 @@ def _run_dask(tasks: list[dict], address: str, workers: int, on_result,
             on_result(res)
     finally:
         with contextlib.suppress(Exception):
-            client.cancel(list(locals().get("futures", {})), force=True)
+            client.cancel(list(futures), force=True)
         client.close()
         if cluster is not None:
             cluster.close()
