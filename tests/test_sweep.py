@@ -158,6 +158,16 @@ def test_unknown_parameter_refused_before_anything_runs(nb, tmp_path):
     assert not out.exists()
 
 
+def test_declared_parameters_read_with_pythons_parser(tmp_path):
+    # papermill.inspect_notebook drops a line whose comment holds a comma; we must not
+    nb = make_notebook(tmp_path, params="%matplotlib inline\nsubset = None  # None = all 50,000\n"
+                                        "lr: float = 1e-3\na, b = 1, 2\nd = dict(k=1)\n")
+    assert sweep.declared_parameters(nb) == ["subset", "lr", "a", "b", "d"]
+    assert sweep.check_parameters(nb, [{"subset": 500, "a": 2}]) == ["subset", "lr", "a", "b", "d"]
+    with pytest.raises(SweepError, match="not a plain value"):
+        sweep.check_parameters(nb, [{"subset": object()}])
+
+
 def test_cli_refusals_are_one_line_usage_errors(nb, capsys):
     from wic import cli
 

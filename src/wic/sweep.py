@@ -13,8 +13,7 @@ with a ``grid`` mapping, an explicit ``runs`` list, ``fixed`` values and ``seeds
 over the seeds (injected as the parameter ``seed``). Values are typed like YAML 1.2: ``false``
 is a bool, ``1e-3`` a float, ``null`` None, ``007`` stays the string "007"; quote to force a
 string. Before anything runs, the plan is refused with :class:`SweepError` when it is empty, a
-value does not parse, or a name is not a parameter of the notebook (its ``parameters`` cell, as
-``papermill.inspect_notebook`` reads it).
+value does not parse, or a name is not assigned in the notebook's cell tagged ``parameters``.
 
 **A run** executes ``OUT/runs/<run_id>/<notebook>.ipynb`` with ``kernel_name="python3"`` in the
 notebook's own folder. Its kernel gets ``WIC_METRICS_FILE`` (where :func:`wic.record.record`
@@ -39,6 +38,7 @@ kernel fails to come up (papermill kernels started together can race for ZMQ por
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import itertools
@@ -229,14 +229,46 @@ def plan_runs(params: Mapping[str, Iterable] | None = None, grid_file: str | os.
     return runs
 
 
-def check_parameters(notebook: Path, runs: list[dict]) -> dict:
-    """Refuse names the notebook does not declare; returns papermill's parameter table."""
-    import papermill
+def declared_parameters(notebook: Path) -> list[str]:
+    """Names assigned in the notebook's cell tagged ``parameters`` ([] when there is none).
 
+    Read with Python's own parser: ``papermill.inspect_notebook`` skips lines its pattern
+    cannot read (e.g. a comment holding a comma, ``# None = all 50,000``), which would refuse
+    a real parameter. It is the fallback for a cell that is not plain Python.
+    """
+    nb = _read_json(notebook)
+    if not isinstance(nb, dict):
+        raise SweepError(f"cannot read notebook {notebook} (not a notebook file)")
+    cell = next((c for c in nb.get("cells", []) if c.get("cell_type") == "code"
+                 and "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return []
+    source = "".join(cell.get("source", "")) if isinstance(cell.get("source"), list) \
+        else str(cell.get("source", ""))
+    code = "\n".join(line for line in source.splitlines()
+                     if not line.lstrip().startswith(("%", "!")))  # IPython magics
     try:
-        declared = papermill.inspect_notebook(str(notebook))
-    except Exception as exc:  # noqa: BLE001 - unreadable notebook: say which and why
-        raise SweepError(f"cannot read notebook {notebook}: {exc}") from None
+        tree = ast.parse(code)
+    except SyntaxError:
+        import papermill
+
+        try:
+            return list(papermill.inspect_notebook(str(notebook)))
+        except Exception as exc:  # noqa: BLE001 - say which notebook and why
+            raise SweepError(f"cannot read the parameters of {notebook}: {exc}") from None
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
+            names += [e.id for e in elts if isinstance(e, ast.Name)]
+    return list(dict.fromkeys(names))
+
+
+def check_parameters(notebook: Path, runs: list[dict]) -> list[str]:
+    """Refuse names the notebook does not declare and values papermill cannot inject."""
+    declared = declared_parameters(notebook)
     names = list(dict.fromkeys(n for r in runs for n in r))
     bad = [n for n in names if not _IDENTIFIER.match(str(n))]
     if bad:
