@@ -58,8 +58,10 @@ Models (``resolve_model_path``, ``load_model``, ``Classifier``)
     ``latency_ms_p50`` is ≤ ``LATENCY_BUDGET_MS`` (or not measured). Loaded models are cached
     by path + mtime + size, so a page or widget does not reload per request. Inference goes
     through one ``tf.function`` with input signature ``(None, 32, 32, 3)``, traced once per
-    model: measured on this 2-core machine it is ~1.5 ms against ~11 ms for an eager
-    ``model(x)`` call and ~50 ms for ``model.predict`` (run ``benchmarks/predict_latency.py``).
+    model. Measured for seed_v1_3 on this 2-core machine (a training run busy on it, n=300):
+    p50 1.6 ms, against 12.0 ms for an eager ``model(x)`` and 47.6 ms for ``model.predict`` (the
+    seed's way, 29x slower); end to end, 640x480 JPEG bytes → top-3, p50 4.6 ms. Re-measure
+    with ``python benchmarks/predict_latency.py [--model NAME] [--write-card]``.
 """
 
 from __future__ import annotations
