@@ -10,6 +10,9 @@ VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 PROFILE ?= full
 export PATH := $(BIN):$(PATH)
+ifdef WIC_DATA_DIR
+export WIC_DATA_DIR := $(abspath $(WIC_DATA_DIR))
+endif
 SMOKE_DIR ?= $(abspath runs/test-smoke)
 
 .PHONY: setup pipeline smoke test lint unit notebooks browser-deps app clean

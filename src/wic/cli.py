@@ -108,6 +108,9 @@ def cmd_models(args) -> int:
     from wic import cards
 
     rows = cards.catalogue()
+    if args.markdown:
+        print(cards.markdown_table(rows))
+        return EXIT_OK
     if not rows:
         print("no models found (train one with: wic train)")
     for r in rows:
@@ -120,7 +123,7 @@ def cmd_pipeline(args) -> int:
     from wic import pipeline
 
     out = pipeline.run_pipeline(args.profile, Path(args.out) if args.out else None, args.only,
-                                timeout=args.timeout)
+                                timeout=args.timeout, publish=args.publish)
     print(f"executed notebooks and logs: {out}")
     return EXIT_OK
 
@@ -208,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (e.g. 01 05)")
     pl.add_argument("--out", help="output folder (default: runs/pipeline/<stamp>-<profile>)")
     pl.add_argument("--timeout", type=int, help="per-cell timeout in seconds")
+    pl.add_argument("--publish", action="store_true",
+                    help="(full profile) copy the executed notebooks back into notebooks/, "
+                         "dataset images stripped: the committed outputs")
     pl.set_defaults(func=cmd_pipeline)
 
     sw = sub.add_parser(
@@ -232,13 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=cmd_sweep)
 
     m = sub.add_parser("models", help="list saved models with their test accuracy")
+    m.add_argument("--markdown", action="store_true",
+                   help="print the README's model table (numbers read from the model cards)")
     m.set_defaults(func=cmd_models)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from wic import config
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    config.absolutize_env()  # child kernels/workers run in other folders
     try:
         return args.func(args)
     except UsageError as exc:

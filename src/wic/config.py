@@ -33,6 +33,20 @@ def project_root() -> Path:
     return Path.cwd().resolve()
 
 
+PATH_VARS = ("WIC_DATA_DIR", "WIC_HOME", "WIC_MODELS_DIR", "WIC_FIGURES_DIR", "WIC_RUNS_DIR",
+             "WIC_SMOKE_MODELS_DIR")
+
+
+def absolutize_env() -> None:
+    """Turn relative WIC_* folder variables into absolute ones, relative to *this* process's
+    working directory — before starting kernels or workers that run in another folder
+    (papermill runs notebooks in ``notebooks/``, where ``../shared/data`` means something else)."""
+    for var in PATH_VARS:
+        value = os.environ.get(var)
+        if value and not os.path.isabs(os.path.expanduser(value)):
+            os.environ[var] = str(Path(value).expanduser().resolve())
+
+
 def _dir_from_env(var: str, default: str) -> Path:
     env = os.environ.get(var)
     return Path(env).expanduser().resolve() if env else project_root() / default
@@ -53,7 +67,16 @@ def runs_dir() -> Path:
 def data_dir() -> Path | None:
     """The configured CIFAR-10 folder (``WIC_DATA_DIR``), or None when unset."""
     env = os.environ.get("WIC_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else None
+    if not env:
+        return None
+    path = Path(env).expanduser()
+    if not path.is_absolute() and not path.exists():
+        # A relative value set for the project folder, read by a kernel running in notebooks/
+        # (JupyterLab, papermill): resolve it against the project root instead.
+        from_root = project_root() / path
+        if from_root.exists():
+            return from_root.resolve()
+    return path.resolve()
 
 
 def profile() -> str:

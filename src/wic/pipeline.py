@@ -32,8 +32,16 @@ def notebooks_dir() -> Path:
 
 
 def run_pipeline(profile: str = "smoke", out: Path | None = None, only: list[str] | None = None,
-                 parameters: dict[str, dict] | None = None, timeout: int | None = None) -> Path:
-    """Execute the notebooks in order; stop at the first failure (raising it)."""
+                 parameters: dict[str, dict] | None = None, timeout: int | None = None,
+                 publish: bool = False) -> Path:
+    """Execute the notebooks in order; stop at the first failure (raising it).
+
+    ``publish=True`` (full profile only) copies each executed notebook back over its source
+    in ``notebooks/``, with the outputs of ``dataset-images`` cells stripped — that is how
+    the committed notebooks get the outputs of a real full run.
+    """
+    if publish and profile != "full":
+        raise ValueError("publish=True needs the full profile (smoke outputs are not for readers)")
     import papermill as pm
     from tqdm.auto import tqdm
 
@@ -53,6 +61,7 @@ def run_pipeline(profile: str = "smoke", out: Path | None = None, only: list[str
         selected = [n for n in selected if n.split("_")[0] in wanted]
 
     env_before = dict(os.environ)
+    config.absolutize_env()
     os.environ["WIC_PROFILE"] = profile
     if profile == "smoke":  # keep the committed figures and models untouched
         os.environ["WIC_FIGURES_DIR"] = str(out / "figures")
@@ -75,6 +84,10 @@ def run_pipeline(profile: str = "smoke", out: Path | None = None, only: list[str
                 finally:
                     fh.write(f"\n[wic] {name}: {time.perf_counter() - t0:.1f} s\n")
             tqdm.write(f"  {name}: {time.perf_counter() - t0:.1f} s -> {out / name}")
+            if publish:
+                from wic import nbtools
+
+                nbtools.strip_for_commit(out / name, nb_dir / name)
     finally:
         os.environ.clear()
         os.environ.update(env_before)

@@ -899,6 +899,9 @@ def run_sweep(
     extra attempts for a run whose kernel did not start (never for a failing cell).
     Ctrl-C or SIGTERM stops the sweep: finished runs stay recorded, then KeyboardInterrupt.
     """
+    from wic import config
+
+    config.absolutize_env()  # kernels run in the notebook's folder, not ours
     t_start = time.perf_counter()
     notebook = Path(notebook).expanduser()
     if notebook.suffix != ".ipynb" or not notebook.is_file():

@@ -486,3 +486,9 @@ def recipe_named(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; accepted: {', '.join(sorted(RECIPES))}")
     return RECIPES[name]
+
+
+def recipe_names() -> list[str]:
+    from wic import fastnet  # noqa: F401 - registers the fast recipes
+
+    return sorted(RECIPES)
