@@ -70,5 +70,8 @@ app: setup
 	  --MappingKernelManager.cull_interval=60 --MappingKernelManager.cull_idle_timeout=300 \
 	  '--Voila.tornado_settings={"websocket_max_message_size": 104857600}'
 
+readme: setup
+	$(BIN)/wic models --update-readme README.md
+
 clean:
 	rm -rf runs/test-smoke .pytest_cache

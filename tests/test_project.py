@@ -38,3 +38,17 @@ def test_cli_unknown_model_is_a_usage_error():
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "unknown model 'nope'; accepted:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_readme_model_table_is_the_one_the_cards_produce():
+    """Numbers in the README's model table come from the model cards (`wic models --update-readme`)."""
+    from wic import cards
+
+    table = cards.markdown_table(cards.catalogue(ROOT / "models"))
+    assert table in (ROOT / "README.md").read_text(), "run: wic models --update-readme README.md"
+
+
+def test_readme_names_the_two_commands_and_ci_calls_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    assert "make pipeline" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

@@ -89,3 +89,18 @@ def markdown_table(rows: list[dict]) -> str:
             f"{f'{lat:.1f} ms' if lat is not None else 'n/a'} | `{c.get('command', '?')}` |"
             if secs is not None else f"| `{r['name']}` | (no card) | | | | | |")
     return "\n".join(lines)
+
+
+README_BEGIN, README_END = "<!-- models:begin -->", "<!-- models:end -->"
+
+
+def update_readme(readme: Path, rows: list[dict]) -> bool:
+    """Replace the README's model table (between the markers) with one read from the cards."""
+    text = Path(readme).read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{readme} has no {README_BEGIN} … {README_END} markers")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_BEGIN}\n{markdown_table(rows)}\n{README_END}{tail}"
+    Path(readme).write_text(new)
+    return new != text

@@ -108,6 +108,10 @@ def cmd_models(args) -> int:
     from wic import cards
 
     rows = cards.catalogue()
+    if args.update_readme:
+        changed = cards.update_readme(Path(args.update_readme), rows)
+        print(f"{args.update_readme}: model table {'updated' if changed else 'already current'}")
+        return EXIT_OK
     if args.markdown:
         print(cards.markdown_table(rows))
         return EXIT_OK
@@ -240,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="list saved models with their test accuracy")
     m.add_argument("--markdown", action="store_true",
                    help="print the README's model table (numbers read from the model cards)")
+    m.add_argument("--update-readme", metavar="README",
+                   help="rewrite the model table between the markers in this file")
     m.set_defaults(func=cmd_models)
     return p
 
