@@ -84,8 +84,11 @@ def test_upload_png_and_jpeg_shows_top3_and_clears(app):
         assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-5
     # Each card shows the picture and the 32x32 model input (enlarged with hard pixel edges).
     images = re.findall(r'<img src="data:image/(\w+);base64,([^"]+)" width="(\d+)"', page[0])
-    assert [(fmt, int(w)) for fmt, _, w in images] == [("jpeg", 192), ("png", 128)]
+    assert [(fmt, int(w)) for fmt, _, w in images] == [("jpeg", 192), ("png", 128)]  # b.jpg: 300x200
     assert "image-rendering:pixelated" in page[0]
+    # A picture smaller than the thumbnail (a.png, 64x48) is sent losslessly and enlarged.
+    small = re.findall(r'<img src="data:image/(\w+);base64,[^"]+" width="(\d+)" height="(\d+)"', page[1])
+    assert small[0] == ("png", "192", "144")
     assert Image.open(io.BytesIO(base64.b64decode(images[1][1]))).size == (32, 32)
     assert app.results[0].x32.shape == (32, 32, 3)
 

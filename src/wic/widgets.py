@@ -39,9 +39,10 @@ import numpy as np
 
 from wic import cards, config, predict
 
-MAX_RESULTS = 12  # cards kept on the page (older ones are dropped with their arrays)
+MAX_RESULTS = 24  # cards kept on the page (older ones are dropped with their arrays)
 THUMB_PX = 192  # the uploaded picture is shown at most this wide/high
 VIEW_PX = 128  # the 32x32 model input (and the overlay) is shown at this size, nearest-neighbour
+THUMB_COLUMN, VIEW_COLUMN = THUMB_PX + 8, VIEW_PX + 28  # fixed column widths: cards line up
 EXPLAIN_MODES = (("Off", "off"), ("Saliency", "saliency"), ("Grad-CAM", "gradcam"))
 EXPLAIN_TITLES = {"saliency": "Saliency (SmoothGrad)", "gradcam": "Grad-CAM"}
 ACCEPTED = getattr(predict, "ACCEPTED", "JPEG, PNG, GIF, BMP, WebP, TIFF, SVG")
@@ -91,17 +92,23 @@ def _png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _thumbnail_jpeg(img, px: int = THUMB_PX) -> tuple[bytes, tuple[int, int]]:
-    """A display copy of a PIL image: at most ``px`` on its long side, JPEG-encoded."""
+def _thumbnail(img, px: int = THUMB_PX) -> tuple[bytes, str, tuple[int, int]]:
+    """A display copy of a PIL image: (bytes, MIME type, size).
+
+    Large pictures are shrunk to ``px`` on their long side and sent as JPEG; small ones are
+    sent as they are, losslessly (PNG), and enlarged in the page with visible pixels.
+    """
     from PIL import Image
 
-    thumb = img if max(img.size) <= px else img.resize(
-        _fit(img.size, px), Image.BILINEAR, reducing_gap=2.0)
-    if thumb.mode != "RGB":
-        thumb = thumb.convert("RGB")
+    if img.mode != "RGB":
+        img = img.convert("RGB")
     buf = io.BytesIO()
+    if max(img.size) <= px:
+        img.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue(), "image/png", img.size
+    thumb = img.resize(_fit(img.size, px), Image.BILINEAR, reducing_gap=2.0)
     thumb.save(buf, format="JPEG", quality=85)
-    return buf.getvalue(), thumb.size
+    return buf.getvalue(), "image/jpeg", thumb.size
 
 
 def _fit(size: tuple[int, int], px: int) -> tuple[int, int]:
@@ -110,16 +117,19 @@ def _fit(size: tuple[int, int], px: int) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def figure_html(title: str, data: bytes, mime: str, width: int, height: int,
+def figure_html(title: str, data: bytes, mime: str, width: int, height: int, column: int,
                 pixelated: bool = False, cls: str = "wic-fig") -> str:
     """An image with a caption, inlined as a data: URI (one widget per card, no extra round trips).
 
     ``pixelated`` shows a small image (the 32x32 model input) enlarged with hard pixel edges.
+    ``column`` is the figure's fixed width and captions have a two-line height, so the
+    columns of successive cards line up.
     """
     src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     rendering = "image-rendering:pixelated;" if pixelated else ""
-    return (f'<figure class="{cls}" style="margin:0 14px 6px 0">'
-            f'<figcaption style="font-size:12px;color:#555;margin-bottom:3px">{title}</figcaption>'
+    return (f'<figure class="{cls}" style="margin:0 12px 6px 0;width:{column}px">'
+            f'<figcaption style="font-size:12px;line-height:15px;min-height:30px;color:#555;'
+            f'margin-bottom:3px">{title}</figcaption>'
             f'<img src="{src}" width="{width}" height="{height}" alt="{title}" '
             f'style="{rendering}width:{width}px;height:{height}px;display:block;'
             f'border:1px solid #ddd;background:#fafafa"></figure>')
@@ -394,15 +404,17 @@ class ClassifierApp:
         picture, x32 = clf.preview(content)
         probs = np.asarray(clf.probabilities(x32), np.float64)
         top = _top(probs, clf.class_names, 3)
-        thumb, (tw, th) = _thumbnail_jpeg(picture)
+        thumb, mime, (tw, th) = _thumbnail(picture)
         elapsed = time.perf_counter() - t0
         size = f"{_human_size(memoryview(content).nbytes)} · " if _is_bytes(content) else ""
         info = (f'<div class="wic-file" style="font-weight:600;margin-bottom:2px">'
                 f'{html.escape(name)}</div><div class="wic-meta" style="font-size:12px;color:#666;'
                 f'margin-bottom:4px">{size}{html.escape(clf.name)} · {elapsed * 1000:.0f} ms</div>')
-        figures = (figure_html("your picture", thumb, "image/jpeg", tw, th)
+        shown = _fit((tw, th), THUMB_PX)  # small pictures are enlarged, with visible pixels
+        figures = (figure_html("your picture", thumb, mime, *shown, THUMB_COLUMN,
+                               pixelated=shown[0] > tw)
                    + figure_html("what the model sees (32×32)", _png(x32), "image/png",
-                                 VIEW_PX, VIEW_PX, pixelated=True))
+                                 VIEW_PX, VIEW_PX, VIEW_COLUMN, pixelated=True))
         log.info("classified %r (%s) as %s in %.0f ms", name, size.strip(" ·") or "-", top[0][0],
                  elapsed * 1000)
         return self._show(figures, info, top, x32, clf)
@@ -448,7 +460,7 @@ class ClassifierApp:
                     f'CIFAR-10 test image #{int(i)}</div><div class="wic-meta" style="font-size:12px;'
                     f'color:#666;margin-bottom:4px">32×32 px · {html.escape(clf.name)}</div>')
             figures = figure_html("the test image (32×32)", _png(x[i]), "image/png", VIEW_PX,
-                                  VIEW_PX, pixelated=True)
+                                  VIEW_PX, VIEW_COLUMN, pixelated=True)
             out.append(self._show(figures, info, top, x[i], clf, true_label=names[int(y[i])]))
         return out
 
@@ -496,7 +508,7 @@ class ClassifierApp:
                         else e.saliency(result.x32, result.class_index))
                 img = explain.overlay(result.x32, heat, alpha=0.55, size=VIEW_PX, nearest=True)
                 title = f"{EXPLAIN_TITLES[mode]}: why “{html.escape(result.label)}”"
-                overlay = figure_html(title, _png(img), "image/png", VIEW_PX, VIEW_PX,
+                overlay = figure_html(title, _png(img), "image/png", VIEW_PX, VIEW_PX, VIEW_COLUMN,
                                       cls="wic-fig wic-overlay")
         if overlay != result.overlay:
             result.overlay = overlay
@@ -526,7 +538,7 @@ def _warm_up(clf) -> None:
         Image.new("RGB", (64, 48), (120, 140, 160)).save(buf, fmt)
         picture, x32 = clf.preview(buf.getvalue())
         clf.probabilities(x32)
-        _thumbnail_jpeg(picture)
+        _thumbnail(picture)
         _png(x32)
 
 
