@@ -131,3 +131,11 @@ def test_augmentation_crops_and_flips_reproducibly():
     assert not np.allclose(a, x / 255.0)
     flipped = (a[:, :, 24:].mean((1, 2, 3)) < a[:, :, :8].mean((1, 2, 3))).sum()
     assert 10 < flipped < 54  # about half of the images are mirrored
+
+
+def test_test_split_alone(fake):
+    x, y, names = data.load_test_split(fake)
+    full = data.load_cifar10(fake, expect_full=False)
+    np.testing.assert_array_equal(x, full.x_test)
+    np.testing.assert_array_equal(y, full.y_test)
+    assert names == full.class_names

@@ -170,6 +170,14 @@ def load_cifar10(path: str | os.PathLike | None = None, *, download: bool = Fals
     return Cifar10(x_train, y_train, x_test, y_test, _read_class_names(folder), folder)
 
 
+def load_test_split(path: str | os.PathLike | None = None):
+    """Only the 10,000 test images (uint8 NHWC), their labels and the class names — for
+    demos that should not read the 50,000 training images."""
+    folder = find_dataset(path)
+    x, y = _read_batch(folder / TEST_FILE)
+    return x, y, _read_class_names(folder)
+
+
 def file_checksums(folder: Path) -> dict[str, str]:
     out = {}
     for name in (*TRAIN_FILES, TEST_FILE, META_FILE):

@@ -550,11 +550,4 @@ def _keras_model(clf):
 
 def _load_test_split(data_module):
     """(x_test uint8, y_test, class names) — only the test batch, not the 50,000 training images."""
-    folder = data_module.find_dataset()
-    reader = getattr(data_module, "_read_batch", None)
-    if reader is not None:
-        x, y = reader(folder / data_module.TEST_FILE)
-        names = data_module._read_class_names(folder)
-        return x, y, names
-    ds = data_module.load_cifar10()
-    return ds.x_test, ds.y_test, ds.class_names
+    return data_module.load_test_split()
