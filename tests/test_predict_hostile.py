@@ -16,7 +16,7 @@ from hostile import CASES
 from hostile.generate import encode, noise, svg_css_import, svg_image_href
 from PIL import Image
 
-from wic import predict
+from wic import images, predict
 from wic.predict import ACCEPTED, MAX_BYTES, ImageError, load_image, to_model_input
 
 pytestmark = pytest.mark.timeout(20)
@@ -160,8 +160,8 @@ def test_svg_external_resources_are_never_fetched(tmp_path, monkeypatch):
 
 def test_svg_url_fetcher_refuses_everything():
     for url in ("file:///etc/passwd", "http://example.com/x.png", "data:image/png;base64,AA=="):
-        with pytest.raises(predict._RefusedFetch):
-            predict._refuse_fetch(url, "image/*")
+        with pytest.raises(images._RefusedFetch):
+            images._refuse_fetch(url, "image/*")
 
 
 @pytest.mark.timeout(5)

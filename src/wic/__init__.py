@@ -2,7 +2,7 @@
 
 The package is organised by the way data flows through it (see DESIGN.md):
 ``config`` → ``data`` → ``models`` → ``train`` → ``evaluate`` → ``plots``,
-and ``predict`` → ``widgets`` for inference; ``sweep`` and ``cli`` sit on top.
+and ``images`` → ``predict`` → ``widgets`` for inference; ``sweep`` and ``cli`` sit on top.
 Modules are imported lazily so that ``import wic`` stays cheap (no TensorFlow).
 """
 
