@@ -1,6 +1,6 @@
 """WIC — Web Image Classifier: a notebook-driven CIFAR-10 research project in Keras.
 
-The package is organised by the way data flows through it (see DESIGN.md):
+The package is organised by the way data flows through it (see README.md, "Layout"):
 ``config`` → ``data`` → ``models`` → ``train`` → ``evaluate`` → ``plots``,
 and ``images`` → ``predict`` → ``widgets`` for inference; ``sweep`` and ``cli`` sit on top.
 Modules are imported lazily so that ``import wic`` stays cheap (no TensorFlow).

@@ -543,9 +543,8 @@ def _warm_up(clf) -> None:
 
 
 def _keras_model(clf):
-    """The Keras model behind a :class:`wic.predict.Classifier` (its attribute, else the cache)."""
-    model = getattr(clf, "model", None)
-    return model if model is not None else predict.load_model(clf.path)
+    """The Keras model behind a :class:`wic.predict.Classifier`."""
+    return clf.model
 
 
 def _load_test_split(data_module):
