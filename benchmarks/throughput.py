@@ -32,9 +32,15 @@ CONFIGS = [
     ("XLA + tanh GELU", "airbench94_cpu", 1024, {"jit": True, "gelu_tanh": True}),
     ("bf16 mixed precision", "airbench94_cpu", 1024, {"precision": "mixed_bfloat16"}),
     ("bf16 mixed precision + XLA", "airbench94_cpu", 1024, {"jit": True, "precision": "mixed_bfloat16"}),
+    ("bf16, batch 512", "airbench94_cpu", 512, {"precision": "mixed_bfloat16"}),
+    ("bf16 + threads intra 2 / inter 1", "airbench94_cpu", 1024,
+     {"precision": "mixed_bfloat16", "intra": 2, "inter": 1}),
+    ("bf16 + tanh GELU", "airbench94_cpu", 1024, {"precision": "mixed_bfloat16", "gelu_tanh": True}),
     ("oneDNN off", "airbench94_cpu", 1024, {"onednn": False}),
     ("airbench93_cpu (64/128/128) + XLA", "airbench93_cpu", 1024, {"jit": True}),
+    ("airbench93_cpu + bf16", "airbench93_cpu", 1024, {"precision": "mixed_bfloat16"}),
     ("airbench_cpu_s (32/96/128) + XLA", "airbench_cpu_s", 1024, {"jit": True}),
+    ("airbench_cpu_s, fp32", "airbench_cpu_s", 1024, {}),
     ("airbench_cpu_s + bf16", "airbench_cpu_s", 1024, {"precision": "mixed_bfloat16"}),
     ("seed_v1_3, its recipe (b32, graph mode)", "seed_v1_3", 32, {}),
 ]
@@ -48,8 +54,8 @@ def child(spec: dict) -> dict:
 
     from wic import config
 
-    if opts.get("intra"):
-        config.configure_threads(opts["intra"], opts.get("inter", 1))
+    # explicit thread pools for this configuration, else WIC_TF_THREADS, else TF's default
+    config.configure_threads(opts.get("intra"), opts.get("inter"))
     import keras
 
     if opts.get("precision"):
@@ -105,18 +111,24 @@ def pipeline_rate(seconds: float) -> list[dict]:
 
 def inference_rates(seconds: float) -> list[dict]:
     """TTA inference: eager model call vs XLA-compiled function; single-image latency."""
+    import keras
     import numpy as np
     import tensorflow as tf
 
     from wic import models
 
     rows = []
-    for name in ("airbench_cpu_s", "airbench94_cpu"):
+    for name, precision in (("airbench_cpu_s", "float32"), ("airbench_cpu_s", "mixed_bfloat16"),
+                            ("airbench94_cpu", "mixed_bfloat16")):
+        keras.mixed_precision.set_global_policy(precision)
         model = models.build(name)
+        keras.mixed_precision.set_global_policy("float32")
+        name = f"{name} {'bf16' if 'bfloat' in precision else 'fp32'}"
         x = np.random.default_rng(0).random((500, 32, 32, 3), dtype=np.float32)
+        graph = tf.function(lambda t, m=model: m(t, training=False))
         fast = tf.function(lambda t, m=model: m(t, training=False), jit_compile=True)
         for label, fn in (("eager model(x)", lambda t, m=model: m(t, training=False)),
-                          ("XLA tf.function", fast)):
+                          ("tf.function (graph)", graph), ("XLA tf.function", fast)):
             fn(x)
             n, t0 = 0, time.perf_counter()
             while n < 1000 or time.perf_counter() - t0 < seconds:

@@ -28,6 +28,7 @@ from wic import config, data
 OPTIMIZERS = ("adam", "adamw", "sgd", "nesterov")
 SCHEDULES = ("constant", "onecycle", "linear")
 FLIPS = ("random", "alternate", "none")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Recipe:
     translate: int = 4  # with augment: random shifts of up to this many pixels (reflect pad)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     jit_compile: bool | str = "auto"  # XLA for the train step ('auto' = Keras' choice: off on CPU)
+    precision: str = "float32"  # or 'mixed_bfloat16' (bf16 compute, float32 weights)
 
     def __post_init__(self):
         self.validate()
@@ -97,6 +99,8 @@ class Recipe:
         for name in ("lr_start_factor", "lr_end_factor"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, getattr(self, name), "a fraction in [0, 1]")
+        if self.precision not in PRECISIONS:
+            bad("precision", self.precision, ", ".join(PRECISIONS))
         if self.jit_compile not in (True, False, "auto"):
             bad("jit_compile", self.jit_compile, "True, False or 'auto'")
         if self.schedule != "constant" and self.reduce_lr:
@@ -430,7 +434,12 @@ def fit(
         initial_epoch = int(state["epoch"])
         state["elapsed_before_s"] = float(state.get("elapsed_s", 0.0))
     else:
-        model = models.build(model_name, **(model_kwargs or {}))
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(recipe.precision)
+        try:  # the layers keep the policy they were built with (and save it)
+            model = models.build(model_name, **(model_kwargs or {}))
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
         for layer in model.layers:  # data-dependent initialisation (e.g. patch whitening)
             if hasattr(layer, "data_init"):
                 layer.data_init(x_tr)
