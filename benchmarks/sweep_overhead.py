@@ -87,8 +87,9 @@ def main(argv=None) -> None:
 
     cores = sweep.cpu_count()
     os.environ.update(sweep.thread_env(cores))  # the same thread settings for every path
-    print(f"{cores} cores; tiny_training = load CIFAR-10 + build seed_v1_3 + {args.steps} steps "
-          f"of batch 32 (+ validation); {args.repeats} repeats")
+    load0 = os.getloadavg()[0]
+    print(f"{cores} cores, load average {load0:.1f} at start; tiny_training = load CIFAR-10 + "
+          f"build seed_v1_3 + {args.steps} steps of batch 32 (+ validation); {args.repeats} repeats")
 
     # 1. direct, warm (in this process)
     tiny_training(0, args.steps)  # warm-up: TF import, first graph tracing
@@ -147,7 +148,8 @@ def main(argv=None) -> None:
     for share in (0.10, 0.25):
         print(f"  training time per run for overhead <= {share:.0%}: {over * (1 - share) / share:.0f} s")
 
-    print(f"\nsweep of {args.runs} runs (total wall seconds)")
+    print(f"\nsweep of {args.runs} runs (total wall seconds; load average now "
+          f"{os.getloadavg()[0]:.1f}: other work on the machine shrinks any speed-up)")
     base = totals["pool, 1 worker"][0]
     for label, (total, train_s, run_wall) in totals.items():
         print(f"  {label:<30s} {total:7.2f}   speed-up {base / total:.2f}x   "
