@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import sys
 import time
@@ -38,7 +39,7 @@ THRESHOLDS = (0.78, 0.85, 0.90, 0.94)
 
 
 def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: float | None,
-                        tta: bool):
+                        tta: bool, every: int = 1, epochs: int = 0):
     """Keras callback: test accuracy at each epoch end; stops when the budget is spent."""
     import keras
 
@@ -49,6 +50,10 @@ def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: fl
 
         def on_epoch_end(self, epoch, logs=None):
             train_s = time.perf_counter() - t0 - self.eval_total
+            if (epoch + 1) % every and epoch + 1 != epochs:
+                if budget_s and train_s >= budget_s:
+                    self.model.stop_training = True
+                return
             t1 = time.perf_counter()
             _set_tta(self.model, tta)
             acc = evaluate.evaluate_model(self.model, dataset.x_test, dataset.y_test).accuracy
@@ -84,7 +89,8 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
     dataset = data.load_cifar10()
     load_s = time.perf_counter() - t0
     recipe = recipe.with_(time_budget_s=None)
-    cb = checkpoint_callback(rows, label, t0, dataset, budget_s, args.checkpoint_tta == "on")
+    cb = checkpoint_callback(rows, label, t0, dataset, budget_s, args.checkpoint_tta == "on",
+                             args.checkpoint_every, recipe.epochs)
     run_dir = Path(args.runs_dir) / f"tta_{label}"
     if args.save and label == args.save_recipe:
         out = workflow.train_and_save(model_name, recipe, args.save, dataset=dataset,
@@ -108,7 +114,9 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
     final = {"recipe": label, "epoch": "final", "train_s": round(train_s, 1),
              "eval_s": round(eval_s, 1), "elapsed_s": round(train_s + eval_s, 1),
              "test_accuracy": round(acc, 4), "tta": True, "source": "measured",
-             "data_load_s": round(load_s, 1), "checkpoint_eval_total_s": round(cb.eval_total, 1)}
+             "data_load_s": round(load_s, 1), "checkpoint_eval_total_s": round(cb.eval_total, 1),
+             # other work on the machine slows a run: the 1-minute load average at its end
+             "load_avg_end": round(os.getloadavg()[0], 2)}
     rows.append(final)
     print(f"[{label}] final: test accuracy {acc:.4f}, {train_s:.0f} s training (data loading "
           f"included) + {eval_s:.0f} s final evaluation = {train_s + eval_s:.0f} s "
@@ -219,6 +227,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, help="override the recipe's seed")
     p.add_argument("--train-subset", type=int, help="train on this many images (smoke runs)")
     p.add_argument("--checkpoint-tta", choices=("on", "off"), default="on")
+    p.add_argument("--checkpoint-every", type=int, default=1,
+                   help="evaluate every N epochs (and after the last)")
     p.add_argument("--save", help="save the trained model of --save-recipe under this name")
     p.add_argument("--save-recipe", default="fast")
     p.add_argument("--label-suffix", default="", help="appended to recipe labels (repeat runs)")
@@ -270,7 +280,7 @@ def main(argv=None) -> int:
                 labels.append(label)
 
     keys = ["recipe", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "tta", "source",
-            "data_load_s", "checkpoint_eval_total_s"]
+            "data_load_s", "checkpoint_eval_total_s", "load_avg_end"]
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")

@@ -1,0 +1,63 @@
+"""What test-time augmentation buys: one trained fast net evaluated at TTA levels 0, 1, 2.
+
+Level 0 is the plain net, 1 adds the mirror image (2 views), 2 adds two 1-pixel shifts of both
+(6 views; the level the saved models use). Same weights for every row, so the differences are
+TTA alone; the seconds are the whole 10,000-image test evaluation at that level.
+
+    WIC_DATA_DIR=/work/shared/data python benchmarks/tta_levels.py fast_cpu_v1 [more models]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("models", nargs="+", help="model names in models/ (or .keras paths)")
+    p.add_argument("--csv", default="benchmarks/results/tta_levels.csv")
+    args = p.parse_args(argv)
+
+    import keras
+
+    from wic import config, data, evaluate, fastnet
+
+    fastnet.register_layers()
+    ds = data.load_cifar10()
+    rows = []
+    for name in args.models:
+        path = Path(name) if name.endswith(".keras") else config.models_dir() / f"{name}.keras"
+        model = keras.models.load_model(path, compile=False)
+        tta = [layer for layer in model.layers if type(layer).__name__.startswith("TestTime")]
+        if not tta:
+            print(f"{path.stem}: no test-time augmentation layers; skipped")
+            continue
+        saved = tta[0].level
+        for level in (0, 1, 2):
+            for layer in tta:
+                layer.level = level
+            t0 = time.perf_counter()
+            acc = evaluate.evaluate_model(model, ds.x_test, ds.y_test).accuracy
+            secs = time.perf_counter() - t0
+            rows.append({"model": path.stem, "tta_level": level, "views": (1, 2, 6)[level],
+                         "test_accuracy": round(acc, 4), "eval_s": round(secs, 1)})
+            print(f"{path.stem:<22s} TTA level {level} ({(1, 2, 6)[level]} views): "
+                  f"test accuracy {acc:.4f}, evaluation {secs:.1f} s", flush=True)
+        for layer in tta:
+            layer.level = saved
+    out = Path(args.csv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["model", "tta_level", "views", "test_accuracy", "eval_s"])
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
