@@ -40,7 +40,8 @@ def train_and_save(
     result = train.fit(model_name, dataset, recipe, run_dir=run_dir, resume=resume,
                        verbose=verbose, model_kwargs=model_kwargs, callbacks=callbacks)
     t1 = time.perf_counter()
-    ev = evaluate.evaluate_model(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
+    x_test, y_test = dataset.x_test[:test_subset], dataset.y_test[:test_subset]
+    ev = evaluate.evaluate_model(result.model, x_test, y_test, dataset.class_names)
     eval_s = time.perf_counter() - t1
 
     out_dir = Path(models_dir) if models_dir else config.models_dir()
