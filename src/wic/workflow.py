@@ -30,6 +30,7 @@ def train_and_save(
     figures: bool = True,
     models_dir: Path | None = None,
     callbacks: list | None = None,
+    test_subset: int | None = None,
 ) -> TrainedModel:
     """Train a registry model, evaluate it on the test set, save ``.keras`` + card + curves."""
     out_name = out_name or model_name
