@@ -224,6 +224,7 @@ def bar(labels, values, xlabel="", ylabel="", title="", path=None, fmt="{:.3g}",
         ax.set_ylabel(ylabel)
         plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
+    ax.margins(**({"x": 0.15} if horizontal else {"y": 0.12}))  # room for the value labels
     ax.set_title(title)
     fig.tight_layout()
     return save(fig, path)
