@@ -38,7 +38,13 @@ def machine() -> dict:
 
 
 def command_line() -> str:
+    """The command that produced this run: ``$WIC_COMMAND`` when a runner set it (the notebook
+    pipeline does, since inside a kernel ``sys.argv`` is only ipykernel's launcher), else argv."""
+    if os.environ.get("WIC_COMMAND"):
+        return os.environ["WIC_COMMAND"]
     argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else []
+    if argv and argv[0] == "ipykernel_launcher.py":
+        return "a Jupyter kernel (interactive notebook session)"
     return " ".join(argv)
 
 

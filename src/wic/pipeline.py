@@ -72,6 +72,8 @@ def run_pipeline(profile: str = "smoke", out: Path | None = None, only: list[str
             bar.set_postfix_str(name)
             t0 = time.perf_counter()
             log = out / f"{Path(name).stem}.log"
+            os.environ["WIC_COMMAND"] = (f"wic pipeline --profile {profile} --only "
+                                         f"{name.split('_')[0]} (runs notebooks/{name})")
             with open(log, "w") as fh:
                 try:
                     pm.execute_notebook(

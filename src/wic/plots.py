@@ -137,6 +137,7 @@ def class_balance(y_train, y_test, class_names, path=None):
     sns.barplot(df, x="class", y="images", hue="split", ax=ax)
     ax.set_title("Images per class")
     ax.set_xlabel("")
+    ax.legend(title="split", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
     return save(fig, path)
