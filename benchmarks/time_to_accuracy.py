@@ -35,7 +35,9 @@ import sys
 import time
 from pathlib import Path
 
-THRESHOLDS = (0.78, 0.85, 0.90, 0.94)
+from wic.evaluate import time_to_threshold as time_to  # noqa: E402
+from wic.plots import TTA_THRESHOLDS as THRESHOLDS  # noqa: E402
+from wic.plots import time_to_accuracy as plot  # noqa: E402
 
 
 def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: float | None,
@@ -167,53 +169,6 @@ def recorded_history(label: str, log: Path, card: Path | None) -> list[dict]:
                          "test_accuracy": float(c["test_accuracy"]), "tta": False,
                          "source": f"recorded (test accuracy, {Path(card).name})"})
     return rows
-
-
-def time_to(rows: list[dict], label: str, threshold: float) -> float | None:
-    hits = [r["elapsed_s"] for r in rows if r["recipe"] == label
-            and r["test_accuracy"] >= threshold]
-    return min(hits) if hits else None
-
-
-def plot(rows: list[dict], labels: list[str], path: Path, budget_s: float | None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
-    for label in labels:
-        rr = [r for r in rows if r["recipe"] == label]
-        xs = [r["elapsed_s"] / 60 for r in rr]
-        ys = [100 * r["test_accuracy"] for r in rr]
-        recorded = rr and rr[0]["source"].startswith("recorded")
-        note = " (recorded run; validation accuracy)" if recorded else ""
-        load = [float(r["load_avg_end"]) for r in rr if r.get("load_avg_end") not in (None, "")]
-        if load and load[0] >= 3:
-            note = f" (machine shared with other jobs: load {load[0]:.1f})"
-        ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-", label=label + note)
-        fin = [r for r in rr if r["epoch"] == "final"]
-        if fin:
-            ax.annotate(f"{100 * fin[0]['test_accuracy']:.1f}%",
-                        (fin[0]["elapsed_s"] / 60, 100 * fin[0]["test_accuracy"]),
-                        textcoords="offset points", xytext=(4, -12), fontsize=9)
-    for t in THRESHOLDS:
-        ax.axhline(100 * t, color="grey", lw=0.6, ls=":")
-        ax.text(0.2, 100 * t + 0.3, f"{100 * t:.0f}%", fontsize=8, color="grey")
-    if budget_s:
-        ax.axvline(budget_s / 60, color="red", lw=0.8, ls=":",
-                   label=f"budget {budget_s / 60:.0f} min (the 90% target's limit: 12 min)")
-    ax.set_xlabel("wall-clock time from start (data loading included), minutes")
-    ax.set_ylabel("CIFAR-10 test accuracy, %")
-    lowest = min((100 * r["test_accuracy"] for r in rows if r["recipe"] in labels), default=30)
-    ax.set_ylim(max(0, min(30, lowest - 5)), 100)
-    ax.set_title("Time to accuracy on this 2-core CPU: fast recipe vs the seed's recipe")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def main(argv=None) -> int:

@@ -145,3 +145,13 @@ def robustness(model, x_uint8, y_true, severities=(1, 3, 5), kinds=CORRUPTIONS[1
             acc = evaluate_model(model, corrupt(x_uint8, kind, sev), y_true).accuracy
             rows.append({"corruption": kind, "severity": sev, "accuracy": acc})
     return rows
+
+
+def time_to_threshold(rows: list[dict], label: str, threshold: float) -> float | None:
+    """First elapsed seconds at which run ``label`` reached ``threshold`` accuracy (or None).
+
+    ``rows`` are time-to-accuracy records: ``recipe``, ``elapsed_s``, ``test_accuracy``.
+    """
+    hits = [float(r["elapsed_s"]) for r in rows if r["recipe"] == label
+            and float(r["test_accuracy"]) >= threshold]
+    return min(hits) if hits else None

@@ -229,3 +229,42 @@ def bar(labels, values, xlabel="", ylabel="", title="", path=None, fmt="{:.3g}",
     ax.set_title(title)
     fig.tight_layout()
     return save(fig, path)
+
+
+TTA_THRESHOLDS = (0.78, 0.85, 0.90, 0.94)
+
+
+def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: float | None = None):
+    """Test accuracy against wall-clock minutes, one line per run (the issue-6 benchmark plot)."""
+    plt, _ = _plt()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for label in labels:
+        rr = [r for r in rows if r["recipe"] == label]
+        xs = [r["elapsed_s"] / 60 for r in rr]
+        ys = [100 * r["test_accuracy"] for r in rr]
+        recorded = rr and rr[0]["source"].startswith("recorded")
+        note = " (recorded run; validation accuracy)" if recorded else ""
+        load = [float(r["load_avg_end"]) for r in rr if r.get("load_avg_end") not in (None, "")]
+        if load and load[0] >= 3:
+            note = f" (machine shared with other jobs: load {load[0]:.1f})"
+        ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-", label=label + note)
+        fin = [r for r in rr if str(r["epoch"]) == "final"]
+        if fin:
+            ax.annotate(f"{100 * fin[0]['test_accuracy']:.1f}%",
+                        (fin[0]["elapsed_s"] / 60, 100 * fin[0]["test_accuracy"]),
+                        textcoords="offset points", xytext=(4, -12), fontsize=9)
+    for t in TTA_THRESHOLDS:
+        ax.axhline(100 * t, color="grey", lw=0.6, ls=":")
+        ax.text(0.2, 100 * t + 0.3, f"{100 * t:.0f}%", fontsize=8, color="grey")
+    if budget_s:
+        ax.axvline(budget_s / 60, color="red", lw=0.8, ls=":",
+                   label=f"budget {budget_s / 60:.0f} min (the 90% target's limit: 12 min)")
+    ax.set_xlabel("wall-clock time from start (data loading included), minutes")
+    ax.set_ylabel("CIFAR-10 test accuracy, %")
+    lowest = min((100 * r["test_accuracy"] for r in rows if r["recipe"] in labels), default=30)
+    ax.set_ylim(max(0, min(30, lowest - 5)), 100)
+    ax.set_title("Time to accuracy on this 2-core CPU: fast recipe vs the seed's recipe")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
