@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-## The main job: every notebook in order, executed copies + logs in runs/pipeline/
+## The main job: every notebook in order (01..07), executed copies + logs in runs/pipeline/
 pipeline: setup
 	$(BIN)/wic pipeline --profile $(PROFILE)
 
@@ -52,7 +52,8 @@ notebooks: setup
 	  WIC_SMOKE_MODELS_DIR=$(SMOKE_DIR)/models WIC_RUNS_DIR=$(SMOKE_DIR)/runs \
 	  $(BIN)/pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q --timeout=900 \
 	  01_data_exploration.ipynb 02_model_construction.ipynb 03_training.ipynb \
-	  04_tuning_ablations.ipynb 05_evaluation.ipynb 06_interactive_classifier.ipynb
+	  04_tuning_ablations.ipynb 05_evaluation.ipynb 06_interactive_classifier.ipynb \
+	  07_fast_recipe.ipynb
 
 test: setup browser-deps lint unit notebooks
 

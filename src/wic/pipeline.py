@@ -24,6 +24,7 @@ PIPELINE = (
     "04_tuning_ablations.ipynb",
     "05_evaluation.ipynb",
     "06_interactive_classifier.ipynb",
+    "07_fast_recipe.ipynb",
 )
 
 

@@ -151,8 +151,12 @@ def reliability_diagram(edges, conf, acc, counts, ece: float, title="Reliability
     mask = counts > 0
     ax.bar(centers[mask], acc[mask], width=width * 0.95, color="tab:blue", alpha=0.8,
            label="accuracy in bin")
-    ax.bar(centers[mask], (conf - acc)[mask], bottom=acc[mask], width=width * 0.95,
-           color="tab:red", alpha=0.35, label="gap to confidence")
+    # the gap between accuracy and mean confidence, hatched so it reads the same whether the
+    # model is over-confident (gap above the bar) or under-confident (gap inside the bar)
+    low, high = np.minimum(acc, conf), np.maximum(acc, conf)
+    ax.bar(centers[mask], (high - low)[mask], bottom=low[mask], width=width * 0.95,
+           fill=False, hatch="///", edgecolor="tab:red", lw=0.8,
+           label="gap to mean confidence")
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
