@@ -14,15 +14,8 @@ import numpy as np
 def _plt():
     import matplotlib
 
-    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",
-                                               "inline", "agg"):
-        try:
-            import IPython
-
-            if IPython.get_ipython() is None:
-                matplotlib.use("Agg")
-        except ImportError:
-            matplotlib.use("Agg")
+    if not _in_kernel():
+        matplotlib.use("Agg")  # scripts, the CLI and tests only write files
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -31,11 +24,32 @@ def _plt():
 
 
 def save(fig, path: str | Path | None, dpi: int = 150):
+    """Write ``fig`` to ``path`` (if given); in a notebook, show it exactly once and close it.
+
+    Showing explicitly (instead of leaving open figures to the inline backend's end-of-cell
+    flush) makes the output the same under JupyterLab, papermill and nbval — nbval's kernel
+    flushed the first figure of a notebook twice.
+    """
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    if _in_kernel():
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        display(fig)
+        plt.close(fig)
     return fig
+
+
+def _in_kernel() -> bool:
+    try:
+        import IPython
+    except ImportError:
+        return False
+    shell = IPython.get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
 
 
 def training_curves(history: dict, title: str = "Training curves", path=None):
