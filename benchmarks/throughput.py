@@ -7,7 +7,7 @@ pipeline (uint8 → float, translate, flip, one-hot) is timed alone, and inferen
 test-time augmentation (eager call vs an XLA-compiled function; one image's latency) too.
 Prints a table and each setting's ratio to the baseline, and writes a CSV.
 
-    WIC_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/throughput.py \\
+    WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py .venv/bin/python benchmarks/throughput.py \\
         --out benchmarks/results/throughput.csv
 """
 

@@ -16,7 +16,7 @@ a ``wic train`` log (Keras' one-line-per-epoch output), and ``models/seed_v1_3.j
 final test accuracy; those rows are marked ``source=recorded`` (validation accuracy on the
 seed's 10,000 held-out training images, not test accuracy).
 
-    WIC_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/time_to_accuracy.py \\
+    WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py .venv/bin/python benchmarks/time_to_accuracy.py \\
         --run fast=airbench_cpu_s --history seed=benchmarks/results/seed_v1_3_train.log --budget-s 720 \\
         --save fast_cpu_v1
 
