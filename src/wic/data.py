@@ -105,7 +105,7 @@ def find_dataset(path: str | os.PathLike | None = None, *, download: bool = Fals
             return cache
     raise DataError(
         "CIFAR-10 not found: set WIC_DATA_DIR to the folder holding "
-        f"'{BATCH_DIR}/' (e.g. export WIC_DATA_DIR=../shared/data), or place it in {cache}, "
+        f"'{BATCH_DIR}/' (e.g. export WIC_DATA_DIR=/path/to/data), or place it in {cache}, "
         "or allow a download (download=True / --download) on a connected machine"
     )
 
