@@ -1,4 +1,4 @@
-"""Integration tests on the real CIFAR-10 (WIC_DATA_DIR; CI sets it to ../shared/data)."""
+"""Integration tests on the real CIFAR-10, found through WIC_DATA_DIR (which .ci/run sets)."""
 
 import os
 

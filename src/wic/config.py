@@ -40,7 +40,7 @@ PATH_VARS = ("WIC_DATA_DIR", "WIC_HOME", "WIC_MODELS_DIR", "WIC_FIGURES_DIR", "W
 def absolutize_env() -> None:
     """Turn relative WIC_* folder variables into absolute ones, relative to *this* process's
     working directory — before starting kernels or workers that run in another folder
-    (papermill runs notebooks in ``notebooks/``, where ``../shared/data`` means something else)."""
+    (papermill runs notebooks in ``notebooks/``, where a relative path means something else)."""
     for var in PATH_VARS:
         value = os.environ.get(var)
         if value and not os.path.isabs(os.path.expanduser(value)):
