@@ -1,12 +1,16 @@
-"""The tuning-ablation study (notebook 04): one change at a time from the seed's recipe.
+"""Tuning-ablation studies: one change at a time from a baseline recipe, under one budget.
 
-Every variant is a set of parameters for notebook 03 on top of one fixed budget, run with
-:func:`wic.sweep.run_sweep` over several seeds; :func:`summarize` turns the sweep's table into
-mean, spread and difference from the baseline, and :func:`conclusions` writes the sentences.
+Two studies are defined. ``"seed"`` (notebook 04) takes the seed's recipe apart on a small
+budget; ``"fast"`` (``benchmarks/fast_ablation.py``, shown in notebook 07) removes one
+ingredient at a time from the fast recipe on the full training set. Every variant is a set of
+parameters for notebook 03 on top of the study's fixed budget, run with
+:func:`wic.sweep.run_sweep` over one or more seeds; :func:`summarize` turns the sweep's table
+into mean, spread and difference from the baseline, and :func:`conclusions` writes the sentences.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,39 +32,94 @@ VARIANTS: dict[str, dict] = {
     "data augmentation (crop + flip)": {"augment": True},
 }
 
+FAST_BASELINE = "fast recipe (baseline)"
 
-def plan(budget: dict | None = None, variants: list[str] | None = None) -> list[dict]:
+#: One ingredient of the fast recipe (``wic.fastnet``) removed or swapped at a time; the
+#: budget is notebook 03's default run (airbench_cpu_s, all 50,000 images, 3 epochs).
+FAST_VARIANTS: dict[str, dict] = {
+    FAST_BASELINE: {},
+    "no patch whitening (a trainable 2x2 conv)": {"model_kwargs": {"whiten": False}},
+    "no identity (dirac) init": {"model_kwargs": {"dirac": False}},
+    "BatchNorm bias at the weights' rate (not 64x)": {"model_kwargs": {"bias_scale": 1.0}},
+    "no label smoothing (not 0.2)": {"recipe_overrides": {"label_smoothing": 0.0}},
+    "no lookahead": {"recipe_overrides": {"lookahead": False}},
+    "random flips (not alternating)": {"recipe_overrides": {"flip": "random"}},
+    "no translation (not 2 px)": {"recipe_overrides": {"translate": 0}},
+    "float32 (not bfloat16)": {"recipe_overrides": {"precision": "float32"}},
+}
+
+
+@dataclass(frozen=True)
+class Study:
+    """A baseline, the variants that each change one thing, and the budget they share."""
+
+    name: str
+    baseline: str
+    budget: dict
+    variants: dict
+    describe: str  # the budget in words; formatted with the budget's values and {images}
+
+    def budget_text(self, budget: dict | None = None) -> str:
+        values = {**self.budget, **(budget or {})}
+        subset = values.get("train_subset")
+        images = f"{subset:,}" if subset else "all 50,000"
+        return self.describe.format(**{"images": images, **values})
+
+
+STUDIES: dict[str, Study] = {
+    "seed": Study("seed", BASELINE, BUDGET, VARIANTS,
+                  "seed recipe, {images} images, up to {epochs} epochs"),
+    "fast": Study("fast", FAST_BASELINE,
+                  {"model_name": "airbench_cpu_s", "recipe": "fast", "epochs": 3},
+                  FAST_VARIANTS, "fast recipe, {model_name}, {images} images, {epochs} epochs"),
+}
+
+
+def study_named(study: str | Study) -> Study:
+    """A :class:`Study` from its name (``"seed"`` or ``"fast"``); a Study is returned as is."""
+    if isinstance(study, Study):
+        return study
+    if study not in STUDIES:
+        raise ValueError(f"unknown study {study!r}; accepted: {', '.join(STUDIES)}")
+    return STUDIES[study]
+
+
+def plan(budget: dict | None = None, variants: list[str] | None = None,
+         study: str | Study = "seed") -> list[dict]:
     """The sweep's runs (without seeds): the budget plus each variant's changes."""
-    budget = {**BUDGET, **(budget or {})}
-    names = variants or list(VARIANTS)
-    unknown = set(names) - set(VARIANTS)
+    st = study_named(study)
+    budget = {**st.budget, **(budget or {})}
+    names = variants or list(st.variants)
+    unknown = set(names) - set(st.variants)
     if unknown:
-        raise ValueError(f"unknown variants {sorted(unknown)}; accepted: {list(VARIANTS)}")
-    return [{**budget, **VARIANTS[n]} for n in names]
+        raise ValueError(f"unknown variants {sorted(unknown)}; accepted: {list(st.variants)}")
+    return [{**budget, **st.variants[n]} for n in names]
 
 
 def label_runs(table, notebook: Path, budget: dict | None = None,
-               variants: list[str] | None = None):
+               variants: list[str] | None = None, study: str | Study = "seed"):
     """Add a ``variant`` column to the sweep table by matching each run's id."""
     from wic import sweep
 
-    budget = {**BUDGET, **(budget or {})}
-    names = variants or list(VARIANTS)
+    st = study_named(study)
+    budget = {**st.budget, **(budget or {})}
+    names = variants or list(st.variants)
     ids = {}
     for name in names:
         for seed in table["seed"].dropna().unique():
-            params = {**budget, **VARIANTS[name], "seed": int(seed)}
+            params = {**budget, **st.variants[name], "seed": int(seed)}
             ids[sweep.run_id(notebook, params)] = name
     table = table.copy()
     table["variant"] = table["run_id"].map(ids)
     return table
 
 
-def summarize(table, metric: str = "test_accuracy"):
+def summarize(table, metric: str = "test_accuracy", study: str | Study = "seed"):
     """Per variant: runs, mean, std, min, max of ``metric``, difference from the baseline
-    (in accuracy points) and mean training time. Variants keep the VARIANTS order."""
+    (in accuracy points) and mean training time. Variants keep the study's order."""
     import pandas as pd
 
+    st = study_named(study)
     ok = table[table["status"] == "ok"]
     if ok.empty or metric not in ok:
         errors = table["error_message"].dropna().unique()[:3] if "error_message" in table else []
@@ -70,25 +129,32 @@ def summarize(table, metric: str = "test_accuracy"):
                        "max": g.max()})
     if "train_wall_time_s" in ok:
         df["train_s"] = ok.groupby("variant")["train_wall_time_s"].mean()
-    base = df.loc[BASELINE, "mean"] if BASELINE in df.index else np.nan
+    base = df.loc[st.baseline, "mean"] if st.baseline in df.index else np.nan
     df["delta_points"] = 100 * (df["mean"] - base)
-    order = [v for v in VARIANTS if v in df.index]
+    order = [v for v in st.variants if v in df.index]
     return df.loc[order]
 
 
-def conclusions(summary, budget: dict) -> list[str]:
-    """One sentence per variant, from the numbers (difference vs the runs' own spread)."""
+def conclusions(summary, budget: dict | None = None, study: str | Study = "seed") -> list[str]:
+    """One sentence per variant, from the numbers (difference vs the runs' own spread).
+
+    With one seed per variant there is no spread to compare with: a difference is then called
+    an effect only beyond ``0.005`` (half a point), and the sentence says it is a single run."""
+    st = study_named(study)
     lines = []
-    base = summary.loc[BASELINE]
-    lines.append(f"Baseline (seed recipe, {budget['train_subset']:,} images, up to {budget['epochs']} "
-                 f"epochs): test accuracy {base['mean']:.3f} ± {base['std']:.3f} over {int(base['runs'])} seeds.")
+    base = summary.loc[st.baseline]
+    runs = int(base["runs"])
+    spread = f" ± {base['std']:.3f} over {runs} seeds" if runs > 1 else " (one run)"
+    lines.append(f"Baseline ({st.budget_text(budget)}): test accuracy {base['mean']:.3f}{spread}.")
     for name, row in summary.iterrows():
-        if name == BASELINE:
+        if name == st.baseline:
             continue
-        noise = np.nanmax([row["std"], base["std"], 0.002])
+        floor = 0.002 if runs > 1 and row["runs"] > 1 else 0.005
+        noise = np.nanmax([row["std"], base["std"], floor])
         d = row["delta_points"]
         if abs(d) < 100 * noise:
-            verdict = "no clear effect at this budget (within the seed-to-seed spread)"
+            verdict = ("no clear effect at this budget (within the seed-to-seed spread)"
+                       if floor < 0.005 else "no clear effect at this budget (within half a point)")
         elif d > 0:
             verdict = f"helps: +{d:.1f} points"
         else:
@@ -96,14 +162,17 @@ def conclusions(summary, budget: dict) -> list[str]:
         extra = ""
         if "train_s" in summary and np.isfinite(row.get("train_s", np.nan)) and base.get("train_s"):
             extra = f"; training time {row['train_s'] / base['train_s']:.2f}x the baseline's"
-        lines.append(f"{name}: {row['mean']:.3f} ± {row['std']:.3f} — {verdict}{extra}.")
+        acc = f"{row['mean']:.3f} ± {row['std']:.3f}" if row["runs"] > 1 else f"{row['mean']:.3f}"
+        lines.append(f"{name}: {acc} — {verdict}{extra}.")
     return lines
 
 
-def plot(table, summary, metric: str = "test_accuracy", title: str = "", path=None):
+def plot(table, summary, metric: str = "test_accuracy", title: str = "", path=None,
+         study: str | Study = "seed"):
     """Every run as a point, mean ± std as a bar, the baseline mean as a dashed line."""
     from wic import plots
 
+    st = study_named(study)
     plt, sns = plots._plt()
     ok = table[table["status"] == "ok"]
     order = list(summary.index)
@@ -112,8 +181,8 @@ def plot(table, summary, metric: str = "test_accuracy", title: str = "", path=No
                   alpha=0.7, jitter=0.15)
     ax.errorbar(summary["mean"], np.arange(len(order)), xerr=summary["std"], fmt="D",
                 color="black", capsize=4, label="mean ± std")
-    if BASELINE in summary.index:
-        ax.axvline(summary.loc[BASELINE, "mean"], color="gray", ls="--", lw=1,
+    if st.baseline in summary.index:
+        ax.axvline(summary.loc[st.baseline, "mean"], color="gray", ls="--", lw=1,
                    label="baseline mean")
     ax.set_xlabel("test accuracy (10,000 test images)")
     ax.set_ylabel("")

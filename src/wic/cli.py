@@ -33,10 +33,32 @@ def _recipe_from_args(args):
         changes["early_stopping"] = False
     if args.no_reduce_lr:
         changes["reduce_lr"] = False
+    extra = _assignments(args.set or [], "--set")
+    unknown = sorted(set(extra) - set(train.recipe_fields()))
+    if unknown:
+        raise UsageError(f"--set {', '.join(unknown)}: not a recipe field; accepted: "
+                         f"{', '.join(train.recipe_fields())}")
     try:
-        return base.with_(**changes)
+        return base.with_(**{**changes, **extra})
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _assignments(items: list[str], option: str) -> dict:
+    """``NAME=VALUE`` strings to a dict; values are Python literals (``False``, ``0.1``,
+    ``(32, 64, 64)``) or else plain strings (``flip=random``)."""
+    import ast
+
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"{option} {item!r}: accepted: NAME=VALUE, e.g. {option} lookahead=False")
+        try:
+            out[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[name] = text
+    return out
 
 
 def cmd_train(args) -> int:
@@ -45,6 +67,12 @@ def cmd_train(args) -> int:
     if args.model not in models.available():
         raise UsageError(f"unknown model {args.model!r}; accepted: {', '.join(models.available())}")
     recipe = _recipe_from_args(args)
+    model_kwargs = _assignments(args.model_arg or [], "--model-arg")
+    if model_kwargs:  # refuse a builder argument it does not take before loading any data
+        try:
+            models.build(args.model, **model_kwargs)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--model-arg for {args.model}: {exc}") from None
     if args.threads:
         config.configure_threads(args.threads)
     dataset = data.load_cifar10(args.data, download=args.download)
@@ -52,7 +80,8 @@ def cmd_train(args) -> int:
     print(f"training {args.model} with {recipe}")
     out = workflow.train_and_save(args.model, recipe, args.out, dataset=dataset,
                                   run_dir=Path(args.run_dir) if args.run_dir else None,
-                                  resume=not args.restart, verbose=args.verbose)
+                                  resume=not args.restart, verbose=args.verbose,
+                                  model_kwargs=model_kwargs or None)
     card = out.card
     print(f"saved {out.path} (card {out.path.with_suffix('.json').name}): test accuracy "
           f"{card['test_accuracy']:.4f} after {card['epochs_run']} epochs, "
@@ -182,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--no-early-stopping", action="store_true")
     t.add_argument("--no-reduce-lr", action="store_true")
+    t.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="any other recipe field (repeatable), e.g. --set lookahead=False "
+                        "--set flip=random")
+    t.add_argument("--model-arg", action="append", metavar="NAME=VALUE",
+                   help="a builder argument of the model (repeatable), e.g. --model-arg whiten=False")
     t.add_argument("--run-dir", help="run folder for checkpoints (default: runs/OUT)")
     t.add_argument("--restart", action="store_true", help="ignore a checkpoint and start over")
     t.add_argument("--threads", type=int, help="TensorFlow intra-op threads")

@@ -53,6 +53,12 @@ FAST = {
 }
 
 
+# per-channel statistics of the CIFAR-10 training images in [0, 1] (for nets without whitening,
+# which folds its own normalisation in)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
 def register_layers():
     """Import (and so register with Keras) the custom layers; returns their module."""
     from wic import fastnet_layers
@@ -97,6 +103,7 @@ elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
 def airbench_cpu(
     *,
     widths: tuple[int, int, int] = (64, 256, 256),
+    whiten: bool = True,
     whiten_kernel: int = 2,
     whiten_eps: float = 5e-4,
     bn_momentum: float = FAST["bn_momentum"],
@@ -108,7 +115,11 @@ def airbench_cpu(
     gelu_approximate: bool = False,
     name: str | None = None,
 ):
-    """An airbench-style net; input float32 RGB [0, 1] NHWC 32x32, output 10 probabilities."""
+    """An airbench-style net; input float32 RGB [0, 1] NHWC 32x32, output 10 probabilities.
+
+    ``whiten=False`` (for ablations) replaces the frozen whitening layer by an ordinary
+    trainable conv of the same shape on per-channel standardised input, learnt from scratch.
+    """
     import keras
     from keras import layers
 
@@ -136,7 +147,13 @@ def airbench_cpu(
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = fl.TestTimeAugment(tta, name="tta_views")(inputs)
     # whitening stays float32 under mixed precision (its filters amplify small components)
-    x = fl.PatchWhitening(whiten_kernel, whiten_eps, name="whiten", dtype="float32")(x)
+    if whiten:
+        x = fl.PatchWhitening(whiten_kernel, whiten_eps, name="whiten", dtype="float32")(x)
+    else:
+        x = layers.Normalization(mean=CIFAR10_MEAN, variance=[s * s for s in CIFAR10_STD],
+                                 name="standardise")(x)
+        x = layers.Conv2D(2 * whiten_kernel ** 2 * INPUT_SHAPE[-1], whiten_kernel,
+                          kernel_initializer=init, name="first_conv")(x)
     x = gelu(0)(x)
     for b, width in enumerate(widths, start=1):
         x = conv(width, f"block{b}_conv1")(x)
@@ -185,3 +202,10 @@ FAST_RECIPE = train.Recipe(
 )
 
 train.RECIPES["fast"] = FAST_RECIPE
+
+# The 94% run: the same recipe over 15 epochs, for the full-width net airbench94_cpu (its
+# measured accuracy and time are in models/airbench94_cpu_v1.json). airbench94 needs ~10 epochs
+# on a GPU in fp16; for this Keras port in bf16 we chose 15 to leave a margin above 94% while
+# staying inside the 45-minute target at ~134 s per epoch on 2 cores.
+FAST94_RECIPE = FAST_RECIPE.with_(epochs=15)
+train.RECIPES["fast94"] = FAST94_RECIPE

@@ -73,3 +73,26 @@ def identifier(name: str, value):
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}", value):
         _fail(name, value, "a short name of letters, digits, '-', '_' or '.'")
     return value
+
+
+def recipe_with(base, recipe_overrides: dict, named: dict | None = None):
+    """``base`` (a :class:`wic.train.Recipe`) with the notebook's named parameters and the
+    free-form ``recipe_overrides`` dict applied; an unknown field, a field given both ways or
+    a value the recipe refuses stops with a :class:`ParameterError` naming it."""
+    from wic import train
+
+    named = named or {}
+    accepted = train.recipe_fields()
+    unknown = sorted(set(recipe_overrides) - set(accepted))
+    if unknown:
+        _fail("recipe_overrides", recipe_overrides,
+              f"a dict of wic.train.Recipe fields; unknown: {', '.join(unknown)}; "
+              f"known: {', '.join(accepted)}")
+    both = sorted(set(recipe_overrides) & set(named))
+    if both:
+        _fail("recipe_overrides", recipe_overrides,
+              f"fields not also set as their own parameter ({', '.join(both)}: use one or the other)")
+    try:
+        return base.with_(**named, **recipe_overrides)
+    except ValueError as exc:  # Recipe.validate: "recipe field X=... is invalid; accepted: ..."
+        raise ParameterError(f"recipe_overrides: {exc}") from None

@@ -497,6 +497,11 @@ def recipe_named(name: str) -> Recipe:
     return RECIPES[name]
 
 
+def recipe_fields() -> list[str]:
+    """The names of :class:`Recipe`'s fields (what ``recipe_overrides`` may set)."""
+    return [f.name for f in fields(Recipe)]
+
+
 def recipe_names() -> list[str]:
     from wic import fastnet  # noqa: F401 - registers the fast recipes
 

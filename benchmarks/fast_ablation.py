@@ -1,0 +1,99 @@
+"""What each ingredient of the fast recipe buys: remove one at a time, train, compare.
+
+The study is ``wic.ablation.STUDIES["fast"]``: notebook 03's default run (airbench_cpu_s,
+recipe ``fast``, all 50,000 training images, 3 epochs, TTA in the final test score) and one
+variant per ingredient (whitening, dirac init, the fast BatchNorm bias, label smoothing,
+lookahead, alternating flips, translation, bfloat16). Every run is a papermill execution of
+notebook 03 through ``wic.sweep`` (so it resumes: finished runs are skipped on a re-run, and
+``--dask`` sends the runs to a cluster). Writes
+
+- ``benchmarks/results/fast_ablation_runs.csv`` — one row per run (variant, seed, accuracy,
+  training seconds, status);
+- ``benchmarks/results/fast_ablation_summary.csv`` — per variant mean, spread, difference
+  from the baseline in points;
+- ``figures/fast_ablation.png`` — every run as a point, the baseline as a dashed line;
+
+and prints the conclusions. Notebook 07 reads the two CSVs.
+
+    WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py \\
+        python benchmarks/fast_ablation.py --seeds 0            # ~30 min on 2 cores
+    python benchmarks/fast_ablation.py --seeds 0 1 --only "no lookahead"   # add runs
+
+Training times are comparable between variants only when runs go one at a time on an
+otherwise idle machine (``--workers 1``, the default); the CSV records the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_COLUMNS = ["variant", "seed", "status", "test_accuracy", "epochs_run", "train_wall_time_s",
+               "wall_time_s", "error_name", "error_message", "run_id"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wic import ablation
+
+    study = ablation.STUDIES["fast"]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per variant per seed")
+    ap.add_argument("--epochs", type=int, default=study.budget["epochs"], help="schedule length")
+    ap.add_argument("--only", nargs="+", metavar="VARIANT", choices=list(study.variants),
+                    help="run only these variants (the baseline is always included)")
+    ap.add_argument("--train-subset", type=int, help="train on this many images (smoke runs)")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--dask", help="'local' or tcp://host:port")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "fast_ablation",
+                    help="sweep folder: executed notebooks, per-run results")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--figure", type=Path, default=ROOT / "figures" / "fast_ablation.png")
+    args = ap.parse_args(argv)
+    if os.environ.get("WIC_PROFILE") == "smoke":
+        print("note: WIC_PROFILE=smoke shrinks every run of notebook 03 to 1 epoch on 500 images",
+              file=sys.stderr)
+
+    import yaml
+
+    from wic import sweep
+
+    variants = list(study.variants)
+    if args.only:
+        variants = [study.baseline] + [v for v in variants if v in args.only and v != study.baseline]
+    budget = {**study.budget, "epochs": args.epochs}
+    if args.train_subset:
+        budget["train_subset"] = args.train_subset
+    args.out.mkdir(parents=True, exist_ok=True)
+    grid_file = args.out / "fast_ablation_grid.yaml"
+    grid_file.write_text(yaml.safe_dump({"runs": ablation.plan(budget, variants, study),
+                                         "seeds": args.seeds}))
+    notebook = ROOT / "notebooks" / "03_training.ipynb"
+    print(f"{len(variants)} variants x {len(args.seeds)} seeds; budget {budget}", flush=True)
+    result = sweep.run_sweep(notebook, grid_file=grid_file, out=args.out, workers=args.workers,
+                             dask=args.dask)
+    print(result.summary())
+    table = ablation.label_runs(result.table, notebook, budget, variants, study)
+    summary = ablation.summarize(table, study=study)
+
+    args.results.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()[0]
+    runs = table[[c for c in RUN_COLUMNS if c in table]].assign(load_avg_end=round(load, 2))
+    runs.to_csv(args.results / "fast_ablation_runs.csv", index=False)
+    summary.round(5).to_csv(args.results / "fast_ablation_summary.csv", index_label="variant")
+    seeds = f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}"
+    ablation.plot(table, summary, study=study, path=args.figure,
+                  title=f"One ingredient removed at a time from the fast recipe\n"
+                        f"({study.budget_text(budget)}, {seeds})")
+    print(summary.round(4).to_string())
+    for line in ablation.conclusions(summary, budget, study):
+        print("-", line)
+    print(f"wrote {args.results / 'fast_ablation_runs.csv'}, "
+          f"{args.results / 'fast_ablation_summary.csv'}, {args.figure}")
+    return 0 if result.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

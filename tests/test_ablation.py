@@ -1,0 +1,144 @@
+"""The ablation studies (wic.ablation) and the notebook-03 parameters they drive (wic.params)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wic import ablation, params, train
+
+
+@pytest.mark.parametrize("name", list(ablation.STUDIES))
+def test_every_run_is_the_budget_plus_one_change(name):
+    study = ablation.study_named(name)
+    runs = ablation.plan(study=name)
+    assert len(runs) == len(study.variants)
+    assert runs[0] == study.budget  # the baseline changes nothing
+    for run, change in zip(runs[1:], list(study.variants.values())[1:]):
+        assert change, "a variant must change something"
+        assert {k: run[k] for k in study.budget if k not in change} == \
+            {k: v for k, v in study.budget.items() if k not in change}
+        assert {k: run[k] for k in change} == change
+
+
+def test_unknown_study_or_variant_is_refused_with_the_accepted_names():
+    with pytest.raises(ValueError, match="unknown study 'nope'; accepted: seed, fast"):
+        ablation.study_named("nope")
+    with pytest.raises(ValueError, match="no lookahead"):
+        ablation.plan(variants=["no lookahead"], study="seed")  # a fast variant, seed study
+
+
+def test_fast_variants_are_valid_recipes_and_builder_arguments():
+    from wic import models
+
+    base = train.recipe_named("fast")
+    for change in ablation.FAST_VARIANTS.values():
+        recipe = params.recipe_with(base, change.get("recipe_overrides", {}))
+        for field, value in change.get("recipe_overrides", {}).items():
+            assert getattr(recipe, field) == value != getattr(base, field)
+        kwargs = change.get("model_kwargs")
+        if kwargs:
+            model = models.build("airbench_cpu_s", widths=(4, 8, 8), **kwargs)
+            assert model.output_shape == (None, 10)
+
+
+def test_budget_text_names_the_images():
+    fast = ablation.study_named("fast")
+    assert fast.budget_text() == "fast recipe, airbench_cpu_s, all 50,000 images, 3 epochs"
+    assert "1,000 images, 5 epochs" in fast.budget_text({"train_subset": 1000, "epochs": 5})
+    assert ablation.study_named("seed").budget_text() == "seed recipe, 5,000 images, up to 10 epochs"
+
+
+def _table(accuracies: dict[str, list[float]]) -> pd.DataFrame:
+    rows = [{"variant": v, "seed": s, "status": "ok", "test_accuracy": a, "train_wall_time_s": 100.0 + s}
+            for v, accs in accuracies.items() for s, a in enumerate(accs)]
+    rows.append({"variant": "no lookahead", "seed": 9, "status": "failed", "test_accuracy": np.nan,
+                 "train_wall_time_s": np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_summary_and_conclusions_with_several_seeds():
+    base = ablation.FAST_BASELINE
+    table = _table({base: [0.850, 0.852, 0.848], "no lookahead": [0.820, 0.822, 0.818],
+                    "no translation (not 2 px)": [0.851, 0.849, 0.853],
+                    "no patch whitening (a trainable 2x2 conv)": [0.870, 0.872, 0.868]})
+    summary = ablation.summarize(table, study="fast")
+    assert list(summary.index) == [base, "no patch whitening (a trainable 2x2 conv)", "no lookahead",
+                                   "no translation (not 2 px)"]  # the study's order
+    assert summary.loc["no lookahead", "runs"] == 3  # the failed run is not counted
+    assert summary.loc["no lookahead", "delta_points"] == pytest.approx(-3.0)
+    lines = ablation.conclusions(summary, study="fast")
+    assert lines[0].startswith("Baseline (fast recipe, airbench_cpu_s, all 50,000 images, 3 epochs): "
+                               "test accuracy 0.850 ± 0.002 over 3 seeds")
+    text = "\n".join(lines)
+    assert "no lookahead: 0.820 ± 0.002 — hurts: -3.0 points" in text
+    assert "no patch whitening (a trainable 2x2 conv): 0.870 ± 0.002 — helps: +2.0 points" in text
+    assert "no translation (not 2 px): 0.851 ± 0.002 — no clear effect at this budget " \
+           "(within the seed-to-seed spread)" in text
+
+
+def test_one_run_per_variant_needs_half_a_point():
+    base = ablation.FAST_BASELINE
+    summary = ablation.summarize(_table({base: [0.850], "no lookahead": [0.846],
+                                         "float32 (not bfloat16)": [0.840]}), study="fast")
+    text = "\n".join(ablation.conclusions(summary, study="fast"))
+    assert "test accuracy 0.850 (one run)" in text
+    assert "no lookahead: 0.846 — no clear effect at this budget (within half a point)" in text
+    assert "float32 (not bfloat16): 0.840 — hurts: -1.0 points" in text
+
+
+def test_summarize_without_any_finished_run_names_the_errors():
+    table = pd.DataFrame([{"variant": ablation.BASELINE, "seed": 0, "status": "failed",
+                           "test_accuracy": np.nan, "error_message": "ParameterError: epochs=-1"}])
+    with pytest.raises(ValueError, match="epochs=-1"):
+        ablation.summarize(table)
+
+
+def test_plot_draws_one_row_per_variant(tmp_path):
+    base = ablation.FAST_BASELINE
+    table = _table({base: [0.85], "no lookahead": [0.84]})
+    summary = ablation.summarize(table, study="fast")
+    fig = ablation.plot(table, summary, study="fast", path=tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == [base, "no lookahead"]
+
+
+def test_recipe_overrides_are_checked_like_parameters():
+    base = train.recipe_named("fast")
+    assert params.recipe_with(base, {"lookahead": False}, {"epochs": 2}).lookahead is False
+    with pytest.raises(params.ParameterError, match="unknown: label_smothing; known: .*label_smoothing"):
+        params.recipe_with(base, {"label_smothing": 0.0})
+    with pytest.raises(params.ParameterError, match="epochs: use one or the other"):
+        params.recipe_with(base, {"epochs": 3}, {"epochs": 2})
+    with pytest.raises(params.ParameterError, match="recipe field flip='sideways' is invalid; accepted"):
+        params.recipe_with(base, {"flip": "sideways"})
+
+
+def test_wic_train_sets_any_recipe_field_and_builder_argument():
+    from wic import cli
+
+    args = cli.build_parser().parse_args(["train", "--recipe", "fast", "--set", "lookahead=False",
+                                          "--set", "flip=random", "--set", "translate=0"])
+    recipe = cli._recipe_from_args(args)
+    assert (recipe.lookahead, recipe.flip, recipe.translate) == (False, "random", 0)
+    assert cli._assignments(["widths=(8, 16, 16)", "whiten=False"], "--model-arg") == \
+        {"widths": (8, 16, 16), "whiten": False}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "lookahed=False"], "--set lookahed: not a recipe field; accepted: "),
+    (["--set", "flip=sideways"], "recipe field flip='sideways' is invalid; accepted: "),
+    (["--set", "lookahead"], "--set 'lookahead': accepted: NAME=VALUE"),
+    (["--model-arg", "colour=1"], "--model-arg for airbench_cpu_s: "),
+])
+def test_wic_train_refuses_bad_settings_before_loading_data(argv, message, capsys, monkeypatch):
+    from wic import cli
+
+    monkeypatch.setenv("WIC_DATA_DIR", "/nonexistent")  # reaching the data would be another error
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--model", "airbench_cpu_s", "--recipe", "fast", *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
