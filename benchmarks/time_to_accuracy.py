@@ -41,8 +41,9 @@ from wic.plots import time_to_accuracy as plot  # noqa: E402
 
 
 def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: float | None,
-                        tta: bool, every: int = 1, epochs: int = 0):
-    """Keras callback: test accuracy at each epoch end; stops when the budget is spent."""
+                        tta: bool, every: int = 1, epochs: int = 0, stop_at: float | None = None):
+    """Keras callback: test accuracy at each epoch end; stops when the budget is spent (or,
+    with ``stop_at``, at the first checkpoint whose test accuracy reaches it)."""
     import keras
 
     from wic import evaluate
@@ -69,6 +70,9 @@ def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: fl
                   f"of training (+{eval_s:.0f} s evaluation{', TTA' if tta else ''})", flush=True)
             if budget_s and train_s >= budget_s:
                 self.model.stop_training = True
+            if stop_at and acc >= stop_at:
+                print(f"[{label}] reached {stop_at:.2%}: stopping (--stop-at)", flush=True)
+                self.model.stop_training = True
 
         def on_train_batch_end(self, batch, logs=None):
             if budget_s and time.perf_counter() - t0 - self.eval_total >= budget_s:
@@ -92,7 +96,7 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
     load_s = time.perf_counter() - t0
     recipe = recipe.with_(time_budget_s=None)
     cb = checkpoint_callback(rows, label, t0, dataset, budget_s, args.checkpoint_tta == "on",
-                             args.checkpoint_every, recipe.epochs)
+                             args.checkpoint_every, recipe.epochs, args.stop_at)
     run_dir = Path(args.runs_dir) / f"tta_{label}"
     if args.save and label == args.save_recipe:
         out = workflow.train_and_save(model_name, recipe, args.save, dataset=dataset,
@@ -168,6 +172,8 @@ def recorded_history(label: str, log: Path, card: Path | None) -> list[dict]:
                          "elapsed_s": total + float(c.get("test_eval_s", 0)),
                          "test_accuracy": float(c["test_accuracy"]), "tta": False,
                          "source": f"recorded (test accuracy, {Path(card).name})"})
+        for r in rows:
+            r["model"] = c.get("registry_model", "")
     return rows
 
 
@@ -188,6 +194,9 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint-tta", choices=("on", "off"), default="on")
     p.add_argument("--checkpoint-every", type=int, default=1,
                    help="evaluate every N epochs (and after the last)")
+    p.add_argument("--stop-at", type=float, metavar="ACC",
+                   help="stop each trained recipe at its first checkpoint with test accuracy >= "
+                        "ACC (time-to-target runs, e.g. 0.78 for the seed recipe)")
     p.add_argument("--save", help="save the trained model of --save-recipe under this name")
     p.add_argument("--save-recipe", default="fast")
     p.add_argument("--label-suffix", default="", help="appended to recipe labels (repeat runs)")
@@ -197,8 +206,16 @@ def main(argv=None) -> int:
     p.add_argument("--plot", default="figures/time_to_accuracy.png")
     p.add_argument("--plot-from-csv", action="store_true",
                    help="only redraw the plot and ratios from the CSV")
+    p.add_argument("--targets", nargs="*", default=["0.90@12", "0.94@45"], metavar="ACC@MIN",
+                   help="targets drawn on the plot (none: give the option without values)")
+    p.add_argument("--title", help="plot title")
     p.add_argument("--verbose", type=int, default=2)
     args = p.parse_args(argv)
+    for t in args.targets:
+        if not re.fullmatch(r"0?\.\d+@\d+(\.\d+)?", t):
+            p.error(f"--targets {t!r}: accepted: ACCURACY@MINUTES, e.g. 0.94@45")
+    if args.stop_at is not None and not 0 < args.stop_at <= 1:
+        p.error(f"--stop-at {args.stop_at}: accepted: an accuracy in (0, 1], e.g. 0.78")
 
     rows: list[dict] = []
     labels: list[str] = []
@@ -234,18 +251,23 @@ def main(argv=None) -> int:
                 recipe = recipe.with_(train_subset=args.train_subset)
             label = name + args.label_suffix
             rows = [r for r in rows if r["recipe"] != label]
-            rows += run_recipe(label, model_name, recipe, args.budget_s, args)
+            rows += [{**r, "model": model_name}
+                     for r in run_recipe(label, model_name, recipe, args.budget_s, args)]
             if label not in labels:
                 labels.append(label)
 
-    keys = ["recipe", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "tta", "source",
+    keys = ["recipe", "model", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "tta", "source",
             "data_load_s", "checkpoint_eval_total_s", "load_avg_end"]
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    plot(rows, labels, Path(args.plot), args.budget_s)
+    targets = [(float(a), 60 * float(m)) for a, m in (t.split("@") for t in args.targets)]
+    # the budget line only matters when a run was cut by it (and not when a target marks it)
+    cut = any(float(r["elapsed_s"]) >= 0.9 * args.budget_s for r in rows if str(r["epoch"]) == "final")
+    shown_budget = args.budget_s if cut and all(abs(args.budget_s - sec) >= 1 for _, sec in targets) else None
+    plot(rows, labels, Path(args.plot), shown_budget, targets=targets, title=args.title)
     print(f"\nwrote {csv_path} and {args.plot}")
 
     print("\ntime to accuracy (s, from start, data loading included; '-' = not reached):")

@@ -52,3 +52,13 @@ def test_readme_names_the_two_commands_and_ci_calls_the_test_one():
     readme = (ROOT / "README.md").read_text()
     assert "make pipeline" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_fast_recipe_results_block_is_the_one_the_csvs_produce():
+    """Numbers in benchmarks/FAST_RECIPE.md's results block come from benchmarks/results/*.csv."""
+    from wic import results
+
+    doc = (ROOT / "benchmarks" / "FAST_RECIPE.md").read_text()
+    block = results.render(ROOT / "benchmarks" / "results")
+    assert "| `fast` |" in block and "≥ 94% within 45 min" in block
+    assert f"{results.BEGIN}\n{block}\n{results.END}" in doc, "run: python benchmarks/report.py"

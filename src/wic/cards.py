@@ -100,13 +100,19 @@ def markdown_table(rows: list[dict]) -> str:
 README_BEGIN, README_END = "<!-- models:begin -->", "<!-- models:end -->"
 
 
+def replace_block(doc: Path, begin: str, end: str, body: str) -> bool:
+    """Replace the text between the ``begin`` and ``end`` marker lines of ``doc`` with ``body``;
+    True if the file changed."""
+    text = Path(doc).read_text()
+    if begin not in text or end not in text:
+        raise ValueError(f"{doc} has no {begin} … {end} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{begin}\n{body}\n{end}{tail}"
+    Path(doc).write_text(new)
+    return new != text
+
+
 def update_readme(readme: Path, rows: list[dict]) -> bool:
     """Replace the README's model table (between the markers) with one read from the cards."""
-    text = Path(readme).read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{readme} has no {README_BEGIN} … {README_END} markers")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_BEGIN}\n{markdown_table(rows)}\n{README_END}{tail}"
-    Path(readme).write_text(new)
-    return new != text
+    return replace_block(readme, README_BEGIN, README_END, markdown_table(rows))

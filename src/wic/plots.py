@@ -252,8 +252,16 @@ def bar(labels, values, xlabel="", ylabel="", title="", path=None, fmt="{:.3g}",
 TTA_THRESHOLDS = (0.78, 0.85, 0.90, 0.94)
 
 
-def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: float | None = None):
-    """Test accuracy against wall-clock minutes, one line per run (the issue-6 benchmark plot)."""
+#: issue 6's absolute targets: (test accuracy, seconds from start)
+TTA_TARGETS = ((0.90, 12 * 60), (0.94, 45 * 60))
+
+
+def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: float | None = None,
+                     targets=TTA_TARGETS, title: str | None = None):
+    """Test accuracy against wall-clock minutes, one line per run (the issue-6 benchmark plot).
+
+    Each ``(accuracy, seconds)`` target is drawn as a shaded corner: a run meets it when its
+    line enters the shaded area (at least that accuracy, no later than that time)."""
     plt, _ = _plt()
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for label in labels:
@@ -265,7 +273,9 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
         load = [float(r["load_avg_end"]) for r in rr if r.get("load_avg_end") not in (None, "")]
         if load and load[0] >= 3:
             note = f" (machine shared with other jobs: load {load[0]:.1f})"
-        ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-", label=label + note)
+        model = rr[0].get("model") if rr else None
+        name = f"{label} ({model})" if model else label
+        ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-", label=name + note)
         fin = [r for r in rr if str(r["epoch"]) == "final"]
         if fin:
             ax.annotate(f"{100 * fin[0]['test_accuracy']:.1f}%",
@@ -274,14 +284,18 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
     for t in TTA_THRESHOLDS:
         ax.axhline(100 * t, color="grey", lw=0.6, ls=":")
         ax.text(0.2, 100 * t + 0.3, f"{100 * t:.0f}%", fontsize=8, color="grey")
+    for (acc, secs), color in zip(targets, ("tab:green", "tab:purple", "tab:olive")):
+        ax.fill_between([0, secs / 60], 100 * acc, 100, color=color, alpha=0.08, lw=0)
+        ax.plot([0, secs / 60, secs / 60], [100 * acc, 100 * acc, 100], color=color, lw=1,
+                ls="-.", label=f"target: ≥ {100 * acc:.0f}% within {secs / 60:.0f} min")
     if budget_s:
         ax.axvline(budget_s / 60, color="red", lw=0.8, ls=":",
-                   label=f"budget {budget_s / 60:.0f} min (the 90% target's limit: 12 min)")
+                   label=f"per-run budget {budget_s / 60:.0f} min")
     ax.set_xlabel("wall-clock time from start (data loading included), minutes")
     ax.set_ylabel("CIFAR-10 test accuracy, %")
     lowest = min((100 * r["test_accuracy"] for r in rows if r["recipe"] in labels), default=30)
     ax.set_ylim(max(0, min(30, lowest - 5)), 100)
-    ax.set_title("Time to accuracy on this 2-core CPU: fast recipe vs the seed's recipe")
+    ax.set_title(title or "Time to accuracy on this 2-core CPU: fast recipe vs the seed's recipe")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()

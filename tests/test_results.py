@@ -1,0 +1,92 @@
+"""wic.results: the fast recipe's markdown tables, from benchmark CSVs."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from wic import cards, results
+
+FIELDS = ["recipe", "epoch", "elapsed_s", "test_accuracy", "source", "load_avg_end"]
+
+
+def _write(path, rows):
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows([dict(zip(FIELDS, r)) for r in rows])
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    _write(tmp_path / "time_to_accuracy.csv", [
+        ("seed", 1, 600, 0.70, "recorded (validation accuracy, from the log)", ""),
+        ("seed", 2, 1500, 0.79, "recorded (validation accuracy, from the log)", ""),
+        ("fast", 1, 100, 0.80, "measured", ""),
+        ("fast", "final", 500, 0.915, "measured", 1.2),
+        ("big", 1, 400, 0.80, "measured", ""),
+        ("big", "final", 3000, 0.945, "measured", 1.1),
+    ])
+    _write(tmp_path / "time_to_78.csv", [
+        ("seed", 10, 1000, 0.781, "measured", ""),
+        ("fast_2ep", 2, 90, 0.80, "measured", ""),
+        ("fast_2ep", "final", 110, 0.82, "measured", 1.0),
+    ])
+    with open(tmp_path / "fast_ablation_summary.csv", "w") as fh:
+        fh.write("variant,runs,mean,std,min,max,train_s,delta_points\n"
+                 "fast recipe (baseline),1,0.85,,0.85,0.85,150.0,0.0\n"
+                 "no lookahead,2,0.84,0.002,0.838,0.842,150.0,-1.0\n"
+                 "float32 (not bfloat16),1,0.851,,0.851,0.851,180.0,0.1\n")
+    return tmp_path
+
+
+def test_runs_and_targets_tables(results_dir):
+    rows = results.read_rows(results_dir / "time_to_accuracy.csv")
+    table = results.runs_table(rows)
+    assert "| `fast` | 91.50% | 8.3 | 1.7 | 8.3 | 8.3 | – | 1.2 |" in table
+    assert "`seed` (recorded; validation accuracy per epoch) | – | – | 25.0 |" in table
+    targets = results.targets_table(rows)
+    assert "| ≥ 90% within 12 min | `fast` | 8.3 min | **yes** |" in targets
+    assert "| ≥ 94% within 45 min | `big` | 50.0 min | no |" in targets
+
+
+def test_race_table_gives_ratios_to_the_seed(results_dir):
+    table = results.race_table(results.read_rows(results_dir / "time_to_78.csv"))
+    assert "| `seed` | 1000 | – |" in table
+    assert "| `fast_2ep` | 90 | **11.1x** |" in table
+
+
+def test_ablation_table_handles_single_runs(results_dir):
+    table = results.ablation_table(results_dir / "fast_ablation_summary.csv")
+    assert "| fast recipe (baseline) | 1 | 0.8500 | – | +0.00 | 1.00x |" in table
+    assert "| no lookahead | 2 | 0.8400 | 0.0020 | -1.00 | 1.00x |" in table
+    assert "| float32 (not bfloat16) | 1 | 0.8510 | – | +0.10 | 1.20x |" in table
+
+
+def test_update_rewrites_only_the_block(results_dir, tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"intro\n{results.BEGIN}\nold numbers\n{results.END}\noutro\n")
+    assert results.update(doc, results_dir) is True
+    text = doc.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old numbers" not in text
+    assert "**The seed's 78%" in text and "One ingredient removed" in text
+    assert results.update(doc, results_dir) is False  # idempotent
+    (tmp_path / "plain.md").write_text("no markers")
+    with pytest.raises(ValueError, match="no <!-- results:begin -->"):
+        cards.replace_block(tmp_path / "plain.md", results.BEGIN, results.END, "x")
+
+
+def test_repeat_runs_and_throughput(results_dir):
+    rows = results.read_rows(results_dir / "time_to_accuracy.csv")
+    assert results.repeats_line(rows) == ""  # no repeats yet
+    rows += [{"recipe": "fast_seed2", "epoch": "final", "elapsed_s": 900.0, "test_accuracy": 0.917,
+              "source": "measured"}]
+    assert results.repeats_line(rows) == \
+        "Repeat runs (other seeds): `fast` over 2 runs: mean 91.60%, range 91.50%–91.70%."
+    (results_dir / "tp.csv").write_text("config,batch,images_per_s,model,ratio_to_baseline\n"
+                                        "base,1024,100.0,m,1.0\nbf16,1024,142.0,m,1.42\n"
+                                        "pipeline,1024,29356.2,,\n")
+    table = results.throughput_table(results_dir / "tp.csv")
+    assert "| bf16 | m | 1024 | 142.0 | x1.42 |" in table
+    assert "| pipeline | (input pipeline) | 1024 | 29,356.2 | – |" in table

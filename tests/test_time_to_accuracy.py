@@ -1,0 +1,81 @@
+"""benchmarks/time_to_accuracy.py and the pieces it uses (time_to_threshold, the plot)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wic import evaluate, plots
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = [
+    {"recipe": "a", "epoch": 1, "elapsed_s": 10.0, "test_accuracy": 0.70, "source": "measured",
+     "model": "net"},
+    {"recipe": "a", "epoch": 2, "elapsed_s": 20.0, "test_accuracy": 0.86, "source": "measured"},
+    {"recipe": "a", "epoch": 3, "elapsed_s": 30.0, "test_accuracy": 0.84, "source": "measured"},
+    {"recipe": "a", "epoch": "final", "elapsed_s": 35.0, "test_accuracy": 0.91, "source": "measured"},
+    {"recipe": "b", "epoch": 1, "elapsed_s": 5.0, "test_accuracy": 0.95, "source": "recorded (log)"},
+]
+
+
+def test_time_to_threshold_is_the_first_crossing_of_that_run():
+    assert evaluate.time_to_threshold(ROWS, "a", 0.78) == 20.0
+    assert evaluate.time_to_threshold(ROWS, "a", 0.90) == 35.0
+    assert evaluate.time_to_threshold(ROWS, "a", 0.95) is None
+    assert evaluate.time_to_threshold(ROWS, "b", 0.78) == 5.0
+
+
+def test_plot_draws_each_run_and_each_target(tmp_path):
+    fig = plots.time_to_accuracy(ROWS, ["a", "b"], tmp_path / "t.png", targets=((0.9, 60),),
+                                 title="t")
+    assert (tmp_path / "t.png").stat().st_size > 10_000
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[0] == "a (net)" and legend[1].startswith("b (recorded run")
+    assert "target: ≥ 90% within 1 min" in legend
+    assert fig.axes[0].get_title() == "t"
+
+
+def _run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[dict]]:
+    out = tmp_path / name
+    env = {**os.environ, "WIC_MODELS_DIR": str(out / "models"), "WIC_FIGURES_DIR": str(out / "figures")}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_accuracy.py"),
+                           "--run", "seed:3=seed_v1_3", "--train-subset", "500",
+                           "--runs-dir", str(out / "runs"),
+                           "--csv", str(out / "t.csv"), "--plot", str(out / "t.png"), "--verbose", "0",
+                           *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(out / "t.csv") as fh:
+        return proc.stdout, list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.skipif(not os.environ.get("WIC_DATA_DIR"), reason="WIC_DATA_DIR is not set (CI sets it)")
+def test_stop_at_ends_a_run_at_its_first_checkpoint_at_the_target(tmp_path):
+    """On the real data (500 training images, the full test set after every epoch)."""
+    stdout, rows = _run(tmp_path, "full")
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "final"]
+    assert {r["model"] for r in rows} == {"seed_v1_3"}
+    assert (tmp_path / "full" / "t.png").is_file()
+    assert "time to accuracy" in stdout
+
+    # 5% is below any 10-class model's accuracy on a balanced test set after an epoch
+    stdout, rows = _run(tmp_path, "stopped", "--stop-at", "0.05", "--targets")
+    assert [r["epoch"] for r in rows] == ["1", "final"]
+    assert "reached 5.00%: stopping (--stop-at)" in stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stop-at", "78"], "--stop-at 78.0: accepted: an accuracy in (0, 1]"),
+    (["--targets", "94@45"], "--targets '94@45': accepted: ACCURACY@MINUTES"),
+])
+def test_bad_options_are_refused_before_training(args, message):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_accuracy.py"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr
