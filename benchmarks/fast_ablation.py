@@ -16,7 +16,7 @@ notebook 03 through ``wic.sweep`` (so it resumes: finished runs are skipped on a
 and prints the conclusions. Notebook 07 reads the two CSVs.
 
     WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py \\
-        python benchmarks/fast_ablation.py --seeds 0            # ~30 min on 2 cores
+        python benchmarks/fast_ablation.py --seeds 0            # ~25 min per seed on 2 cores
     python benchmarks/fast_ablation.py --seeds 0 1 --only "no lookahead"   # add runs
 
 Training times are comparable between variants only when runs go one at a time on an
