@@ -274,7 +274,7 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
         if load and load[0] >= 3:
             note = f" (machine shared with other jobs: load {load[0]:.1f})"
         model = rr[0].get("model") if rr else None
-        name = f"{label} ({model})" if model else label
+        name = f"{label} ({model})" if isinstance(model, str) and model else label  # not NaN
         ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-", label=name + note)
         fin = [r for r in rr if str(r["epoch"]) == "final"]
         if fin:
