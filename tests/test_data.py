@@ -139,3 +139,13 @@ def test_test_split_alone(fake):
     np.testing.assert_array_equal(x, full.x_test)
     np.testing.assert_array_equal(y, full.y_test)
     assert names == full.class_names
+
+
+def test_summary_names_the_dataset_through_wic_data_dir(tmp_path, monkeypatch):
+    write_fake_cifar(tmp_path, per_batch=20)
+    monkeypatch.setenv("WIC_DATA_DIR", str(tmp_path))
+    ds = data.load_cifar10(expect_full=False)
+    assert ds.summary().startswith("CIFAR-10 from $WIC_DATA_DIR/cifar-10-batches-py: train (100, 32, 32, 3)")
+    assert str(tmp_path) not in ds.summary()
+    monkeypatch.delenv("WIC_DATA_DIR")  # an explicit folder outside the configuration: shown as is
+    assert str(tmp_path) in data.load_cifar10(tmp_path, expect_full=False).summary()

@@ -53,12 +53,25 @@ class Cifar10:
 
     def summary(self) -> str:
         return (
-            f"CIFAR-10 from {self.source}: train {self.x_train.shape} {self.x_train.dtype}, "
+            f"CIFAR-10 from {shown_location(self.source)}: train {self.x_train.shape} {self.x_train.dtype}, "
             f"test {self.x_test.shape}, {len(self.class_names)} classes"
         )
 
 
 # ----------------------------------------------------------------------------- locating
+
+
+def shown_location(source) -> str:
+    """``source`` as printed in logs and notebook outputs: relative to ``$WIC_DATA_DIR`` when it
+    lies there, so committed outputs name the configuration, not one machine's folder."""
+    env = os.environ.get("WIC_DATA_DIR")
+    if env and source is not None:
+        try:
+            rel = Path(source).resolve().relative_to(Path(env).expanduser().resolve())
+        except (ValueError, OSError):
+            return str(source)
+        return "$WIC_DATA_DIR" + ("" if str(rel) == "." else f"/{rel.as_posix()}")
+    return str(source)
 
 
 def _as_batch_dir(path: Path) -> Path:
