@@ -14,13 +14,11 @@ Prints a table and each setting's ratio to the baseline, and writes a CSV.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 # name, registry model, batch, options (jit, precision, intra/inter threads, onednn, gelu)
 CONFIGS = [
@@ -153,6 +151,8 @@ def inference_rates(seconds: float) -> list[dict]:
 
 
 def main(argv=None) -> int:
+    from wic import results
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=12.0, help="timed seconds per configuration")
     p.add_argument("--only", nargs="*", help="run only configurations whose name contains these")
@@ -201,13 +201,8 @@ def main(argv=None) -> int:
             if "images_per_s" in r and not r["config"].startswith(("pipeline", "inference")):
                 r["ratio_to_baseline"] = r["images_per_s"] / base
                 print(f"  {r['config']:<48s} x{r['ratio_to_baseline']:.2f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "config", k))
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    out = results.write_rows(args.out, rows, keys)
     print(f"wrote {out}")
     return 0
 

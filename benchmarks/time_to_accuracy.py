@@ -35,6 +35,7 @@ import sys
 import time
 from pathlib import Path
 
+from wic import results  # noqa: E402
 from wic.evaluate import time_to_threshold as time_to  # noqa: E402
 from wic.plots import TTA_THRESHOLDS as THRESHOLDS  # noqa: E402
 from wic.plots import time_to_accuracy as plot  # noqa: E402
@@ -256,13 +257,9 @@ def main(argv=None) -> int:
             if label not in labels:
                 labels.append(label)
 
-    keys = ["recipe", "model", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "tta", "source",
-            "data_load_s", "checkpoint_eval_total_s", "load_avg_end"]
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv_path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    results.write_rows(csv_path, rows, [
+        "recipe", "model", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "tta", "source",
+        "data_load_s", "checkpoint_eval_total_s", "load_avg_end"])
     targets = [(float(a), 60 * float(m)) for a, m in (t.split("@") for t in args.targets)]
     # the budget line only matters when a run was cut by it (and not when a target marks it)
     cut = any(float(r["elapsed_s"]) >= 0.9 * args.budget_s for r in rows if str(r["epoch"]) == "final")

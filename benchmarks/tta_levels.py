@@ -10,7 +10,6 @@ TTA alone; the seconds are the whole 10,000-image test evaluation at that level.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ def main(argv=None) -> int:
 
     import keras
 
-    from wic import config, data, evaluate, fastnet
+    from wic import config, data, evaluate, fastnet, results
 
     fastnet.register_layers()
     ds = data.load_cifar10()
@@ -49,12 +48,7 @@ def main(argv=None) -> int:
                   f"test accuracy {acc:.4f}, evaluation {secs:.1f} s", flush=True)
         for layer in tta:
             layer.level = saved
-    out = Path(args.csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["model", "tta_level", "views", "test_accuracy", "eval_s"])
-        w.writeheader()
-        w.writerows(rows)
+    out = results.write_rows(args.csv, rows, ["model", "tta_level", "views", "test_accuracy", "eval_s"])
     print(f"wrote {out}")
     return 0
 

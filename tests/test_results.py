@@ -90,3 +90,10 @@ def test_repeat_runs_and_throughput(results_dir):
     table = results.throughput_table(results_dir / "tp.csv")
     assert "| bf16 | m | 1024 | 142.0 | x1.42 |" in table
     assert "| pipeline | (input pipeline) | 1024 | 29,356.2 | – |" in table
+
+
+def test_write_rows_keeps_the_given_columns_and_creates_the_folder(tmp_path):
+    path = results.write_rows(tmp_path / "a" / "r.csv", [{"x": 1, "y": 2, "z": 3}, {"x": 4, "y": 5}], ["y", "x"])
+    assert path.read_text().splitlines() == ["y,x", "2,1", "5,4"]
+    path = results.write_rows(tmp_path / "d.csv", [{"x": 1}, {"y": 2}])
+    assert path.read_text().splitlines() == ["x,y", "1,", ",2"]

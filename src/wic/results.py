@@ -19,6 +19,20 @@ THRESHOLDS = (0.78, 0.85, 0.90, 0.94)
 TARGETS = ((0.90, 12 * 60), (0.94, 45 * 60))
 
 
+def write_rows(path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
+    """Write benchmark rows as CSV (columns: ``fieldnames``, default the keys in order of first
+    appearance; keys not listed are left out); creates the folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fieldnames is None:
+        fieldnames = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fieldnames, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
 def read_rows(path: Path) -> list[dict]:
     """A time-to-accuracy CSV as dicts, numbers as floats."""
     with open(path) as fh:
