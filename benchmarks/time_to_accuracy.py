@@ -27,7 +27,6 @@ prints each recipe's time to 78%, 85%, 90% (and 94%) and the ratios to the first
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
@@ -222,13 +221,8 @@ def main(argv=None) -> int:
     labels: list[str] = []
     csv_path = Path(args.csv)
     if (args.plot_from_csv or args.append) and csv_path.is_file():
-        with open(csv_path) as fh:
-            for r in csv.DictReader(fh):
-                for k in ("train_s", "eval_s", "elapsed_s", "test_accuracy"):
-                    r[k] = float(r[k])
-                rows.append(r)
-                if r["recipe"] not in labels:
-                    labels.append(r["recipe"])
+        rows = results.read_rows(csv_path)
+        labels = list(dict.fromkeys(r["recipe"] for r in rows))
     if not args.plot_from_csv:
         cards_by_label = dict(s.split("=", 1) for s in args.history_card)
         for spec in args.history:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 
 def main(argv=None) -> int:
@@ -21,16 +20,13 @@ def main(argv=None) -> int:
     p.add_argument("--csv", default="benchmarks/results/tta_levels.csv")
     args = p.parse_args(argv)
 
-    import keras
+    from wic import data, evaluate, predict, results
 
-    from wic import config, data, evaluate, fastnet, results
-
-    fastnet.register_layers()
     ds = data.load_cifar10()
     rows = []
     for name in args.models:
-        path = Path(name) if name.endswith(".keras") else config.models_dir() / f"{name}.keras"
-        model = keras.models.load_model(path, compile=False)
+        path = predict.resolve_model_path(name)
+        model = predict.load_model(path)
         tta = [layer for layer in model.layers if type(layer).__name__.startswith("TestTime")]
         if not tta:
             print(f"{path.stem}: no test-time augmentation layers; skipped")

@@ -38,8 +38,9 @@ def read_rows(path: Path) -> list[dict]:
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     for r in rows:
-        for k in ("elapsed_s", "test_accuracy"):
-            r[k] = float(r[k])
+        for k in ("elapsed_s", "train_s", "eval_s", "test_accuracy"):
+            if k in r:
+                r[k] = float(r[k])
     return rows
 
 
