@@ -1,7 +1,10 @@
 # WIC — one entry point for setting up, running and testing the project.
 #
-#   make pipeline            set up, then run the notebooks 01..06 (full profile) with papermill
+#   make lab                 set up, then open the course in JupyterLab (dataset configured)
+#   make pipeline            set up, then run the notebooks 01..07 (full profile) with papermill
 #   make test                set up, then lint + unit/integration/browser tests + nbval notebooks
+#   make book                render the executed notebooks into a static site (runs/book/)
+#   make app                 serve the classifier page (Voilà) on http://127.0.0.1:8866
 #
 # CIFAR-10 is read from $WIC_DATA_DIR (the folder holding cifar-10-batches-py/).
 
@@ -15,7 +18,7 @@ export WIC_DATA_DIR := $(abspath $(WIC_DATA_DIR))
 endif
 SMOKE_DIR ?= $(abspath runs/test-smoke)
 
-.PHONY: setup pipeline smoke test lint unit notebooks browser-deps app clean
+.PHONY: setup lab pipeline smoke test lint unit notebooks browser-deps app book clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +27,22 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
+
+## JupyterLab on the course, in this environment, with WIC_DATA_DIR set (defaults to ../shared/data
+## when that folder holds CIFAR-10, as on the project's machines)
+ifndef WIC_DATA_DIR
+ifneq ($(wildcard ../shared/data/cifar-10-batches-py),)
+export WIC_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
+LAB_PORT ?= 8888
+lab: setup
+	@test -n "$$WIC_DATA_DIR" || { echo "set WIC_DATA_DIR to the folder holding cifar-10-batches-py/"; exit 2; }
+	$(BIN)/jupyter lab notebooks/ --ServerApp.port=$(LAB_PORT) --ServerApp.ip=127.0.0.1
+
+## The course as a static website of the committed (executed) notebooks: runs/book/index.html
+book: setup
+	$(BIN)/python -m wic.experiments.book
 
 ## The main job: every notebook in order (01..07), executed copies + logs in runs/pipeline/
 pipeline: setup
@@ -49,7 +68,7 @@ unit: setup
 notebooks: setup
 	rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)
 	cd notebooks && WIC_PROFILE=smoke WIC_FIGURES_DIR=$(SMOKE_DIR)/figures \
-	  WIC_SMOKE_MODELS_DIR=$(SMOKE_DIR)/models WIC_RUNS_DIR=$(SMOKE_DIR)/runs \
+	  WIC_RUNS_DIR=$(SMOKE_DIR)/runs \
 	  $(BIN)/pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q --timeout=900 \
 	  01_data_exploration.ipynb 02_model_construction.ipynb 03_training.ipynb \
 	  04_tuning_ablations.ipynb 05_evaluation.ipynb 06_interactive_classifier.ipynb \

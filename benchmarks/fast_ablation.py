@@ -1,6 +1,6 @@
 """What each ingredient of the fast recipe buys: remove one at a time, train, compare.
 
-The study is ``wic.ablation.STUDIES["fast"]``: notebook 03's default run (airbench_cpu_s,
+The study is ``wic.experiments.ablation.STUDIES["fast"]``: notebook 03's default run (airbench_cpu_s,
 recipe ``fast``, all 50,000 training images, 3 epochs, TTA in the final test score) and one
 variant per ingredient (whitening, dirac init, the fast BatchNorm bias, label smoothing,
 lookahead, alternating flips, translation, bfloat16). Every run is a papermill execution of
@@ -36,7 +36,7 @@ RUN_COLUMNS = ["variant", "seed", "status", "test_accuracy", "epochs_run", "trai
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wic import ablation
+    from wic.experiments import ablation
 
     study = ablation.STUDIES["fast"]
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import yaml
 
-    from wic import sweep
+    from wic.experiments import sweep
 
     variants = list(study.variants)
     if args.only:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from wic import results
+from wic.experiments import results
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Sweep overhead: what papermill + a fresh kernel add per run, and the local pool's speed-up.
 
-The same function, :func:`tiny_training` (load CIFAR-10, build the seed model, ``wic.train.fit``
+The same function, :func:`tiny_training` (load CIFAR-10, build the seed model, ``wic.training.fit``
 for a few steps), is timed four ways:
 
 1. direct, warm: called in this process after a warm-up call (TensorFlow already imported);
@@ -33,14 +33,14 @@ HERE = Path(__file__).resolve().parent
 def tiny_training(seed: int = 0, steps: int = 8, batch_size: int = 32) -> dict:
     """Load the data, build ``seed_v1_3`` and train it for ``steps`` steps (one epoch)."""
     t0 = time.perf_counter()
-    from wic import data, train
+    from wic import data, training
 
     ds = data.load_cifar10()
-    recipe = train.Recipe(epochs=1, batch_size=batch_size, seed=seed,
+    recipe = training.Recipe(epochs=1, batch_size=batch_size, seed=seed,
                           train_subset=int(steps * batch_size / 0.8), validation_split=0.2,
                           early_stopping=False, reduce_lr=False)
     with tempfile.TemporaryDirectory(prefix="wic-bench-run-") as run_dir:
-        result = train.fit("seed_v1_3", ds, recipe, run_dir=run_dir, resume=False, verbose=0)
+        result = training.fit("seed_v1_3", ds, recipe, run_dir=run_dir, resume=False, verbose=0)
     return {"val_accuracy": float(result.history["val_accuracy"][-1]),
             "seconds": time.perf_counter() - t0}
 
@@ -57,7 +57,7 @@ def make_notebook(folder: Path) -> Path:
         params,
         nbformat.v4.new_code_cell(
             "import sys, time\nt0 = time.perf_counter()\n"
-            "from wic import config\nfrom wic.record import record\n"
+            "from wic import config\nfrom wic.experiments.record import record\n"
             "config.configure_threads()\nimport tensorflow as tf\n"
             "record('import_s', time.perf_counter() - t0)"),
         nbformat.v4.new_code_cell(
@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster timing")
     args = ap.parse_args(argv)
 
-    from wic import sweep
+    from wic.experiments import sweep
 
     cores = sweep.cpu_count()
     os.environ.update(sweep.thread_env(cores))  # the same thread settings for every path

@@ -2,7 +2,7 @@
 
 Each recipe runs under the same wall-clock budget. The clock starts before the dataset is
 loaded and runs through training (data pipeline, XLA compilation, whitening initialisation,
-per-epoch checkpoint files — everything ``wic.train.fit`` does). At the end of every epoch the
+per-epoch checkpoint files — everything ``wic.training.fit`` does). At the end of every epoch the
 model is evaluated on the 10,000 test images; that evaluation is *not* charged to the later
 checkpoints, but each checkpoint's ``elapsed_s`` includes its own evaluation — the moment you
 would have had that test accuracy had you stopped there. ``train_s`` is the clock without any
@@ -34,19 +34,20 @@ import sys
 import time
 from pathlib import Path
 
-from wic import results  # noqa: E402
-from wic.evaluate import time_to_threshold as time_to  # noqa: E402
-from wic.plots import TTA_THRESHOLDS as THRESHOLDS  # noqa: E402
-from wic.plots import time_to_accuracy as plot  # noqa: E402
+from wic import config, values
+from wic.evaluation.metrics import TIME_TO_ACCURACY_THRESHOLDS as THRESHOLDS
+from wic.evaluation.metrics import time_to_threshold as time_to
+from wic.evaluation.plots import time_to_accuracy as plot
+from wic.experiments import results
 
 
 def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: float | None,
                         tta: bool, every: int = 1, epochs: int = 0, stop_at: float | None = None):
     """Keras callback: test accuracy at each epoch end; stops when the budget is spent (or,
     with ``stop_at``, at the first checkpoint whose test accuracy reaches it)."""
-    import keras
-
-    from wic import evaluate
+    from wic.backend import keras
+    from wic.evaluation import metrics
+    from wic.models.airbench import set_tta
 
     class CheckpointEval(keras.callbacks.Callback):
         eval_total = 0.0
@@ -58,9 +59,9 @@ def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: fl
                     self.model.stop_training = True
                 return
             t1 = time.perf_counter()
-            _set_tta(self.model, tta)
-            acc = evaluate.evaluate_model(self.model, dataset.x_test, dataset.y_test).accuracy
-            _set_tta(self.model, True)
+            set_tta(self.model, tta)
+            acc = metrics.evaluate_model(self.model, dataset.x_test, dataset.y_test).accuracy
+            set_tta(self.model, True)
             eval_s = time.perf_counter() - t1
             self.eval_total += eval_s
             rows.append({"recipe": label, "epoch": epoch + 1, "train_s": round(train_s, 1),
@@ -81,14 +82,10 @@ def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: fl
     return CheckpointEval()
 
 
-def _set_tta(model, enabled: bool) -> None:
-    for layer in model.layers:
-        if hasattr(layer, "enabled") and type(layer).__name__.startswith("TestTime"):
-            layer.enabled = enabled
-
-
 def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args) -> list[dict]:
-    from wic import cards, data, train, workflow
+    from wic import cards, data, training
+    from wic.evaluation import metrics
+    from wic.models.airbench import set_tta
 
     rows: list[dict] = []
     t0 = time.perf_counter()
@@ -99,19 +96,17 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
                              args.checkpoint_every, recipe.epochs, args.stop_at)
     run_dir = Path(args.runs_dir) / f"tta_{label}"
     if args.save and label == args.save_recipe:
-        out = workflow.train_and_save(model_name, recipe, args.save, dataset=dataset,
+        out = training.train_and_save(model_name, recipe, args.save, dataset=dataset,
                                       run_dir=run_dir, resume=False, verbose=args.verbose,
                                       callbacks=[cb])
         model, acc, eval_s = out.result.model, out.evaluation.accuracy, out.card["test_eval_s"]
     else:
-        res = train.fit(model_name, dataset, recipe, run_dir=run_dir, resume=False,
-                        verbose=args.verbose, callbacks=[cb])
-        from wic import evaluate
-
+        res = training.fit(model_name, dataset, recipe, run_dir=run_dir, resume=False,
+                           verbose=args.verbose, callbacks=[cb])
         t1 = time.perf_counter()
         model = res.model
-        _set_tta(model, True)
-        acc = evaluate.evaluate_model(model, dataset.x_test, dataset.y_test).accuracy
+        set_tta(model, True)
+        acc = metrics.evaluate_model(model, dataset.x_test, dataset.y_test).accuracy
         eval_s = time.perf_counter() - t1
         out = None
     train_s = time.perf_counter() - t0 - cb.eval_total - (eval_s if out is None else 0)
@@ -180,7 +175,7 @@ def recorded_history(label: str, log: Path, card: Path | None) -> list[dict]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--run", action="append", default=[], metavar="RECIPE[:EPOCHS]=MODEL",
-                   help="train this recipe (a wic.train.RECIPES name) with this registry model, "
+                   help="train this recipe (a wic.training.RECIPES name) with this registry model, "
                         "optionally with another schedule length (label RECIPE_EPOCHSep); "
                         "repeatable, run in order (e.g. fast=airbench_cpu_s fast:3=airbench_cpu_s)")
     p.add_argument("--history", action="append", default=[], metavar="LABEL=LOG",
@@ -217,6 +212,7 @@ def main(argv=None) -> int:
     if args.stop_at is not None and not 0 < args.stop_at <= 1:
         p.error(f"--stop-at {args.stop_at}: accepted: an accuracy in (0, 1], e.g. 0.78")
 
+    print(f"CPU: {config.describe_cpu()}; load average {os.getloadavg()[0]:.2f}", flush=True)
     rows: list[dict] = []
     labels: list[str] = []
     csv_path = Path(args.csv)
@@ -231,14 +227,15 @@ def main(argv=None) -> int:
             rows += recorded_history(label, Path(log), cards_by_label.get(label))
             if label not in labels:
                 labels.append(label)
-        from wic import train
+        from wic import training
 
         for spec in args.run:
             name, model_name = spec.split("=", 1)
             name, _, epochs = name.partition(":")
-            recipe = train.recipe_named(name)
+            recipe = training.recipe_named(name)
             if epochs or args.epochs:
-                recipe = recipe.with_(epochs=int(epochs or args.epochs))
+                recipe = recipe.with_(epochs=values.parse(epochs, int, f"--run {spec}: epochs")
+                                      if epochs else args.epochs)
                 name = f"{name}_{recipe.epochs}ep" if epochs else name
             if args.seed is not None:
                 recipe = recipe.with_(seed=args.seed)

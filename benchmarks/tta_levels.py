@@ -20,30 +20,31 @@ def main(argv=None) -> int:
     p.add_argument("--csv", default="benchmarks/results/tta_levels.csv")
     args = p.parse_args(argv)
 
-    from wic import data, evaluate, predict, results
+    from wic import data, models
+    from wic.evaluation import metrics
+    from wic.experiments import results
+    from wic.models.airbench import set_tta, tta_level
+    from wic.serving import resolve_model_path
 
     ds = data.load_cifar10()
     rows = []
     for name in args.models:
-        path = predict.resolve_model_path(name)
-        model = predict.load_model(path)
-        tta = [layer for layer in model.layers if type(layer).__name__.startswith("TestTime")]
-        if not tta:
+        path = resolve_model_path(name)
+        model = models.load(path)
+        saved = tta_level(model)
+        if saved is None:
             print(f"{path.stem}: no test-time augmentation layers; skipped")
             continue
-        saved = tta[0].level
         for level in (0, 1, 2):
-            for layer in tta:
-                layer.level = level
+            set_tta(model, True, level)
             t0 = time.perf_counter()
-            acc = evaluate.evaluate_model(model, ds.x_test, ds.y_test).accuracy
+            acc = metrics.evaluate_model(model, ds.x_test, ds.y_test).accuracy
             secs = time.perf_counter() - t0
             rows.append({"model": path.stem, "tta_level": level, "views": (1, 2, 6)[level],
                          "test_accuracy": round(acc, 4), "eval_s": round(secs, 1)})
             print(f"{path.stem:<22s} TTA level {level} ({(1, 2, 6)[level]} views): "
                   f"test accuracy {acc:.4f}, evaluation {secs:.1f} s", flush=True)
-        for layer in tta:
-            layer.level = saved
+        set_tta(model, True, saved)
     out = results.write_rows(args.csv, rows, ["model", "tta_level", "views", "test_accuracy", "eval_s"])
     print(f"wrote {out}")
     return 0

@@ -1,28 +1,23 @@
 """WIC — Web Image Classifier: a notebook-driven CIFAR-10 research project in Keras.
 
-The package is organised by the way data flows through it (see README.md, "Layout"):
-``config`` → ``data`` → ``models`` → ``train`` → ``evaluate`` → ``plots``,
-and ``images`` → ``predict`` → ``widgets`` for inference; ``sweep`` and ``cli`` sit on top.
-Modules are imported lazily so that ``import wic`` stays cheap (no TensorFlow).
+The package, by the way data flows through it (imports point one way, down this list):
+
+- ``config``, ``values``, ``files``, ``cards`` — where things live, one parser for typed-in
+  values, safe writes, model cards (no TensorFlow);
+- ``data`` — CIFAR-10: load, validate, subsets, the ``tf.data`` pipelines;
+- ``models`` — the registry, the seed net, the airbench-style nets, one load/save;
+- ``evaluation`` — metrics, calibration, corruptions, figures, explanations;
+- ``training`` — recipes, fit, schedules, shipping a model with its card (into ``runs/``);
+- ``serving`` — untrusted images, ``Classifier``, the widget app (never imports training);
+- ``experiments`` — sweeps, the notebook pipeline, ablations, result tables;
+- ``cli`` — the ``wic`` command (nothing imports it).
+
+``import wic`` is cheap: TensorFlow is imported (quietly, by :mod:`wic.backend`) only by the
+subpackages that need it.
 """
 
-import os as _os
+from wic.config import CLASS_NAMES
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
-# TensorFlow's C++ start-up chatter (CUDA probing on a CPU machine, oneDNN notices) is noise
-# for our users and for nbval's output comparison; real errors still get through.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-CLASS_NAMES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
+__all__ = ["CLASS_NAMES", "__version__"]

@@ -16,6 +16,11 @@ import time
 from pathlib import Path
 
 from wic import config
+from wic.files import atomic_write_text
+
+
+class ModelError(ValueError):
+    """A model file that is missing, corrupt, or not a 10-class CIFAR classifier."""
 
 
 def card_path(model_path: Path) -> Path:
@@ -52,10 +57,7 @@ def write_card(model_path: Path, card: dict) -> Path:
     card = {"model_file": Path(model_path).name, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **card}
     path = card_path(model_path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(card, indent=2, sort_keys=False) + "\n")
 
 
 def read_card(model_path: Path) -> dict:

@@ -12,9 +12,12 @@ Everything is reached through configuration, never a hard-coded path:
 from __future__ import annotations
 
 import os
+import platform
 import random
-from dataclasses import dataclass
 from pathlib import Path
+
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+               "truck")
 
 PROFILES = ("full", "smoke")
 DEFAULT_SEED = 1337
@@ -34,7 +37,7 @@ def project_root() -> Path:
 
 
 PATH_VARS = ("WIC_DATA_DIR", "WIC_HOME", "WIC_MODELS_DIR", "WIC_FIGURES_DIR", "WIC_RUNS_DIR",
-             "WIC_SMOKE_MODELS_DIR")
+             )
 
 
 def absolutize_env() -> None:
@@ -138,13 +141,40 @@ def _int_env(var: str) -> int | None:
         raise ValueError(f"{var}={value!r} must be an integer") from exc
 
 
-@dataclass(frozen=True)
-class Paths:
-    home: Path
-    models: Path
-    figures: Path
-    data: Path | None
+def cpu_info() -> dict:
+    """What this CPU is and which of its features decide our speed (read from /proc/cpuinfo).
 
-    @classmethod
-    def current(cls) -> Paths:
-        return cls(project_root(), models_dir(), figures_dir(), data_dir())
+    ``bf16`` is True when the CPU multiplies bfloat16 in hardware (AVX512_BF16 or AMX-BF16): only
+    then does mixed bfloat16 training pay; without it oneDNN emulates bf16 and it is many times
+    slower than float32 (measured on an AVX2-only EPYC)."""
+    info = {"model": platform.processor() or platform.machine(), "vendor": "", "flags": []}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "model name" and info["model"] in ("", platform.machine()):
+            info["model"] = value
+        elif key == "vendor_id" and not info["vendor"]:
+            info["vendor"] = value
+        elif key == "flags" and not info["flags"]:
+            wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16",
+                      "amx_tile", "amx_int8")
+            present = set(value.split())
+            info["flags"] = [f for f in wanted if f in present]
+    flags = set(info["flags"])
+    info["bf16"] = bool(flags & {"avx512_bf16", "amx_bf16"})
+    info["kind"] = ("AMX" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags
+                    else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags
+                    else "baseline")
+    info["cores"] = os.cpu_count()
+    return info
+
+
+def describe_cpu() -> str:
+    """``AMD EPYC (AuthenticAMD), 2 cores, AVX2: no bf16 hardware`` — printed by benchmarks."""
+    c = cpu_info()
+    bf16 = "bf16 in hardware" if c["bf16"] else "no bf16 hardware"
+    return f"{c['model']} ({c['vendor'] or '?'}), {c['cores']} cores, {c['kind']}: {bf16}"

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wic.backend import keras, tf
+
 
 def as_batch(image) -> np.ndarray:
     """An image ``(H, W, 3)`` or batch ``(N, H, W, 3)`` as float32 NHWC; uint8 is scaled to [0, 1]."""
@@ -68,7 +70,6 @@ def _logit_head(model):
     ``head(h)`` maps the input of the model's last layer to pre-softmax logits, or is None when
     the model has no recognisable softmax at its end (then the log of the output is used).
     """
-    import keras
 
     last = model.layers[-1]
     act = getattr(last, "activation", None)
@@ -88,7 +89,6 @@ class Explainer:
     """Saliency and Grad-CAM for one model; build once, call per image (cheap after the first)."""
 
     def __init__(self, model, layer_name: str | None = None):
-        import keras
 
         self.model = model
         self.layer = model.get_layer(layer_name) if layer_name else last_spatial_layer(model)
@@ -119,7 +119,6 @@ class Explainer:
 
     # -- the class score -------------------------------------------------------------------
     def _score(self, last_input, class_index):
-        import tensorflow as tf
 
         if self._head is not None:
             logits = self._head(last_input)
@@ -136,7 +135,6 @@ class Explainer:
     # -- maps ------------------------------------------------------------------------------
     def grad_cam(self, image, class_index: int | None = None) -> np.ndarray:
         """Grad-CAM heatmap ``(H, W)`` in [0, 1] for ``class_index`` (default: the predicted class)."""
-        import tensorflow as tf
 
         x = as_batch(image)[:1]
         class_index = self._resolve_class(x, class_index)
@@ -159,7 +157,6 @@ class Explainer:
         ``noise`` is the standard deviation of the Gaussian noise as a fraction of the image's
         value range; all noisy copies go through the model as one batch.
         """
-        import tensorflow as tf
 
         x = as_batch(image)[:1]
         class_index = self._resolve_class(x, class_index)

@@ -70,6 +70,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from wic.files import clip, human_size, short_error
+
 MAX_BYTES = 50 * 1024**2
 MAX_PIXELS = 50_000_000
 MAX_ASPECT_RATIO = 20
@@ -91,24 +93,15 @@ class ImageError(ValueError):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _human_size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024**2:
-        return f"{n / 1024:.1f} KB"
-    mb = n / 1024**2
-    return f"{mb:.0f} MB" if mb == int(mb) else f"{mb:.1f} MB"
-
-
 def _human_pixels(n: int) -> str:
     return f"{n / 1e6:.0f} megapixels" if n >= 1_000_000 else f"{n:,} pixels"
 
 
 def _too_big(size: int | None, max_bytes: int, what: str = "file") -> ImageError:
     if size is None:
-        return ImageError(f"{what} is larger than {_human_size(max_bytes)}; the limit is "
-                          f"{_human_size(max_bytes)}")
-    shown, limit = _human_size(size), _human_size(max_bytes)
+        return ImageError(f"{what} is larger than {human_size(max_bytes)}; the limit is "
+                          f"{human_size(max_bytes)}")
+    shown, limit = human_size(size), human_size(max_bytes)
     if shown == limit:  # "9.1 KB; the limit is 9.1 KB" helps nobody
         shown, limit = f"{size:,} bytes", f"{max_bytes:,} bytes"
     return ImageError(f"{what} is {shown}; the limit is {limit}")
@@ -200,7 +193,7 @@ def _describe(data: bytes) -> str:
 
 
 def _read_path(path: Path, max_bytes: int) -> bytes:
-    shown = _clip(str(path))
+    shown = clip(str(path))
     try:
         st = os.stat(path)
     except ValueError:  # an embedded NUL byte
@@ -286,7 +279,7 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int, draft: int | None) ->
                              f"the limit is {_human_pixels(max_pixels)} "
                              "(decompression-bomb protection)") from None
         except Exception as exc:  # noqa: BLE001 - Pillow raises many types on bad headers
-            detail = "" if isinstance(exc, UnidentifiedImageError) else f" ({_short(exc)})"
+            detail = "" if isinstance(exc, UnidentifiedImageError) else f" ({short_error(exc)})"
             raise ImageError(f"could not read this {fmt} image: its header is corrupt{detail}; "
                              f"accepted: {ACCEPTED}") from None
         _check_dims(*img.size, max_pixels)
@@ -296,18 +289,10 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int, draft: int | None) ->
             img.load()
         except Exception as exc:  # noqa: BLE001 - truncated/corrupt data, any decoder error
             raise ImageError(f"could not decode this {fmt} image: it is truncated or corrupt "
-                             f"({_short(exc)})") from None
+                             f"({short_error(exc)})") from None
         with contextlib.suppress(Exception):  # a broken EXIF block: keep pixels as stored
             img = ImageOps.exif_transpose(img)
         return img
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _short(exc: Exception) -> str:
-    return _clip(" ".join(str(exc).split()) or type(exc).__name__)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -324,7 +309,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     try:
         return img.convert("RGB")
     except (ValueError, OSError) as exc:
-        raise ImageError(f"colour mode {mode} is not supported ({_short(exc)}); "
+        raise ImageError(f"colour mode {mode} is not supported ({short_error(exc)}); "
                          "accepted: RGB, grayscale, palette, CMYK, 16-bit images") from None
 
 
@@ -393,7 +378,7 @@ def load_image(src, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
             src.load()
             img = ImageOps.exif_transpose(src)
         except Exception as exc:  # noqa: BLE001 - a lazily opened, untrusted PIL image
-            raise ImageError(f"could not decode this image ({_short(exc)})") from None
+            raise ImageError(f"could not decode this image ({short_error(exc)})") from None
         return _to_rgb(img)
     if isinstance(src, np.ndarray):
         return _from_array(src, max_pixels)
@@ -404,15 +389,25 @@ def load_image(src, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
     return _to_rgb(img)
 
 
-def to_model_input(img, *, fit: str = "crop") -> np.ndarray:
-    """A uint8 (32, 32, 3) array for the model: centre-crop to a square, area-average down.
+DOWNSCALE_FILTERS = {"box": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR,
+                     "hamming": Image.Resampling.HAMMING, "bicubic": Image.Resampling.BICUBIC,
+                     "lanczos": Image.Resampling.LANCZOS}
+DOWNSCALE = "box"  # chosen by benchmarks/upload_gap.py (see the module docstring)
+
+
+def to_model_input(img, *, fit: str = "crop", downscale: str | None = None) -> np.ndarray:
+    """A uint8 (32, 32, 3) array for the model: centre-crop to a square, resize to 32x32.
 
     ``fit="squash"`` resizes the whole frame instead (distorts the aspect ratio); see the
-    module docstring for why cropping is the default. Anything :func:`load_image` accepts
-    may be passed; a 32x32 RGB image is returned unchanged.
+    module docstring for why cropping is the default. ``downscale`` names the resampling filter
+    (default :data:`DOWNSCALE`); small pictures are enlarged with bicubic. Anything
+    :func:`load_image` accepts may be passed; a 32x32 RGB image is returned unchanged.
     """
     if fit not in ("crop", "squash"):
         raise ValueError(f"fit={fit!r}; accepted: 'crop', 'squash'")
+    downscale = downscale or DOWNSCALE
+    if downscale not in DOWNSCALE_FILTERS:
+        raise ValueError(f"downscale={downscale!r}; accepted: {', '.join(DOWNSCALE_FILTERS)}")
     if not isinstance(img, Image.Image) or img.mode != "RGB":
         img = load_image(img)
     w, h = img.size
@@ -423,7 +418,7 @@ def to_model_input(img, *, fit: str = "crop") -> np.ndarray:
         s = min(w, h)
         box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
     side = min(w, h) if box else max(w, h)
-    resample = Image.Resampling.BOX if side >= INPUT_SIDE else Image.Resampling.BICUBIC
+    resample = DOWNSCALE_FILTERS[downscale] if side >= INPUT_SIDE else Image.Resampling.BICUBIC
     out = img.resize((INPUT_SIDE, INPUT_SIDE), resample, box=box)
     return np.array(out, dtype=np.uint8)
 
@@ -546,8 +541,8 @@ def _decode_svg(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
 
     limit = min(max_bytes, SVG_MAX_BYTES)
     if len(data) > limit:
-        raise ImageError(f"SVG is {_human_size(len(data))}; the limit for SVG is "
-                         f"{_human_size(limit)}")
+        raise ImageError(f"SVG is {human_size(len(data))}; the limit for SVG is "
+                         f"{human_size(limit)}")
     try:
         root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True,
                                  forbid_external=True)
@@ -559,7 +554,7 @@ def _decode_svg(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
         raise ImageError("SVG refers to an external DTD or entity, which is refused; "
                          "accepted: self-contained SVG") from None
     except (ParseError, ValueError) as exc:
-        raise ImageError(f"SVG is not well-formed XML ({_short(exc)})") from None
+        raise ImageError(f"SVG is not well-formed XML ({short_error(exc)})") from None
     tag = root.tag.rsplit("}", 1)[-1] if isinstance(root.tag, str) else ""
     if tag != "svg":
         raise ImageError(f"XML document's root is <{tag}>, not <svg>; accepted: {ACCEPTED}")
@@ -590,10 +585,10 @@ def _decode_svg(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
                                  output_width=out_w, output_height=out_h,
                                  background_color="white")
     except _RefusedFetch as exc:
-        raise ImageError(f"SVG refers to an outside resource ({_short(exc)}); only "
+        raise ImageError(f"SVG refers to an outside resource ({short_error(exc)}); only "
                          "self-contained SVG is accepted (nothing is fetched)") from None
     except Exception as exc:  # noqa: BLE001 - cairosvg raises many types on odd documents
-        raise ImageError(f"could not render this SVG ({type(exc).__name__}: {_short(exc)})") \
+        raise ImageError(f"could not render this SVG ({type(exc).__name__}: {short_error(exc)})") \
             from None
     img = Image.open(io.BytesIO(png), formats=("PNG",))
     img.load()

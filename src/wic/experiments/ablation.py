@@ -4,7 +4,7 @@ Two studies are defined. ``"seed"`` (notebook 04) takes the seed's recipe apart 
 budget; ``"fast"`` (``benchmarks/fast_ablation.py``, shown in notebook 07) removes one
 ingredient at a time from the fast recipe on the full training set. Every variant is a set of
 parameters for notebook 03 on top of the study's fixed budget, run with
-:func:`wic.sweep.run_sweep` over one or more seeds; :func:`summarize` turns the sweep's table
+:func:`wic.experiments.sweep.run_sweep` over one or more seeds; :func:`summarize` turns the sweep's table
 into mean, spread and difference from the baseline, and :func:`conclusions` writes the sentences.
 """
 
@@ -34,7 +34,7 @@ VARIANTS: dict[str, dict] = {
 
 FAST_BASELINE = "fast recipe (baseline)"
 
-#: One ingredient of the fast recipe (``wic.fastnet``) removed or swapped at a time; the
+#: One ingredient of the fast recipe (:mod:`wic.training.recipes`, :mod:`wic.models.airbench`) removed or swapped at a time; the
 #: budget is notebook 03's default run (airbench_cpu_s, all 50,000 images, 3 epochs).
 FAST_VARIANTS: dict[str, dict] = {
     FAST_BASELINE: {},
@@ -99,7 +99,7 @@ def plan(budget: dict | None = None, variants: list[str] | None = None,
 def label_runs(table, notebook: Path, budget: dict | None = None,
                variants: list[str] | None = None, study: str | Study = "seed"):
     """Add a ``variant`` column to the sweep table by matching each run's id."""
-    from wic import sweep
+    from wic.experiments import sweep
 
     st = study_named(study)
     budget = {**st.budget, **(budget or {})}
@@ -170,7 +170,7 @@ def conclusions(summary, budget: dict | None = None, study: str | Study = "seed"
 def plot(table, summary, metric: str = "test_accuracy", title: str = "", path=None,
          study: str | Study = "seed"):
     """Every run as a point, mean ± std as a bar, the baseline mean as a dashed line."""
-    from wic import plots
+    from wic.evaluation import plots
 
     st = study_named(study)
     plt, sns = plots._plt()

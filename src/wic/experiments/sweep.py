@@ -1,6 +1,6 @@
 """Run a notebook over a grid of parameters with papermill; gather one table of results.
 
-    from wic import sweep
+    from wic.experiments import sweep
     result = sweep.run_sweep("notebooks/03_training.ipynb",
                              {"learning_rate": [1e-3, 3e-3], "augment": [True, False]},
                              seeds=[0, 1, 2], out="sweeps/lr")
@@ -10,9 +10,9 @@ The same from the shell: ``wic sweep NOTEBOOK -p learning_rate 1e-3 3e-3 --seeds
 
 **The plan.** Runs are the product of the grid (``-p name v1 v2 …`` and/or a YAML/JSON file
 with a ``grid`` mapping, an explicit ``runs`` list, ``fixed`` values and ``seeds``), repeated
-over the seeds (injected as the parameter ``seed``). Values are typed like YAML 1.2: ``false``
-is a bool, ``1e-3`` a float, ``null`` None, ``007`` stays the string "007"; quote to force a
-string. Before anything runs, the plan is refused with :class:`SweepError` when it is empty, a
+over the seeds (injected as the parameter ``seed``). Command-line values are typed by the
+project's one parser (:mod:`wic.values`) against the type of the parameter's default in the
+notebook: ``-p augment no`` is ``False``, ``-p epochs 2.5`` is refused; quote to force a string. Before anything runs, the plan is refused with :class:`SweepError` when it is empty, a
 value does not parse, or a name is not assigned in the notebook's cell tagged ``parameters``.
 
 **A run** executes ``OUT/runs/<run_id>/<notebook>.ipynb`` with ``kernel_name="python3"`` in the
@@ -59,7 +59,9 @@ from pathlib import Path
 
 import yaml
 
-from wic import record as _record
+from wic import config, values
+from wic.experiments import record as _record
+from wic.files import atomic_replace, atomic_write_text
 
 KERNEL_NAME = "python3"
 RESULT_FILE = "result.json"
@@ -114,29 +116,29 @@ def _yaml_load(text: str):
     return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
-def parse_value(text: str):
-    """One command-line value, typed as YAML 1.2 would type it (see the module docstring)."""
+def parse_value(text: str, kind=None, name: str = "value"):
+    """One command-line value: typed by ``kind`` (the notebook parameter's default type) with
+    the project's one parser, :func:`wic.values.parse` (``true/false/yes/no/1/0`` for a boolean
+    parameter, ``'quoted'`` for text); without a kind it is guessed the same way."""
     if not isinstance(text, str):
         return text
     try:
-        value = _yaml_load(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SweepError(f"cannot parse value {text!r} ({problem}); quote it to pass a "
-                         "string, e.g. -p name \"'text'\"") from None
-    stripped = text.strip()
-    if value is None and stripped not in ("", "~", "null", "Null", "NULL"):
-        raise SweepError(f"cannot parse value {text!r} (it reads as nothing, e.g. a comment); "
-                         "quote it to pass a string")
-    if isinstance(value, (list, dict)) and not stripped.startswith(("[", "{")):
-        raise SweepError(f"value {text!r} reads as a YAML {type(value).__name__}, not one value; "
-                         "quote it to pass a string, or write a list as [a, b]")
-    return value
+        return values.parse(text, kind, name)
+    except values.ParameterError as exc:
+        raise SweepError(str(exc)) from None
 
 
-def parse_cli_params(pairs: Iterable[Iterable[str]]) -> dict[str, list]:
-    """``[["lr", "1e-3", "3e-3"], ["augment", "false"]]`` → ``{"lr": [0.001, 0.003], ...}``."""
+def _kind(default):
+    """The type a parameter's default value implies (None: guess from the text)."""
+    return type(default) if isinstance(default, (bool, int, float, str)) else None
+
+
+def parse_cli_params(pairs: Iterable[Iterable[str]], defaults: Mapping | None = None
+                     ) -> dict[str, list]:
+    """``[["lr", "1e-3", "3e-3"], ["augment", "false"]]`` → ``{"lr": [0.001, 0.003], ...}``;
+    ``defaults`` (name → the notebook's default) types each value."""
     grid: dict[str, list] = {}
+    defaults = defaults or {}
     for pair in pairs or ():
         pair = list(pair)
         if not pair:
@@ -146,7 +148,7 @@ def parse_cli_params(pairs: Iterable[Iterable[str]]) -> dict[str, list]:
             raise SweepError(f"-p {name}: no values given (empty grid); write -p {name} V1 [V2 ...]")
         if name in grid:
             raise SweepError(f"-p {name} is given twice; list all its values after one -p")
-        grid[name] = [parse_value(t) for t in texts]
+        grid[name] = [parse_value(t, _kind(defaults.get(name)), name) for t in texts]
     return grid
 
 
@@ -156,14 +158,14 @@ def parse_cli_params(pairs: Iterable[Iterable[str]]) -> dict[str, list]:
 def expand_grid(grid: Mapping[str, Iterable]) -> list[dict]:
     """The product of a grid mapping, last name varying fastest; ``{}`` gives ``[{}]``."""
     names, lists = [], []
-    for name, values in grid.items():
-        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-            values = [values]  # a single (fixed) value
-        values = list(values)
-        if not values:
-            raise SweepError(f"parameter {name!r} has an empty list of values (empty grid)")
+    for name, choices in grid.items():
+        if isinstance(choices, (str, bytes, Mapping)) or not isinstance(choices, Iterable):
+            choices = [choices]  # a single (fixed) value
+        choices = list(choices)
+        if not choices:
+            raise SweepError(f"parameter {name!r} has an empty list of choices (empty grid)")
         names.append(name)
-        lists.append(values)
+        lists.append(choices)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*lists)]
 
 
@@ -256,14 +258,40 @@ def declared_parameters(notebook: Path) -> list[str]:
             return list(papermill.inspect_notebook(str(notebook)))
         except Exception as exc:  # noqa: BLE001 - say which notebook and why
             raise SweepError(f"cannot read the parameters of {notebook}: {exc}") from None
-    names = []
+    return list(_assigned(tree))
+
+
+def _assigned(tree) -> dict:
+    """name → default value (a literal, else None) of each assignment in a parameters cell."""
+    out = {}
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else \
             [node.target] if isinstance(node, ast.AnnAssign) else []
         for t in targets:
             elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
-            names += [e.id for e in elts if isinstance(e, ast.Name)]
-    return list(dict.fromkeys(names))
+            for e in elts:
+                if isinstance(e, ast.Name):
+                    try:
+                        out[e.id] = ast.literal_eval(node.value) if len(elts) == 1 else None
+                    except (ValueError, SyntaxError, TypeError):
+                        out[e.id] = None
+    return out
+
+
+def declared_defaults(notebook: Path) -> dict:
+    """name → default of every parameter the notebook declares (None where not a literal)."""
+    nb = _read_json(notebook)
+    cell = next((c for c in (nb or {}).get("cells", []) if c.get("cell_type") == "code"
+                 and "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return {}
+    source = "".join(cell.get("source", "")) if isinstance(cell.get("source"), list) \
+        else str(cell.get("source", ""))
+    try:
+        return _assigned(ast.parse("\n".join(
+            line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))))
+    except SyntaxError:
+        return {n: None for n in declared_parameters(notebook)}
 
 
 def check_parameters(notebook: Path, runs: list[dict]) -> list[str]:
@@ -280,8 +308,15 @@ def check_parameters(notebook: Path, runs: list[dict]) -> list[str]:
                              f"parameters (given: {', '.join(unknown)})")
         raise SweepError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for {notebook.name}; "
                          f"accepted: {', '.join(declared)}")
+    defaults = declared_defaults(notebook)
     for r in runs:
         for name, value in r.items():
+            kind = _kind(defaults.get(name))
+            if kind in (bool, int, float) and value is not None:
+                try:  # text from a grid file is parsed; a wrong type is refused by name
+                    r[name] = value = values.check(name, value, kind)
+                except values.ParameterError as exc:
+                    raise SweepError(f"{notebook.name}: {exc}") from None
             try:
                 json.dumps(value, allow_nan=True)
             except (TypeError, ValueError):
@@ -292,8 +327,6 @@ def check_parameters(notebook: Path, runs: list[dict]) -> list[str]:
 
 def notebook_key(notebook: Path) -> str:
     """How a notebook enters run ids: its path inside the project, else its absolute path."""
-    from wic import config
-
     notebook = notebook.resolve()
     try:
         return notebook.relative_to(config.project_root()).as_posix()
@@ -465,12 +498,6 @@ def _any_cell_started(nb_path: Path) -> bool:
     return bool(nb) and _last_started_cell(_user_cells(nb)) is not None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -595,7 +622,7 @@ def execute_run(task: dict) -> dict:
                             if p.is_file()}
         shutil.rmtree(run_dir, ignore_errors=True)
     elif task.get("write_result", True):
-        _atomic_write(run_dir / RESULT_FILE, json.dumps(result, indent=1, default=str))
+        atomic_write_text(run_dir / RESULT_FILE, json.dumps(result, indent=1, default=str))
     return result
 
 
@@ -648,14 +675,22 @@ def build_table(runs: list[Run], results: Mapping[str, dict]):
     return df
 
 
-def write_table(df, out: Path) -> tuple[Path, Path]:
+def has_parquet() -> bool:
+    """Whether the optional Parquet writer (``pip install 'wic[cluster]'``) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def write_table(df, out: Path) -> tuple[Path, Path | None]:
+    """``runs.csv`` always; ``runs.parquet`` too when pyarrow is installed (else None)."""
     csv_path, pq_path = out / TABLE_CSV, out / TABLE_PARQUET
-    tmp = out / f".{TABLE_CSV}.tmp"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, csv_path)
-    tmp = out / f".{TABLE_PARQUET}.tmp"
-    df.to_parquet(tmp, index=False, engine="pyarrow")
-    os.replace(tmp, pq_path)
+    with atomic_replace(csv_path) as tmp:
+        df.to_csv(tmp, index=False)
+    if not has_parquet():
+        return csv_path, None
+    with atomic_replace(pq_path) as tmp:
+        df.to_parquet(tmp, index=False, engine="pyarrow")
     return csv_path, pq_path
 
 
@@ -867,8 +902,6 @@ def _sigterm_as_interrupt():
 
 
 def default_out(notebook: Path) -> Path:
-    from wic import config
-
     return config.project_root() / "sweeps" / notebook.stem
 
 
@@ -899,8 +932,6 @@ def run_sweep(
     extra attempts for a run whose kernel did not start (never for a failing cell).
     Ctrl-C or SIGTERM stops the sweep: finished runs stay recorded, then KeyboardInterrupt.
     """
-    from wic import config
-
     config.absolutize_env()  # kernels run in the notebook's folder, not ours
     t_start = time.perf_counter()
     notebook = Path(notebook).expanduser()
@@ -912,6 +943,12 @@ def run_sweep(
     if dask is not None and dask != "local" and not re.match(r"^(tcp|tls|ws|wss|inproc|ucx)://", dask):
         raise SweepError(f"--dask {dask!r}: accepted: 'local' or a scheduler address such as "
                          "tcp://host:8786")
+    if dask is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise SweepError("--dask needs Dask's distributed scheduler, which is an optional "
+                             "extra: pip install 'wic[cluster]'")
     if timeout is not None and not timeout > 0:
         raise SweepError(f"--timeout {timeout}: accepted: a number of seconds > 0")
     plan = plan_runs(params, grid_file, seeds)
@@ -922,7 +959,7 @@ def run_sweep(
     out = Path(out).expanduser().resolve() if out else default_out(notebook)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     with _exclusive(out), _sigterm_as_interrupt():
-        _atomic_write(out / PLAN_FILE, json.dumps({
+        atomic_write_text(out / PLAN_FILE, json.dumps({
             "notebook": str(notebook), "notebook_key": key, "created_at": _now(),
             "runs": [{"run_id": r.run_id, "params": r.params} for r in runs]},
             indent=1, default=str))
@@ -958,10 +995,10 @@ def run_sweep(
             if files is not None:  # shipped back from a remote worker
                 run_dir.mkdir(parents=True, exist_ok=True)
                 for name, text in files.items():
-                    _atomic_write(run_dir / name, text)
+                    atomic_write_text(run_dir / name, text)
             if files is not None or not (run_dir / RESULT_FILE).is_file() or \
                     _read_json(run_dir / RESULT_FILE) != json.loads(json.dumps(res, default=str)):
-                _atomic_write(run_dir / RESULT_FILE, json.dumps(res, indent=1, default=str))
+                atomic_write_text(run_dir / RESULT_FILE, json.dumps(res, indent=1, default=str))
             results[res["run_id"]] = res
             counts[res["status"]] = counts.get(res["status"], 0) + 1
             with contextlib.suppress(Exception):  # a table write must not lose the sweep

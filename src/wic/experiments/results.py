@@ -12,9 +12,9 @@ import csv
 from pathlib import Path
 
 from wic import cards
-from wic.evaluate import time_to_threshold
-from wic.plots import TTA_TARGETS as TARGETS  # one definition of issue 6's targets and thresholds
-from wic.plots import TTA_THRESHOLDS as THRESHOLDS
+from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS as TARGETS
+from wic.evaluation.metrics import TIME_TO_ACCURACY_THRESHOLDS as THRESHOLDS
+from wic.evaluation.metrics import time_to_threshold
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 

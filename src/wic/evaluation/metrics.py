@@ -1,4 +1,4 @@
-"""Evaluation: accuracy, confusion matrix, per-class report, calibration, robustness.
+"""Metrics: accuracy, confusion matrix, per-class report, most-confused pairs, mistakes.
 
 Everything here works on predicted probabilities, so a model is run over the test set once
 (:func:`predict_proba`) and every figure and number is derived from that one array.
@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix
 
-from wic import data
+from wic import config, data
+from wic.evaluation.calibration import expected_calibration_error
 
 
 def predict_proba(model, x_uint8: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -49,9 +51,8 @@ class Evaluation:
 
 
 def evaluate_probs(probs: np.ndarray, y_true: np.ndarray, class_names=None) -> Evaluation:
-    from sklearn.metrics import classification_report, confusion_matrix
 
-    class_names = tuple(class_names or data.CLASS_NAMES)
+    class_names = tuple(class_names or config.CLASS_NAMES)
     y_true = np.asarray(y_true).astype(int)
     y_pred = probs.argmax(1)
     labels = list(range(len(class_names)))
@@ -72,26 +73,6 @@ def evaluate_model(model, x_uint8, y_true, class_names=None, batch_size: int = 5
     return evaluate_probs(predict_proba(model, x_uint8, batch_size), y_true, class_names)
 
 
-def calibration_bins(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15):
-    """Per confidence bin: mean confidence, accuracy and count (for a reliability diagram)."""
-    conf = probs.max(1)
-    correct = probs.argmax(1) == np.asarray(y_true)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
-    counts = np.bincount(idx, minlength=n_bins)
-    conf_sum = np.bincount(idx, weights=conf, minlength=n_bins)
-    acc_sum = np.bincount(idx, weights=correct, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return edges, conf_sum / np.maximum(counts, 1), acc_sum / np.maximum(counts, 1), counts
-
-
-def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
-    if len(probs) == 0:
-        return 0.0
-    _, conf, acc, counts = calibration_bins(probs, y_true, n_bins)
-    return float(np.sum(counts / counts.sum() * np.abs(acc - conf)))
-
-
 def most_confused_pairs(confusion: np.ndarray, class_names, top: int = 5) -> list[tuple[str, str, int]]:
     """(true, predicted, count) for the largest off-diagonal cells."""
     cm = np.array(confusion, copy=True)
@@ -107,46 +88,6 @@ def confident_mistakes(probs: np.ndarray, y_true: np.ndarray, top: int = 16) -> 
     return wrong[np.argsort(-probs[wrong].max(1))][:top]
 
 
-# ----------------------------------------------------------------------------- robustness
-
-CORRUPTIONS = ("none", "gaussian_noise", "gaussian_blur", "brightness", "contrast")
-
-
-def corrupt(x_uint8: np.ndarray, kind: str, severity: int = 3, seed: int = 0) -> np.ndarray:
-    """Simple corruptions (severity 1–5) in the spirit of CIFAR-10-C, on uint8 images."""
-    if kind not in CORRUPTIONS:
-        raise ValueError(f"unknown corruption {kind!r}; accepted: {', '.join(CORRUPTIONS)}")
-    if not 1 <= severity <= 5:
-        raise ValueError(f"severity must be 1..5, got {severity}")
-    x = x_uint8.astype(np.float32) / 255.0
-    s = severity - 1
-    if kind == "gaussian_noise":
-        rng = np.random.default_rng(seed)
-        x = x + rng.normal(0, (0.04, 0.06, 0.08, 0.09, 0.10)[s], x.shape)
-    elif kind == "gaussian_blur":
-        from scipy.ndimage import gaussian_filter
-
-        sigma = (0.4, 0.6, 0.7, 0.8, 1.0)[s]
-        x = gaussian_filter(x, sigma=(0, sigma, sigma, 0))
-    elif kind == "brightness":
-        x = x + (0.1, 0.2, 0.3, 0.4, 0.5)[s]
-    elif kind == "contrast":
-        c = (0.75, 0.5, 0.4, 0.3, 0.15)[s]
-        mean = x.mean(axis=(1, 2, 3), keepdims=True)
-        x = (x - mean) * c + mean
-    return (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
-
-
-def robustness(model, x_uint8, y_true, severities=(1, 3, 5), kinds=CORRUPTIONS[1:]) -> list[dict]:
-    rows = [{"corruption": "none", "severity": 0,
-             "accuracy": evaluate_model(model, x_uint8, y_true).accuracy}]
-    for kind in kinds:
-        for sev in severities:
-            acc = evaluate_model(model, corrupt(x_uint8, kind, sev), y_true).accuracy
-            rows.append({"corruption": kind, "severity": sev, "accuracy": acc})
-    return rows
-
-
 def time_to_threshold(rows: list[dict], label: str, threshold: float) -> float | None:
     """First elapsed seconds at which run ``label`` reached ``threshold`` accuracy (or None).
 
@@ -155,3 +96,9 @@ def time_to_threshold(rows: list[dict], label: str, threshold: float) -> float |
     hits = [float(r["elapsed_s"]) for r in rows if r["recipe"] == label
             and float(r["test_accuracy"]) >= threshold]
     return min(hits) if hits else None
+
+
+# time-to-accuracy (issue 6): the thresholds every run is timed to, and the (accuracy, seconds)
+# targets drawn on its plots
+TIME_TO_ACCURACY_THRESHOLDS = (0.78, 0.85, 0.90, 0.94)
+TIME_TO_ACCURACY_TARGETS = ((0.90, 12 * 60), (0.94, 45 * 60))

@@ -1,4 +1,4 @@
-"""CIFAR-10: load, validate, subset, and feed to Keras through ``tf.data``.
+"""CIFAR-10: find, load, validate and subset the python batches (no TensorFlow here).
 
 Sources, in order: an explicit ``path`` → ``$WIC_DATA_DIR`` → Keras' own cache
 (``~/.keras/datasets/cifar-10-batches-py``) → Keras' download (only if ``download=True``).
@@ -7,7 +7,7 @@ raises :class:`DataError` naming the path and what is wrong.
 
 Images stay ``uint8`` NHWC ``(N, 32, 32, 3)`` in memory (150 MB for the whole set); the
 conversion to ``float32`` in ``[0, 1]`` — the input convention of every model in the
-registry — happens batch by batch in the pipeline (:func:`to_float`).
+registry — happens batch by batch in :mod:`wic.data.pipeline` (or :func:`to_float`).
 """
 
 from __future__ import annotations
@@ -240,120 +240,3 @@ def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std of uint8 images, on the [0, 1] scale."""
     xf = np.asarray(x, dtype=np.float64) / 255.0
     return xf.mean(axis=(0, 1, 2)), xf.std(axis=(0, 1, 2))
-
-
-# ----------------------------------------------------------------------------- tf.data
-
-
-def augment_batch(images, seed_pair, pad: int = 4, flip: bool = True):
-    """Padded random crop + horizontal flip on a float batch (NHWC), stateless and vectorised."""
-    import tensorflow as tf
-
-    n = tf.shape(images)[0]
-    h, w = images.shape[1], images.shape[2]
-    if pad:
-        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-        offsets = tf.random.stateless_uniform([n, 2], seed=seed_pair, minval=0,
-                                              maxval=2 * pad + 1, dtype=tf.int32)
-        rows = offsets[:, 0:1] + tf.range(h)[None, :]  # (n, h)
-        cols = offsets[:, 1:2] + tf.range(w)[None, :]  # (n, w)
-        images = tf.gather(padded, rows, axis=1, batch_dims=1)
-        images = tf.gather(images, cols, axis=2, batch_dims=1)
-    if flip:
-        coin = tf.random.stateless_uniform([n, 1, 1, 1], seed=seed_pair + 1) < 0.5
-        images = tf.where(coin, tf.reverse(images, axis=[2]), images)
-    return images
-
-
-def make_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int = 32, training: bool = False,
-                  augment: bool = False, seed: int = 0, one_hot: bool = True,
-                  num_classes: int = NUM_CLASSES, drop_remainder: bool = False,
-                  pad: int = 4, flip: bool = True):
-    """A ``tf.data`` pipeline: (shuffle) → batch → uint8→float → (augment) → prefetch.
-
-    Batching before the map keeps the per-element overhead out of the hot path; augmentation
-    is vectorised over the batch and stateless, so a seed reproduces it exactly.
-    """
-    import tensorflow as tf
-
-    if len(x) != len(y):
-        raise ValueError(f"{len(x)} images but {len(y)} labels")
-    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, dtype=np.int32)))
-    if training:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    counter = tf.data.Dataset.counter()
-
-    def prepare(step, batch):
-        images, labels = batch
-        images = tf.cast(images, tf.float32) / 255.0
-        if augment:
-            images = augment_batch(images, tf.stack([tf.cast(seed, tf.int64), step]),
-                                   pad=pad, flip=flip)
-        if one_hot:
-            labels = tf.one_hot(labels, num_classes)
-        return images, labels
-
-    ds = tf.data.Dataset.zip((counter, ds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def make_epoch_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int,
-                        initial_epoch: int = 0, seed: int = 0, flip: str = "alternate",
-                        translate: int = 2, one_hot: bool = True,
-                        num_classes: int = NUM_CLASSES):
-    """All epochs ``initial_epoch..epochs-1`` in one pass: ``len(x) // batch_size`` full batches
-    each (fixed shapes, so XLA compiles once). Pass ``steps_per_epoch`` to ``model.fit``.
-
-    Each epoch ``e`` has its own shuffle and translations (seeded by ``(seed, e)``, so a resumed
-    run sees the same data). ``flip='alternate'`` derandomises mirroring as airbench does: every
-    image has a fixed random coin; it is mirrored in even epochs when the coin says so and in odd
-    epochs when it does not — each image alternates, and half the set is mirrored in every epoch.
-    ``flip='random'`` draws a fresh coin per image and epoch; ``'none'`` never mirrors.
-    """
-    import tensorflow as tf
-
-    if flip not in ("alternate", "random", "none"):
-        raise ValueError(f"flip={flip!r}; accepted: alternate, random, none")
-    n = len(x)
-    if len(y) != n:
-        raise ValueError(f"{n} images but {len(y)} labels")
-    steps = n // batch_size
-    if steps < 1:
-        raise ValueError(f"{n} images are fewer than one batch of {batch_size}")
-    images = tf.constant(np.ascontiguousarray(x))
-    labels = tf.constant(np.asarray(y, dtype=np.int32))
-    coin = tf.constant(np.random.default_rng([seed, 7]).random(n) < 0.5)
-
-    def epoch_batches(epoch):
-        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
-        order = tf.reshape(order[:steps * batch_size], (steps, batch_size))
-        return tf.data.Dataset.from_tensor_slices(order).enumerate().map(
-            lambda step, idx: (epoch, step, idx))
-
-    def prepare(epoch, step, idx):
-        batch = tf.cast(tf.gather(images, idx), tf.float32) / 255.0
-        pair = tf.stack([tf.cast(seed, tf.int64) * 1000 + epoch, step])
-        if translate:
-            batch = augment_batch(batch, pair, pad=translate, flip=False)
-        if flip == "alternate":  # coin XOR odd epoch
-            mirror = tf.not_equal(tf.gather(coin, idx), tf.equal(epoch % 2, 1))
-        elif flip == "random":
-            mirror = tf.random.stateless_uniform([batch_size], seed=pair + 7) < 0.5
-        if flip != "none":
-            batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
-        lab = tf.gather(labels, idx)
-        if one_hot:
-            lab = tf.one_hot(lab, num_classes)
-        return batch, lab
-
-    ds = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
-    # Fixed parallelism and tf.data's autotuning off: with it on, deleting the iterator at the
-    # end of model.fit waited for the autotuning thread — fit returned 35-40 s after its last
-    # step with the full training set (py-spy: ~IteratorResource -> ~LogicalThreadWrapper),
-    # 0.0 s without. The pipeline prepares batches far faster than these nets train, so two
-    # parallel calls and two prefetched batches lose nothing.
-    ds = ds.map(prepare, num_parallel_calls=2).prefetch(2)
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.with_options(options)

@@ -1,24 +1,46 @@
-"""The custom Keras layers of the fast nets in :mod:`wic.fastnet` (this module imports Keras).
+"""The airbench-style nets, whole: the net, its layers and its data-dependent whitening init.
 
-Each layer is registered as ``wic>ClassName`` so ``keras.models.load_model`` rebuilds a saved
-fast net once this module has been imported — :func:`wic.fastnet.register_layers` does that.
+After Keller Jordan's airbench ("94% on CIFAR-10 in 3.29 seconds", 2024), re-implemented in
+Keras for a CPU. Read top to bottom: the net's knobs, then each trick where it is built, then
+the builder that stacks them. The training half of the recipe (optimiser, schedule, label
+smoothing, lookahead, augmentation) is :mod:`wic.training.recipes`; measured effects of every
+ingredient are in ``benchmarks/FAST_RECIPE.md`` and notebook 07.
 
-- :class:`PatchWhitening` — a frozen 2x2 conv whose filters are the eigenvectors of the
-  training images' patch covariance scaled by ``1/sqrt(eigenvalue + eps)`` (both signs), with
-  the per-channel normalisation folded in; set from data by :meth:`PatchWhitening.data_init`.
-- :class:`ScaledBiasBatchNorm` — batch norm without a trained scale; its bias is stored
-  divided by ``bias_scale`` so plain SGD moves it ``bias_scale**2`` times faster (airbench's
-  64x BatchNorm-bias learning rate, without per-variable learning rates).
-- :class:`TestTimeAugment` / :class:`TestTimeMerge` — identity while training; at inference
-  they expand a batch into mirrored / shifted views and average the views' logits, so the
-  saved model *is* the test-time-augmented classifier.
+The net, one line per trick:
+
+- **patch whitening** — the first layer is a frozen 2x2 conv set from the eigenvectors of the
+  training images' 2x2-patch covariance (both signs), so the net starts on decorrelated input;
+- **a short, wide VGG-like stack** — three blocks conv→maxpool→BN→GELU→conv→BN→GELU, widths
+  64/256/256 (``airbench94_cpu``) or narrower for speed; global max pool; linear head x 1/9;
+- **identity ("dirac") init** of every 3x3 conv's first filters: an implicit residual;
+- **BatchNorm with a fixed scale**, momentum 0.6, and its bias learning 64x faster;
+- **test-time augmentation inside the saved model**: mirror + two 1-pixel shifts, logits
+  averaged, so the saved model *is* the test-time-augmented classifier.
+
+The custom layers are registered with Keras as ``wic>ClassName`` when this module is imported
+(``import wic.models`` does it), which is what ``keras.models.load_model`` needs to read a saved
+fast net; the names are the ones the committed models were saved with.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import ops
+
+from wic.backend import keras
+from wic.models.registry import INPUT_SHAPE, NUM_CLASSES, register
+
+layers, ops = keras.layers, keras.ops
+
+# ---------------------------------------------------------------------------- the net's knobs
+BN_MOMENTUM = 0.6  # airbench's BatchNorm momentum (Keras convention: weight of the old value)
+BIAS_SCALE = 8.0  # BN bias stored / 8: plain SGD moves it 8**2 = 64x faster
+HEAD_SCALE = 1 / 9  # the linear head's output is scaled down: softer logits at init
+TTA_LEVEL = 2  # 0 none, 1 mirror, 2 mirror + two one-pixel shifts (6 views)
+
+# per-channel statistics of the CIFAR-10 training images in [0, 1] (for nets without whitening,
+# which folds its own normalisation in)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 # views of each TTA level and their weights: identity, mirror, then two one-pixel shifts
 # (up-left and down-right, reflect-padded), each with its mirror
@@ -184,11 +206,22 @@ class TestTimeMerge(_TTABase):
         return (None, *input_shape[1:])
 
 
-def set_tta(model, enabled: bool) -> None:
-    """Switch test-time augmentation of ``model`` on or off (eager calls see it at once)."""
+def set_tta(model, enabled: bool = True, level: int | None = None) -> None:
+    """Switch test-time augmentation of ``model`` on or off, or set its level (0, 1, 2);
+    eager calls see it at once. The one way the benchmarks and notebooks change TTA."""
+    if level is not None and int(level) not in TTA_WEIGHTS:
+        raise ValueError(f"TTA level must be one of {sorted(TTA_WEIGHTS)}, got {level!r}")
     for layer in model.layers:
         if isinstance(layer, _TTABase):
             layer.enabled = bool(enabled)
+            if level is not None:
+                layer.level = int(level)
+
+
+def tta_level(model) -> int | None:
+    """The model's TTA level, or None when it has no test-time augmentation."""
+    levels = [layer.level for layer in model.layers if isinstance(layer, _TTABase)]
+    return levels[0] if levels else None
 
 
 @keras.saving.register_keras_serializable(package="wic")
@@ -205,3 +238,84 @@ def dirac_init(conv) -> None:
     w[:, :, :, :n] = 0.0
     w[kh // 2, kw // 2, np.arange(n), np.arange(n)] = 1.0
     conv.kernel.assign(w)
+
+
+# ---------------------------------------------------------------------------- the builder
+
+
+@register("airbench94_cpu",
+          "airbench94's net in Keras: whitening + 3 conv blocks 64/256/256, TTA in the model",
+          widths=(64, 256, 256))
+@register("airbench93_cpu", "airbench93's narrower net: widths 64/128/128 (half the FLOPs)",
+          widths=(64, 128, 128))
+@register("airbench_cpu_s", "a fast CPU net: widths 32/96/128 (~1/3 of airbench94's FLOPs)",
+          widths=(32, 96, 128))
+def airbench_cpu(
+    *,
+    widths: tuple[int, int, int] = (64, 256, 256),
+    whiten: bool = True,
+    whiten_kernel: int = 2,
+    whiten_eps: float = 5e-4,
+    bn_momentum: float = BN_MOMENTUM,
+    bn_epsilon: float = 1e-5,
+    bias_scale: float = BIAS_SCALE,
+    head_scale: float = HEAD_SCALE,
+    tta: int = TTA_LEVEL,
+    dirac: bool = True,
+    gelu_approximate: bool = False,
+    name: str | None = None,
+):
+    """An airbench-style net; input float32 RGB [0, 1] NHWC 32x32, output 10 probabilities.
+
+    ``whiten=False`` (for ablations) replaces the frozen whitening layer by an ordinary
+    trainable conv of the same shape on per-channel standardised input, learnt from scratch.
+    """
+    if len(widths) != 3 or any(int(w) < 1 for w in widths):
+        raise ValueError(f"widths must be three positive channel counts, got {widths!r}")
+    init = keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform")  # PyTorch's default
+    act = gelu_tanh if gelu_approximate else "gelu"  # Keras' "gelu" is the exact (erf) one
+
+    def gelu(i):
+        return layers.Activation(act, name=f"gelu_{i}")
+
+    convs = []
+
+    def conv(filters, label):
+        c = layers.Conv2D(int(filters), 3, padding="same", use_bias=False,
+                          kernel_initializer=init, name=label)
+        convs.append(c)
+        return c
+
+    def bn(label):
+        return ScaledBiasBatchNorm(bias_scale=bias_scale, momentum=bn_momentum,
+                                      epsilon=bn_epsilon, name=label)
+
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = TestTimeAugment(tta, name="tta_views")(inputs)
+    # whitening stays float32 under mixed precision (its filters amplify small components)
+    if whiten:
+        x = PatchWhitening(whiten_kernel, whiten_eps, name="whiten", dtype="float32")(x)
+    else:
+        x = layers.Normalization(mean=CIFAR10_MEAN, variance=[s * s for s in CIFAR10_STD],
+                                 name="standardise")(x)
+        x = layers.Conv2D(2 * whiten_kernel ** 2 * INPUT_SHAPE[-1], whiten_kernel,
+                          kernel_initializer=init, name="first_conv")(x)
+    x = gelu(0)(x)
+    for b, width in enumerate(widths, start=1):
+        x = conv(width, f"block{b}_conv1")(x)
+        x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+        x = bn(f"block{b}_bn1")(x)
+        x = gelu(f"{b}a")(x)
+        x = conv(width, f"block{b}_conv2")(x)
+        x = bn(f"block{b}_bn2")(x)
+        x = gelu(f"{b}b")(x)
+    x = layers.GlobalMaxPooling2D(name="global_max_pool")(x)
+    x = layers.Dense(NUM_CLASSES, use_bias=False, kernel_initializer=init, name="head")(x)
+    x = layers.Rescaling(head_scale, name="head_scale")(x)
+    x = TestTimeMerge(tta, name="tta_merge")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    model = keras.Model(inputs, outputs, name=name or f"airbench_cpu_{'_'.join(map(str, widths))}")
+    if dirac:
+        for c in convs:
+            dirac_init(c)
+    return model

@@ -11,7 +11,6 @@ that is how the committed figures are reproduced.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -64,9 +63,9 @@ def run_pipeline(profile: str = "smoke", out: Path | None = None, only: list[str
     env_before = dict(os.environ)
     config.absolutize_env()
     os.environ["WIC_PROFILE"] = profile
-    if profile == "smoke":  # keep the committed figures and models untouched
+    if profile == "smoke":  # keep the committed figures, models and runs untouched
         os.environ["WIC_FIGURES_DIR"] = str(out / "figures")
-        os.environ.setdefault("WIC_SMOKE_MODELS_DIR", str(out / "models"))
+        os.environ["WIC_RUNS_DIR"] = str(out / "runs")
     try:
         bar = tqdm(selected, desc=f"pipeline ({profile})", unit="notebook")
         for name in bar:
@@ -88,16 +87,10 @@ def run_pipeline(profile: str = "smoke", out: Path | None = None, only: list[str
                     fh.write(f"\n[wic] {name}: {time.perf_counter() - t0:.1f} s\n")
             tqdm.write(f"  {name}: {time.perf_counter() - t0:.1f} s -> {out / name}")
             if publish:
-                from wic import nbtools
+                from wic.experiments import nbtools
 
                 nbtools.strip_for_commit(out / name, nb_dir / name)
     finally:
         os.environ.clear()
         os.environ.update(env_before)
     return out
-
-
-def main(argv=None) -> int:  # pragma: no cover - thin wrapper, exercised through the CLI
-    from wic.cli import main as cli_main
-
-    return cli_main(["pipeline", *(argv or sys.argv[1:])])

@@ -1,4 +1,4 @@
-"""The interactive classifier: an ipywidgets app on top of :mod:`wic.predict`.
+"""The interactive classifier: an ipywidgets app on top of :class:`wic.serving.Classifier`.
 
 ``ClassifierApp(model_name).widget`` is the whole page: upload one or many images and see,
 for each, the picture, the 32x32 image the model actually sees and its top-3 classes as a bar
@@ -10,7 +10,7 @@ Rules the app keeps, because it is served to strangers by Voilà:
 
 - All state lives in the app instance. Voilà starts one kernel per page, so one instance is
   one visitor; nothing user-related is kept at module level.
-- Every callback is guarded: a bad file (:class:`wic.predict.ImageError`) shows its message in
+- Every callback is guarded: a bad file (:class:`wic.ImageError`) shows its message in
   the page; anything unexpected shows a generic message and its traceback goes to the server
   log (the kernel's real stderr, never the page); the next upload works either way.
 - Uploads are processed then cleared (``upload.value = ()``), so the kernel does not keep the
@@ -37,7 +37,10 @@ from dataclasses import dataclass, field
 import ipywidgets as W
 import numpy as np
 
-from wic import cards, config, predict
+from wic import cards, config
+from wic.files import human_size
+from wic.serving.classifier import Classifier, ModelError, resolve_model_path, top_classes
+from wic.serving.images import ACCEPTED, ImageError
 
 MAX_RESULTS = 24  # cards kept on the page (older ones are dropped with their arrays)
 THUMB_PX = 192  # the uploaded picture is shown at most this wide/high
@@ -45,7 +48,6 @@ VIEW_PX = 128  # the 32x32 model input (and the overlay) is shown at this size, 
 THUMB_COLUMN, VIEW_COLUMN = THUMB_PX + 8, VIEW_PX + 28  # fixed column widths: cards line up
 EXPLAIN_MODES = (("Off", "off"), ("Saliency", "saliency"), ("Grad-CAM", "gradcam"))
 EXPLAIN_TITLES = {"saliency": "Saliency (SmoothGrad)", "gradcam": "Grad-CAM"}
-ACCEPTED = getattr(predict, "ACCEPTED", "JPEG, PNG, GIF, BMP, WebP, TIFF, SVG")
 GENERIC_ERROR = ("Sorry, something went wrong while {what}. The problem has been logged; "
                  "please try again or use another image.")
 
@@ -145,10 +147,6 @@ def _is_bytes(content) -> bool:
     return isinstance(content, (bytes, bytearray, memoryview))
 
 
-def _human_size(n: int) -> str:
-    return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{max(1, round(n / 1024))} KB"
-
-
 def _pct(p: float) -> str:
     return f"{100.0 * p:.1f}%"
 
@@ -223,11 +221,15 @@ class ClassifierApp:
     ``model_name`` is a model name in the models folder, a path to a ``.keras`` file, or None
     for the best model there (by test accuracy). ``data_available`` overrides the check for a
     configured CIFAR-10 folder (for tests); ``seed`` makes the random test images repeatable.
+    ``backend`` is ``"keras"`` or ``"onnx"`` (default: ``$WIC_SERVING_BACKEND``, else keras);
+    with ONNX the kernel classifies without TensorFlow, which is loaded only when a visitor
+    asks for an explanation.
     """
 
     def __init__(self, model_name: str | None = None, *, explain: str = "off",
                  random_count: int = 4, data_available: bool | None = None,
-                 seed: int | None = None):
+                 seed: int | None = None, backend: str | None = None):
+        self.backend = backend or os.environ.get("WIC_SERVING_BACKEND", "keras")
         self.classifier = None
         self.results: list[_Result] = []
         self._explainers: dict[str, object] = {}
@@ -297,9 +299,9 @@ class ClassifierApp:
         """Turn any exception into a message in the page; the app keeps working."""
         try:
             yield
-        except predict.ImageError as exc:
+        except ImageError as exc:
             self._error(f"{name}: {exc}" if name else str(exc))
-        except predict.ModelError as exc:
+        except ModelError as exc:
             log.warning("model error while %s: %s", what, exc)
             self._error(str(exc), card=False)
         except Exception:  # noqa: BLE001 - the page must survive anything
@@ -325,13 +327,13 @@ class ClassifierApp:
         wanted = None
         if model_name is not None:
             try:
-                wanted = str(predict.resolve_model_path(model_name))
-            except predict.ModelError as exc:
+                wanted = str(resolve_model_path(model_name))
+            except ModelError as exc:
                 fallback = " The default model is used instead." if options else ""
                 self._add_card(W.HTML(message_html(f"{exc}.{fallback}", "error")))
         if wanted is None and options:
             with self._guard("finding the model"):
-                wanted = str(predict.resolve_model_path(None))
+                wanted = str(resolve_model_path(None))
         if wanted is not None and wanted not in [v for _, v in options]:
             card = cards.read_card(wanted)
             label = _model_label({"name": os.path.basename(wanted).rsplit(".", 1)[0],
@@ -354,7 +356,7 @@ class ClassifierApp:
             return
         self._info("Loading the model…")
         if path not in self._classifiers:
-            clf = predict.Classifier.load(path)
+            clf = Classifier.load(path, backend=self.backend)
             _warm_up(clf)
             self._classifiers[path] = clf
         self.classifier = self._classifiers[path]
@@ -375,9 +377,9 @@ class ClassifierApp:
 
     def _explainer(self, path: str):
         if path not in self._explainers:
-            from wic import explain
+            from wic.evaluation import explain  # TensorFlow: loaded when a visitor asks
 
-            self._explainers[path] = explain.Explainer(_keras_model(self._classifiers[path]))
+            self._explainers[path] = explain.Explainer(self._classifiers[path].keras_model())
         return self._explainers[path]
 
     # -- uploads ------------------------------------------------------------------------------
@@ -385,7 +387,7 @@ class ClassifierApp:
         files = change.get("new")
         if not files:  # fires again when we clear the value
             return
-        log.info("upload received: %d file(s), %s", len(files), _human_size(sum(
+        log.info("upload received: %d file(s), %s", len(files), human_size(sum(
             memoryview(f["content"]).nbytes for f in files if isinstance(f, dict) and "content" in f)))
         try:
             for f in files:
@@ -398,15 +400,15 @@ class ClassifierApp:
     def classify(self, content, name: str = "image") -> _Result:
         """Classify one image (bytes, memoryview, path, PIL or array) and show its card."""
         if self.classifier is None:
-            raise predict.ModelError("No model is loaded; choose one in the Model list.")
+            raise ModelError("No model is loaded; choose one in the Model list.")
         clf = self.classifier
         t0 = time.perf_counter()
         picture, x32 = clf.preview(content)
         probs = np.asarray(clf.probabilities(x32), np.float64)
-        top = _top(probs, clf.class_names, 3)
+        top = top_classes(probs, clf.class_names, 3)
         thumb, mime, (tw, th) = _thumbnail(picture)
         elapsed = time.perf_counter() - t0
-        size = f"{_human_size(memoryview(content).nbytes)} · " if _is_bytes(content) else ""
+        size = f"{human_size(memoryview(content).nbytes)} · " if _is_bytes(content) else ""
         info = (f'<div class="wic-file" style="font-weight:600;margin-bottom:2px">'
                 f'{html.escape(name)}</div><div class="wic-meta" style="font-size:12px;color:#666;'
                 f'margin-bottom:4px">{size}{html.escape(clf.name)} · {elapsed * 1000:.0f} ms</div>')
@@ -425,18 +427,18 @@ class ClassifierApp:
         if config.data_dir() is None:
             return False
         try:
-            from wic import data
+            from wic.data import cifar10
 
-            data.find_dataset()
+            cifar10.find_dataset()
             return True
         except Exception:  # noqa: BLE001 - any problem means "not available"
             return False
 
     def _cifar_test(self):
         if self._test_set is None:
-            from wic import data
+            from wic.data import cifar10
 
-            self._test_set = _load_test_split(data)
+            self._test_set = cifar10.load_test_split()
         return self._test_set
 
     def _on_random(self, _button=None):
@@ -446,7 +448,7 @@ class ClassifierApp:
     def show_random(self, n: int | None = None) -> list[_Result]:
         """Classify ``n`` random CIFAR-10 test images and show them with their true labels."""
         if self.classifier is None:
-            raise predict.ModelError("No model is loaded; choose one in the Model list.")
+            raise ModelError("No model is loaded; choose one in the Model list.")
         x, y, names = self._cifar_test()
         idx = self._rng.choice(len(x), size=min(n or self.random_count, len(x)), replace=False)
         clf = self.classifier
@@ -501,7 +503,7 @@ class ClassifierApp:
         overlay = ""
         if mode != "off":
             with self._guard("computing the explanation"):
-                from wic import explain
+                from wic.evaluation import explain
 
                 e = self._explainer(result.model_path)
                 heat = (e.grad_cam(result.x32, result.class_index) if mode == "gradcam"
@@ -524,11 +526,6 @@ class ClassifierApp:
 # ----------------------------------------------------------------------------- adapters
 
 
-def _top(probs: np.ndarray, class_names, k: int) -> list[tuple[str, float]]:
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [(str(class_names[i]), float(probs[i])) for i in order]
-
-
 def _warm_up(clf) -> None:
     """Run the whole upload path once (decoders, model trace, encoders) before anyone waits on it."""
     from PIL import Image
@@ -540,13 +537,3 @@ def _warm_up(clf) -> None:
         clf.probabilities(x32)
         _thumbnail(picture)
         _png(x32)
-
-
-def _keras_model(clf):
-    """The Keras model behind a :class:`wic.predict.Classifier`."""
-    return clf.model
-
-
-def _load_test_split(data_module):
-    """(x_test uint8, y_test, class names) — only the test batch, not the 50,000 training images."""
-    return data_module.load_test_split()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS, TIME_TO_ACCURACY_THRESHOLDS
+
 
 def _plt():
     import matplotlib
@@ -78,19 +80,29 @@ def training_curves(history: dict, title: str = "Training curves", path=None):
 
 
 def confusion_matrix(cm: np.ndarray, class_names, title: str = "Confusion matrix (test set)",
-                     normalize: bool = True, path=None):
-    """Heatmap of the confusion matrix, rows = true class (the seed's ``cm.png``)."""
+                     path=None):
+    """Where the mistakes go: rows = true class, each cell the % of that class predicted as the
+    column. The diagonal (right answers) is grey with its recall written in, so the errors get
+    the whole colour scale and stay readable beside it."""
     plt, sns = _plt()
     cm = np.asarray(cm, dtype=float)
-    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    pct = 100 * cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    off = pct.copy()
+    np.fill_diagonal(off, np.nan)
     fig, ax = plt.subplots(figsize=(8.5, 7))
-    sns.heatmap(shown, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues",
-                xticklabels=class_names, yticklabels=class_names, ax=ax,
-                cbar_kws={"label": "fraction of true class" if normalize else "images"},
-                annot_kws={"fontsize": 8})
+    sns.heatmap(off, annot=True, fmt=".1f", cmap="Reds", vmin=0,
+                vmax=max(1.0, float(np.nanmax(off))), xticklabels=class_names,
+                yticklabels=class_names, ax=ax, annot_kws={"fontsize": 8},
+                cbar_kws={"label": "% of the true class predicted as this column"},
+                linewidths=0.5, linecolor="white")
+    for i in range(len(cm)):
+        ax.add_patch(plt.Rectangle((i, i), 1, 1, color="#dddddd", zorder=2))
+        ax.text(i + 0.5, i + 0.5, f"{pct[i, i]:.0f}%", ha="center", va="center", fontsize=8,
+                color="#333333", zorder=3)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title)
+    ax.set_title(title + "\n(grey: right answers, % of the class; red: where the errors go)",
+                 fontsize=11)
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     fig.tight_layout()
     return save(fig, path)
@@ -157,46 +169,79 @@ def class_balance(y_train, y_test, class_names, path=None):
     return save(fig, path)
 
 
-def reliability_diagram(edges, conf, acc, counts, ece: float, title="Reliability diagram", path=None):
-    plt, _ = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+def _reliability_panel(ax, ax_counts, probs, y, label: str, colour: str):
+    from wic.evaluation.calibration import calibration_bins, expected_calibration_error
+
+    edges, conf, acc, counts = calibration_bins(probs, y)
     centers = (edges[:-1] + edges[1:]) / 2
     width = edges[1] - edges[0]
     mask = counts > 0
-    ax.bar(centers[mask], acc[mask], width=width * 0.95, color="tab:blue", alpha=0.8,
+    ax.bar(centers[mask], acc[mask], width=width * 0.95, color=colour, alpha=0.85,
            label="accuracy in bin")
     # the gap between accuracy and mean confidence, hatched so it reads the same whether the
     # model is over-confident (gap above the bar) or under-confident (gap inside the bar)
     low, high = np.minimum(acc, conf), np.maximum(acc, conf)
     ax.bar(centers[mask], (high - low)[mask], bottom=low[mask], width=width * 0.95,
-           fill=False, hatch="///", edgecolor="tab:red", lw=0.8,
-           label="gap to mean confidence")
+           fill=False, hatch="///", edgecolor="#d55e00", lw=0.8, label="gap to mean confidence")
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (max softmax probability)")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"{title}\nECE = {ece:.3f}")
-    ax.legend(loc="upper left", fontsize=9)
+    ax.set_title(f"{label}\nECE = {expected_calibration_error(probs, y):.3f}", fontsize=11)
+    ax.legend(loc="upper left", fontsize=8)
+    ax_counts.bar(centers[mask], counts[mask], width=width * 0.95, color="#999999")
+    ax_counts.set_yscale("log")
+    ax_counts.set_xlim(0, 1)
+    ax_counts.set_xlabel("confidence (largest probability)")
+    ax_counts.set_ylabel("images")
+    for x_, n in zip(centers[mask], counts[mask]):
+        ax_counts.text(x_, n, f"{n:,}", ha="center", va="bottom", fontsize=6, rotation=90)
+
+
+def reliability_diagram(probs, y, title: str = "Reliability diagram", path=None):
+    """Accuracy against confidence in 15 bins, the gap hatched, bin counts underneath."""
+    plt, _ = _plt()
+    fig, (ax, axc) = plt.subplots(2, 1, figsize=(5.5, 6.5), height_ratios=(3, 1), sharex=True)
+    _reliability_panel(ax, axc, probs, y, title, "#0072b2")
     fig.tight_layout()
     return save(fig, path)
 
 
-def robustness_curves(rows: list[dict], title="Accuracy under corruptions", path=None):
+def reliability_before_after(probs_before, probs_after, y, temperature: float,
+                             title: str = "Calibration", path=None):
+    """Two reliability diagrams side by side: raw, and after temperature scaling."""
+    plt, _ = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), height_ratios=(3, 1), sharex=True,
+                             sharey="row")
+    _reliability_panel(axes[0, 0], axes[1, 0], probs_before, y, "as trained", "#56b4e9")
+    _reliability_panel(axes[0, 1], axes[1, 1], probs_after, y,
+                       f"after temperature scaling (T = {temperature:.2f})", "#0072b2")
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def robustness_heatmap(rows: list[dict], clean_accuracy: float | None = None,
+                       title: str = "Accuracy under CIFAR-10-C corruptions (regenerated)", path=None):
+    """One cell per measured (corruption, severity): test accuracy in %, corruptions grouped
+    by family, the clean accuracy and the mean in the title. Only measured cells are drawn."""
     plt, sns = _plt()
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    clean = df[df.corruption == "none"].accuracy.iloc[0]
-    df = df[df.corruption != "none"]
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    sns.lineplot(df, x="severity", y="accuracy", hue="corruption", marker="o", ax=ax)
-    ax.axhline(clean, color="k", ls="--", lw=1, label=f"clean ({clean:.3f})")
-    ax.set_xlabel("severity (1 = mild, 5 = strong)")
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.legend(fontsize=9)
+    order = list(dict.fromkeys(df.sort_values("family", kind="stable").corruption))
+    table = (100 * df.pivot(index="corruption", columns="severity", values="accuracy")).reindex(order)
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(table) + 1.6))
+    sns.heatmap(table, annot=True, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax,
+                cbar_kws={"label": "test accuracy, %"}, linewidths=0.5, linecolor="white")
+    families = df.drop_duplicates("corruption").set_index("corruption").family.reindex(order)
+    ax.set_yticklabels([f"{c.replace('_', ' ')} ({families[c]})" for c in table.index], rotation=0)
+    ax.set_xlabel("severity (1 = mild … 5 = strong)")
+    ax.set_ylabel("")
+    mean = 100 * df.accuracy.mean()
+    clean = f"clean {100 * clean_accuracy:.1f}% · " if clean_accuracy is not None else ""
+    ax.set_title(f"{title}\n{clean}mean over {len(df)} sets {mean:.1f}% "
+                 f"({int(df.n.iloc[0]):,} images each)", fontsize=11)
     fig.tight_layout()
     return save(fig, path)
 
@@ -249,15 +294,8 @@ def bar(labels, values, xlabel="", ylabel="", title="", path=None, fmt="{:.3g}",
     return save(fig, path)
 
 
-TTA_THRESHOLDS = (0.78, 0.85, 0.90, 0.94)
-
-
-#: issue 6's absolute targets: (test accuracy, seconds from start)
-TTA_TARGETS = ((0.90, 12 * 60), (0.94, 45 * 60))
-
-
 def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: float | None = None,
-                     targets=TTA_TARGETS, title: str | None = None):
+                     targets=TIME_TO_ACCURACY_TARGETS, title: str | None = None):
     """Test accuracy against wall-clock minutes, one line per run (the issue-6 benchmark plot).
 
     Each ``(accuracy, seconds)`` target is drawn as a shaded corner: a run meets it when its
@@ -281,7 +319,7 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
             ax.annotate(f"{100 * fin[0]['test_accuracy']:.1f}%",
                         (fin[0]["elapsed_s"] / 60, 100 * fin[0]["test_accuracy"]),
                         textcoords="offset points", xytext=(4, -12), fontsize=9)
-    for t in TTA_THRESHOLDS:
+    for t in TIME_TO_ACCURACY_THRESHOLDS:
         ax.axhline(100 * t, color="grey", lw=0.6, ls=":")
         ax.text(0.2, 100 * t + 0.3, f"{100 * t:.0f}%", fontsize=8, color="grey")
     for (acc, secs), color in zip(targets, ("tab:green", "tab:purple", "tab:olive")):

@@ -1,0 +1,136 @@
+"""Train → evaluate → save model + card + figures into ``runs/``; promote into ``models/``.
+
+Experiments never overwrite what is shipped: :func:`train_and_save` writes
+``runs/<name>/<name>.keras``, its card ``<name>.json`` and its figures beside it. Shipping is one
+explicit step, :func:`promote` (``wic models promote NAME``), which copies a finished model and
+its card into ``models/`` — the folder the README table, the page and ``wic predict`` read.
+
+When the recipe holds out training images (``validation_split > 0``), the card also gets a
+**temperature** fitted on them (:mod:`wic.evaluation.calibration`), which every place that shows
+probabilities applies; the card records the ECE before and after.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from wic import cards, config, data, models
+from wic.evaluation import calibration, metrics
+from wic.training.recipe import Recipe
+from wic.training.recipes import SEED
+from wic.training.trainer import TrainResult, fit
+
+
+@dataclass
+class TrainedModel:
+    path: Path
+    card: dict
+    result: TrainResult
+    evaluation: metrics.Evaluation
+
+
+def run_folder(name: str) -> Path:
+    """Where a training run named ``name`` writes everything: ``runs/<name>/``."""
+    return config.runs_dir() / name
+
+
+def train_and_save(
+    model_name: str,
+    recipe: Recipe = SEED,
+    out_name: str | None = None,
+    *,
+    dataset: data.Cifar10 | None = None,
+    run_dir: Path | None = None,
+    resume: bool = True,
+    verbose="auto",
+    model_kwargs: dict | None = None,
+    figures: bool = True,
+    callbacks: list | None = None,
+    test_subset: int | None = None,
+) -> TrainedModel:
+    """Train a registry model, evaluate it on the test set, save ``.keras`` + card + figures
+    into its run folder (``runs/<out_name>/``, or ``run_dir``)."""
+    out_name = out_name or model_name
+    t0 = time.perf_counter()
+    dataset = dataset or data.load_cifar10()
+    load_s = time.perf_counter() - t0
+    run_dir = Path(run_dir) if run_dir else run_folder(out_name)
+    result = fit(model_name, dataset, recipe, run_dir=run_dir, resume=resume, verbose=verbose,
+                 model_kwargs=model_kwargs, callbacks=callbacks)
+    t1 = time.perf_counter()
+    x_test, y_test = dataset.x_test[:test_subset], dataset.y_test[:test_subset]
+    ev = metrics.evaluate_model(result.model, x_test, y_test, dataset.class_names)
+    eval_s = time.perf_counter() - t1
+    calib = None
+    if result.held_out is not None:
+        held_probs = metrics.predict_proba(result.model, result.held_out[0])
+        calib = calibration.calibration_summary(held_probs, result.held_out[1], ev.probs, y_test)
+
+    path = models.save(result.model, run_dir / f"{out_name}.keras")
+    val_acc = result.history.get("val_accuracy")
+    card = {
+        "name": out_name,
+        "registry_model": model_name,
+        "keras_name": result.model.name,
+        "model_kwargs": model_kwargs or {},
+        "parameters": models.parameter_counts(result.model),
+        **ev.to_card(),
+        **({"calibration": calib} if calib else {}),
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        # None when the recipe holds out no validation images
+        "best_val_accuracy": round(max(val_acc), 5) if val_acc else None,
+        "train_wall_time_s": round(result.wall_time_s, 1),
+        "data_load_s": round(load_s, 2),
+        "test_eval_s": round(eval_s, 2),
+        "train_examples": result.train_examples,
+        "held_out_examples": 0 if result.held_out is None else int(len(result.held_out[1])),
+        "batch_size": recipe.batch_size,
+        "recipe": recipe.to_dict(),
+        "precision_used": recipe.resolved_precision(),
+        "input": "float32 RGB in [0, 1], 32x32 (NHWC)",
+        "data": {"source": "CIFAR-10 python batches", "checksums_sha256": dataset.checksums()},
+        "command": cards.command_line(),
+        "libraries": cards.library_versions(),
+        "machine": cards.machine(),
+    }
+    cards.write_card(path, card)
+    if figures:
+        from wic.evaluation import plots
+
+        plots.training_curves(result.history, title=f"{out_name}: loss and accuracy per epoch",
+                              path=run_dir / f"{out_name}_curves.png")
+        plots.confusion_matrix(ev.confusion, dataset.class_names,
+                               title=f"{out_name}: confusion matrix (test accuracy {ev.accuracy:.3f})",
+                               path=run_dir / f"{out_name}_confusion.png")
+    return TrainedModel(path, cards.read_card(path), result, ev)
+
+
+def promote(name_or_path: str | Path, *, models_dir: Path | None = None,
+            force: bool = False) -> Path:
+    """Copy a finished model and its card from its run folder into ``models/``.
+
+    ``name_or_path`` is a run name (``runs/<name>/<name>.keras``) or a ``.keras`` path. A model
+    without a card, or one whose card has no test accuracy, is refused; an existing shipped
+    model of the same name is replaced only with ``force``."""
+    src = Path(name_or_path)
+    if src.suffix != ".keras":
+        src = run_folder(str(name_or_path)) / f"{name_or_path}.keras"
+    if not src.is_file():
+        raise ValueError(f"no finished model at {src}; accepted: a run name in "
+                         f"{config.runs_dir()} or a .keras path")
+    card = cards.read_card(src)
+    if card.get("test_accuracy") is None:
+        raise ValueError(f"{src.name} has no card with a measured test accuracy "
+                         f"({cards.card_path(src).name}); train it with wic train first")
+    dest_dir = Path(models_dir) if models_dir else config.models_dir()
+    dest = dest_dir / src.name
+    if dest.exists() and not force:
+        raise ValueError(f"{dest} is already shipped; pass --force to replace it")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dest)
+    shutil.copy2(cards.card_path(src), cards.card_path(dest))
+    return dest
