@@ -83,19 +83,40 @@ def catalogue(folder: Path | None = None) -> list[dict]:
     return rows
 
 
+def _fmt(value, spec: str, missing: str = "n/a") -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else missing
+
+
 def markdown_table(rows: list[dict]) -> str:
-    """The README's model table, every number read from a card."""
-    lines = ["| model | test accuracy | epochs | training time | parameters | latency p50 | command |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    """The README's model table, every number read from a card (written by the code that
+    measured it): test accuracy, calibration error before/after the card's temperature, the
+    CIFAR-10-C (regenerated) mean, latency, training time."""
+    lines = ["| model | test accuracy | ECE raw → calibrated | CIFAR-10-C mean | epochs | "
+             "training time | parameters | latency p50 | command |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         c = r["card"]
         secs = c.get("train_wall_time_s")
+        if secs is None:
+            lines.append(f"| `{r['name']}` | (no card) | | | | | | | |")
+            continue
+        cal = c.get("calibration") or {}
+        ece = (f"{cal['test_ece_before']:.3f} → {cal['test_ece_after']:.3f}"
+               + ("" if cal.get("held_out", True) else "\*")
+               if "test_ece_after" in cal else _fmt(c.get("expected_calibration_error"), ".3f"))
+        rob = c.get("robustness") or {}
+        robust = (f"{rob['mean_accuracy']:.3f} (n={rob.get('n_images', '?')})"
+                  if "mean_accuracy" in rob else "n/a")
         lat = c.get("latency_ms_p50")
         lines.append(
-            f"| `{r['name']}` | {c.get('test_accuracy', float('nan')):.4f} | {c.get('epochs_run', '?')} | "
-            f"{secs / 60:.1f} min | {c.get('parameters', {}).get('total', 0):,} | "
-            f"{f'{lat:.1f} ms' if lat is not None else 'n/a'} | `{c.get('command', '?')}` |"
-            if secs is not None else f"| `{r['name']}` | (no card) | | | | | |")
+            f"| `{r['name']}` | {_fmt(c.get('test_accuracy'), '.4f')} | {ece} | {robust} | "
+            f"{c.get('epochs_run', '?')} | {secs / 60:.1f} min | "
+            f"{c.get('parameters', {}).get('total', 0):,} | "
+            f"{f'{lat:.1f} ms' if lat is not None else 'n/a'} | `{c.get('command', '?')}` |")
+    if any(not (r["card"].get("calibration") or {}).get("held_out", True) for r in rows):
+        lines.append("")
+        lines.append("\\* temperature fitted on training images the model was trained on "
+                     "(it held none out): a weaker estimate than held-out images.")
     return "\n".join(lines)
 
 

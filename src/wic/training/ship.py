@@ -134,3 +134,39 @@ def promote(name_or_path: str | Path, *, models_dir: Path | None = None,
     shutil.copy2(src, dest)
     shutil.copy2(cards.card_path(src), cards.card_path(dest))
     return dest
+
+
+def calibrate(path: str | Path, dataset: data.Cifar10, *, fallback_images: int = 5000,
+              test_probs=None) -> dict:
+    """Fit and store the temperature of an already saved model (its card's ``calibration``).
+
+    The images are the ones its recipe held out (``validation_split``), rebuilt exactly as the
+    run split them. A model trained on all 50,000 training images has none: then the first
+    ``fallback_images`` training images are used and the card says so (``held_out: false``) —
+    they were seen in training, so the temperature is a weaker estimate (the model is more
+    accurate and surer on them than on new pictures). Never the test set."""
+    path = Path(path)
+    card = cards.read_card(path)
+    model = models.load(path)
+    recipe = Recipe.from_dict(card.get("recipe", {}))
+    from wic.training.trainer import training_arrays
+
+    _, held = training_arrays(dataset, recipe)
+    if held is not None:
+        x_cal, y_cal, seen = held[0], held[1], False
+    else:
+        x_cal, y_cal, seen = (dataset.x_train[:fallback_images],
+                              dataset.y_train[:fallback_images], True)
+    cal_probs = metrics.predict_proba(model, x_cal)
+    if test_probs is None:
+        test_probs = metrics.predict_proba(model, dataset.x_test)
+    summary = calibration.calibration_summary(cal_probs, y_cal, test_probs, dataset.y_test)
+    summary["held_out"] = not seen
+    if seen:
+        summary["fitted_on"] = (f"{len(y_cal)} training images the model was trained on "
+                                "(it held none out)")
+    card["calibration"] = summary
+    card["expected_calibration_error"] = summary["test_ece_after"]
+    card["expected_calibration_error_uncalibrated"] = summary["test_ece_before"]
+    cards.write_card(path, card)
+    return summary
