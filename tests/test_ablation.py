@@ -1,4 +1,4 @@
-"""The ablation studies (wic.ablation) and the notebook-03 parameters they drive (wic.params)."""
+"""The ablation studies (wic.experiments.ablation) and the recipe changes they drive."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wic import ablation, params, train
+from wic import training, values
+from wic.experiments import ablation
 
 
 @pytest.mark.parametrize("name", list(ablation.STUDIES))
@@ -32,9 +33,9 @@ def test_unknown_study_or_variant_is_refused_with_the_accepted_names():
 def test_fast_variants_are_valid_recipes_and_builder_arguments():
     from wic import models
 
-    base = train.recipe_named("fast")
+    base = training.recipe_named("fast")
     for change in ablation.FAST_VARIANTS.values():
-        recipe = params.recipe_with(base, change.get("recipe_overrides", {}))
+        recipe = base.with_(**change.get("recipe_overrides", {}))
         for field, value in change.get("recipe_overrides", {}).items():
             assert getattr(recipe, field) == value != getattr(base, field)
         kwargs = change.get("model_kwargs")
@@ -106,14 +107,21 @@ def test_plot_draws_one_row_per_variant(tmp_path):
 
 
 def test_recipe_overrides_are_checked_like_parameters():
-    base = train.recipe_named("fast")
-    assert params.recipe_with(base, {"lookahead": False}, {"epochs": 2}).lookahead is False
-    with pytest.raises(params.ParameterError, match="unknown: label_smothing; known: .*label_smoothing"):
-        params.recipe_with(base, {"label_smothing": 0.0})
-    with pytest.raises(params.ParameterError, match="epochs: use one or the other"):
-        params.recipe_with(base, {"epochs": 3}, {"epochs": 2})
-    with pytest.raises(params.ParameterError, match="recipe field flip='sideways' is invalid; accepted"):
-        params.recipe_with(base, {"flip": "sideways"})
+    base = training.recipe_named("fast")
+    named, overrides = {"epochs": 2}, {"lookahead": False}
+    recipe = base.with_(**named, **overrides)  # how notebook 03 applies recipe_overrides
+    assert recipe.lookahead is False and recipe.epochs == 2 and base.lookahead is True
+    with pytest.raises(values.ParameterError, match=r"unknown recipe field\(s\) label_smothing; "
+                                                    r"accepted: .*label_smoothing"):
+        base.with_(label_smothing=0.0)
+    with pytest.raises(TypeError, match="multiple values for keyword argument 'epochs'"):
+        base.with_(**{"epochs": 3}, **named)  # one or the other
+    with pytest.raises(values.ParameterError, match="^flip='sideways' is invalid; accepted: one of "
+                                                    "random, alternate, none$"):
+        base.with_(flip="sideways")
+    with pytest.raises(values.ParameterError, match="^lookahead='maybe' is invalid; accepted: "):
+        base.with_(lookahead="maybe")
+    assert base.with_(lookahead="false").lookahead is False  # papermill text is parsed
 
 
 def test_wic_train_sets_any_recipe_field_and_builder_argument():
@@ -123,22 +131,28 @@ def test_wic_train_sets_any_recipe_field_and_builder_argument():
                                           "--set", "flip=random", "--set", "translate=0"])
     recipe = cli._recipe_from_args(args)
     assert (recipe.lookahead, recipe.flip, recipe.translate) == (False, "random", 0)
-    assert cli._assignments(["widths=(8, 16, 16)", "whiten=False"], "--model-arg") == \
-        {"widths": (8, 16, 16), "whiten": False}
+    args = cli.build_parser().parse_args(["train", "--model", "airbench_cpu_s", "--model-arg",
+                                          "widths=(8, 16, 16)", "--model-arg", "whiten=False",
+                                          "--model-arg", "bias_scale=1"])
+    assert cli._model_kwargs(args) == {"widths": (8, 16, 16), "whiten": False, "bias_scale": 1.0}
+    assert type(cli._model_kwargs(args)["bias_scale"]) is float  # typed by the builder's default
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "lookahed=False"], "--set lookahed: not a recipe field; accepted: "),
-    (["--set", "flip=sideways"], "recipe field flip='sideways' is invalid; accepted: "),
+    (["--set", "lookahed=False"], "unknown recipe field(s) lookahed; accepted: "),
+    (["--set", "flip=sideways"], "flip='sideways' is invalid; accepted: one of random, alternate, none"),
     (["--set", "lookahead"], "--set 'lookahead': accepted: NAME=VALUE"),
-    (["--model-arg", "colour=1"], "--model-arg for airbench_cpu_s: "),
+    (["--model-arg", "colour=1"], "--model-arg colour: not an argument of airbench_cpu_s; accepted: "),
+    (["--model-arg", "whiten=maybe"], "whiten='maybe' is invalid; accepted: true/false, yes/no or 1/0"),
 ])
 def test_wic_train_refuses_bad_settings_before_loading_data(argv, message, capsys, monkeypatch):
     from wic import cli
 
     monkeypatch.setenv("WIC_DATA_DIR", "/nonexistent")  # reaching the data would be another error
-    with pytest.raises(SystemExit) as info:
-        cli.main(["train", "--model", "airbench_cpu_s", "--recipe", "fast", *argv])
-    assert info.value.code == 2
+    try:
+        code = cli.main(["train", "--model", "airbench_cpu_s", "--recipe", "fast", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    assert err.startswith(f"wic train: error: {message}") and err.count("\n") == 1, err

@@ -141,11 +141,12 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_info():
     """The default model as the server will load it, and whether it is a trained one."""
-    from wic import cards, predict
+    from wic import cards
+    from wic.serving import Classifier, ModelError
 
     try:
-        clf = predict.Classifier.load(None)
-    except predict.ModelError as exc:
+        clf = Classifier.load(None)
+    except ModelError as exc:
         pytest.skip(f"no model for the page to load ({exc})")
     acc = cards.read_card(clf.path).get("test_accuracy") or 0
     return clf, acc >= 0.5
@@ -169,9 +170,9 @@ def pictures(tmp_path_factory, model_info):
     rng = np.random.default_rng(0)
     chosen: list[tuple[np.ndarray, str]] = []
     if trained and config.data_dir() is not None:
-        from wic import data, widgets
+        from wic import data
 
-        x, y, names = widgets._load_test_split(data)
+        x, y, names = data.load_test_split()
         probs = clf.predict_arrays(x[:2000])
         seen = set()
         for i in np.argsort(-probs.max(1)):
@@ -395,7 +396,7 @@ def test_upload_check_error_and_recover(server, pictures):
     _record("jpeg_512", [jpeg_s, again_s])
     assert "Traceback" not in "".join(
         line for line in log_path.read_text(errors="replace").splitlines(keepends=True)
-        if "wic.widgets" in line), "the app logged an unexpected error"
+        if "wic.serving.app" in line), "the app logged an unexpected error"
 
 
 def test_two_pages_at_once_are_isolated(server, pictures):

@@ -6,6 +6,7 @@ import pytest
 from fakedata import synthetic_images, write_batch, write_fake_cifar
 
 from wic import data
+from wic.data import cifar10, pipeline
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def test_loads_layout_as_uint8_nhwc(fake):
     assert d.x_test.shape == (40, 32, 32, 3)
     assert d.y_train.dtype == np.int64 and set(np.unique(d.y_train)) <= set(range(10))
     assert d.class_names[3] == "cat"
-    assert set(d.checksums()) == {*data.TRAIN_FILES, data.TEST_FILE, data.META_FILE}
+    assert set(d.checksums()) == {*cifar10.TRAIN_FILES, cifar10.TEST_FILE, cifar10.META_FILE}
 
 
 def test_channel_major_rows_become_nhwc(tmp_path):
@@ -111,26 +112,109 @@ def test_split_validation_takes_the_tail_like_keras():
     assert list(xv) == list(range(80, 100)) and len(xt) == 80
 
 
-def test_pipeline_batches_scales_and_one_hots():
+def test_eval_pipeline_batches_scales_and_one_hots_in_order():
     x, y = synthetic_images(70)
-    batches = list(data.make_pipeline(x, y, batch_size=32))
+    batches = list(pipeline.eval_pipeline(x, y, batch_size=32))
     assert [b[0].shape[0] for b in batches] == [32, 32, 6]
     xb, yb = batches[0]
     assert xb.dtype.name == "float32" and float(xb.numpy().max()) <= 1.0
     assert yb.shape == (32, 10) and np.allclose(yb.numpy().sum(1), 1)
     np.testing.assert_allclose(xb.numpy(), x[:32] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in batches]).argmax(1), y)
+    # without labels: images only, still in order
+    alone = list(pipeline.eval_pipeline(x, batch_size=32))
+    assert [b.shape[0] for b in alone] == [32, 32, 6]
+    np.testing.assert_allclose(np.concatenate([b.numpy() for b in alone]), x / 255.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="70 images but 69 labels"):
+        pipeline.eval_pipeline(x, y[:69])
 
 
-def test_augmentation_crops_and_flips_reproducibly():
+def _epoch(x, y, **kw):
+    kw.setdefault("batch_size", len(x))
+    batches = list(pipeline.train_pipeline(x, y, **kw))
+    return (np.concatenate([b[0].numpy() for b in batches]),
+            np.concatenate([b[1].numpy() for b in batches]))
+
+
+def test_train_pipeline_translates_and_flips_reproducibly():
     x, y = synthetic_images(64)
     x[:, :, :16] = 0  # left half dark so flips are visible
-    a = np.concatenate([b[0].numpy() for b in data.make_pipeline(x, y, batch_size=64, augment=True, seed=3)])
-    b = np.concatenate([b[0].numpy() for b in data.make_pipeline(x, y, batch_size=64, augment=True, seed=3)])
+    kw = dict(batch_size=64, epochs=1, seed=3, flip="random", translate=4)
+    a, la = _epoch(x, y, **kw)
+    b, lb = _epoch(x, y, **kw)
     np.testing.assert_array_equal(a, b)
-    assert a.shape == (64, 32, 32, 3)
+    np.testing.assert_array_equal(la, lb)
+    assert a.shape == (64, 32, 32, 3) and a.dtype == np.float32 and la.shape == (64, 10)
+    assert sorted(la.argmax(1)) == sorted(y)  # every image once per epoch, shuffled
     assert not np.allclose(a, x / 255.0)
     flipped = (a[:, :, 24:].mean((1, 2, 3)) < a[:, :, :8].mean((1, 2, 3))).sum()
     assert 10 < flipped < 54  # about half of the images are mirrored
+    assert not np.array_equal(a, _epoch(x, y, **{**kw, "seed": 4})[0])  # the seed matters
+
+
+def test_train_pipeline_without_augmentation_only_shuffles():
+    x, y = synthetic_images(64)
+    a, lab = _epoch(x, y, batch_size=16, epochs=1, seed=0, flip="none", translate=0,
+                    one_hot=False)
+    assert lab.dtype == np.int32 and a.shape == (64, 32, 32, 3)
+    # each output image is one of the inputs, untouched, with its own label
+    flat = (x.reshape(64, -1) / 255.0).astype(np.float32)
+    for img, label in zip(a.reshape(64, -1), lab, strict=True):
+        i = int(np.flatnonzero(np.all(np.isclose(flat, img, atol=1e-6), axis=1))[0])
+        assert y[i] == label
+
+
+def test_train_pipeline_serves_full_batches_of_every_epoch_and_resumes_identically():
+    x, y = synthetic_images(70)
+    kw = dict(batch_size=32, seed=5, flip="alternate", translate=2)
+    full = list(pipeline.train_pipeline(x, y, epochs=3, **kw))
+    assert [b[0].shape[0] for b in full] == [32] * 6  # 70 // 32 = 2 full batches per epoch
+    resumed = list(pipeline.train_pipeline(x, y, epochs=3, initial_epoch=1, **kw))
+    assert len(resumed) == 4
+    for (xa, ya), (xb, yb) in zip(full[2:], resumed, strict=True):
+        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    assert not np.array_equal(full[0][0].numpy(), full[2][0].numpy())  # epochs differ
+
+
+def test_alternate_flips_mirror_each_image_in_exactly_one_of_two_epochs():
+    x = np.zeros((8, 32, 32, 3), np.uint8)
+    x[:, :, :16] = 255  # left half white: a mirrored image has its white half on the right
+    ds = pipeline.train_pipeline(x, np.arange(8) % 10, batch_size=8, epochs=2, seed=0,
+                                 flip="alternate", translate=0, one_hot=False)
+    (b0, y0), (b1, y1) = list(ds)
+    m0 = dict(zip(np.asarray(y0), np.asarray(b0)[:, 0, 0, 0] == 0))
+    m1 = dict(zip(np.asarray(y1), np.asarray(b1)[:, 0, 0, 0] == 0))
+    assert all(m0[k] != m1[k] for k in m0)  # every image mirrored in exactly one of the epochs
+
+
+def test_train_pipeline_refusals():
+    x, y = synthetic_images(20)
+    with pytest.raises(ValueError, match="flip='sometimes'; accepted: alternate, random, none"):
+        pipeline.train_pipeline(x, y, batch_size=4, epochs=1, flip="sometimes")
+    with pytest.raises(ValueError, match="20 images but 19 labels"):
+        pipeline.train_pipeline(x, y[:19], batch_size=4, epochs=1)
+    with pytest.raises(ValueError, match="fewer than one batch of 32"):
+        pipeline.train_pipeline(x, y, batch_size=32, epochs=1)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 3])
+def test_translate_batch_is_a_reflect_padded_shift_of_at_most_pad_pixels(pad):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(pad)
+    images = rng.random((6, 32, 32, 3)).astype(np.float32)
+    out = pipeline.translate_batch(tf.constant(images), tf.constant([1, 2], tf.int64), pad).numpy()
+    again = pipeline.translate_batch(tf.constant(images), tf.constant([1, 2], tf.int64), pad).numpy()
+    np.testing.assert_array_equal(out, again)  # stateless: the seed pair decides
+    assert out.shape == images.shape
+    padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], mode="reflect")
+    for img, src in zip(out, padded, strict=True):
+        windows = [(r, c) for r in range(2 * pad + 1) for c in range(2 * pad + 1)
+                   if np.array_equal(src[r:r + 32, c:c + 32], img)]
+        assert windows, "not a window of the reflect-padded image"
+    if pad == 0:
+        np.testing.assert_array_equal(out, images)
 
 
 def test_test_split_alone(fake):
@@ -139,6 +223,15 @@ def test_test_split_alone(fake):
     np.testing.assert_array_equal(x, full.x_test)
     np.testing.assert_array_equal(y, full.y_test)
     assert names == full.class_names
+
+
+def test_package_reexports_the_loader():
+    for name in ("Cifar10", "DataError", "load_cifar10", "load_test_split", "find_dataset",
+                 "stratified_subset", "split_validation", "to_float", "channel_stats",
+                 "shown_location", "BATCH_DIR"):
+        assert getattr(data, name) is getattr(cifar10, name), name
+    assert data.BATCH_DIR == "cifar-10-batches-py"
+    np.testing.assert_allclose(data.to_float(np.array([0, 51, 255], np.uint8)), [0, 0.2, 1])
 
 
 def test_summary_names_the_dataset_through_wic_data_dir(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from wic import explain  # noqa: E402
+from wic.evaluation import explain  # noqa: E402
 
 
 @pytest.fixture(scope="module")

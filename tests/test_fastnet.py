@@ -24,16 +24,19 @@ def _synthetic(n, seed=0):
     return x.astype(np.uint8), y.astype(np.int64)
 
 
-def test_registry_and_import_is_cheap():
+def test_importing_models_completes_the_registry_and_registers_the_layers():
     import subprocess
     import sys
 
-    code = ("import sys, wic.fastnet, wic.models as m; "
-            "assert 'tensorflow' not in sys.modules, 'TF imported'; "
-            "assert {'airbench94_cpu', 'airbench93_cpu', 'airbench_cpu_s'} <= set(m.available()); "
-            "import keras; "  # importing Keras afterwards registers the custom layers
-            "assert keras.saving.get_registered_object('wic>PatchWhitening') is not None")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # a fresh process: nothing but ``import wic.models`` has run
+    code = ("import wic.models as m, keras; "
+            "assert {'airbench94_cpu', 'airbench93_cpu', 'airbench_cpu_s', 'seed_v1_3'} "
+            "<= set(m.available()), m.available(); "
+            "names = ('PatchWhitening', 'ScaledBiasBatchNorm', 'TestTimeAugment', "
+            "'TestTimeMerge', 'gelu_tanh'); "
+            "missing = [n for n in names if keras.saving.get_registered_object('wic>' + n) "
+            "is None]; assert not missing, missing")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -55,8 +58,31 @@ def test_full_size_parameter_counts(keras):
     assert 1.9e6 < counts["total"] < 2.1e6
 
 
+def test_airbench_module_holds_the_whole_net():
+    from wic.models import airbench
+
+    for name in ("PatchWhitening", "ScaledBiasBatchNorm", "TestTimeAugment", "TestTimeMerge",
+                 "set_tta", "dirac_init", "patch_matrix", "whitening_kernel", "airbench_cpu"):
+        assert callable(getattr(airbench, name)), name
+    assert (airbench.BN_MOMENTUM, airbench.BIAS_SCALE, airbench.HEAD_SCALE,
+            airbench.TTA_LEVEL) == (0.6, 8.0, 1 / 9, 2)
+    assert {k: sum(v) for k, v in airbench.TTA_WEIGHTS.items()} == {0: 1.0, 1: 1.0, 2: 1.0}
+    assert len(airbench.CIFAR10_MEAN) == len(airbench.CIFAR10_STD) == 3
+
+
+def test_dirac_init_makes_the_first_filters_the_identity(keras):
+    from wic.models.airbench import dirac_init
+
+    conv = keras.layers.Conv2D(5, 3, padding="same", use_bias=False)
+    conv.build((None, 8, 8, 3))
+    dirac_init(conv)
+    x = np.random.default_rng(4).random((2, 8, 8, 3), dtype=np.float32)
+    y = np.asarray(conv(x))
+    np.testing.assert_allclose(y[..., :3], x, atol=1e-6)  # the first c_in filters pass x through
+
+
 def test_whitening_kernel_whitens_patches():
-    from wic.fastnet_layers import patch_matrix, whitening_kernel
+    from wic.models.airbench import patch_matrix, whitening_kernel
 
     rng = np.random.default_rng(1)
     # correlated channels and neighbouring pixels
@@ -85,83 +111,80 @@ def test_data_init_sets_the_layer(keras):
 
 
 def test_save_and_load_with_custom_layers(keras, tmp_path):
-    from wic import fastnet, models
+    from wic import models
 
     model = models.build("airbench_cpu_s", **TINY)
     model.get_layer("whiten").data_init(_synthetic(40)[0])
     x = np.random.default_rng(2).random((4, 32, 32, 3), dtype=np.float32)
     p = np.asarray(model(x, training=False))
-    model.save(tmp_path / "m.keras")
-    fastnet.register_layers()
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    assert np.allclose(np.asarray(loaded(x, training=False)), p, atol=1e-5)
+    assert models.save(model, tmp_path / "m.keras") == tmp_path / "m.keras"
+    for loaded in (models.load(tmp_path / "m.keras"), keras.models.load_model(tmp_path / "m.keras")):
+        assert np.allclose(np.asarray(loaded(x, training=False)), p, atol=1e-5)
 
 
 def test_tta_mirror_level_is_flip_invariant(keras):
-    from wic import fastnet, models
+    from wic import models
+    from wic.models.airbench import set_tta
 
     model = models.build("airbench_cpu_s", tta=1, **TINY)
     x = np.random.default_rng(3).random((2, 32, 32, 3), dtype=np.float32)
     p, pf = np.asarray(model(x)), np.asarray(model(x[:, :, ::-1]))
     assert np.allclose(p, pf, atol=1e-5)
-    fastnet.register_layers().set_tta(model, False)
+    set_tta(model, False)
     assert not np.allclose(np.asarray(model(x)), np.asarray(model(x[:, :, ::-1])), atol=1e-5)
 
 
 def test_fast_recipe_validates_and_seed_default_is_unchanged():
-    from wic import fastnet, train
+    from wic import training
 
-    fast = train.recipe_named("fast")
-    assert fast is fastnet.FAST_RECIPE and fast.flip == "alternate" and fast.lookahead
-    fast.validate()
-    assert train.Recipe() == train.SEED_RECIPE
-    seed = train.SEED_RECIPE
-    assert (seed.flip, seed.translate, seed.lookahead, seed.jit_compile) == ("random", 4, False, "auto")
+    fast = training.recipe_named("fast")
+    assert fast is training.FAST and fast.flip == "alternate" and fast.lookahead
+    assert training.Recipe.from_dict(fast.to_dict()) == fast  # every field is valid
+    assert training.recipe_named("fast94") is training.FAST94
+    assert fast.with_(epochs=15) == training.FAST94
+    assert sorted(training.RECIPES) == ["fast", "fast94", "seed"]
+    assert training.Recipe() == training.SEED
+    seed = training.SEED
+    assert (seed.flip, seed.translate, seed.lookahead, seed.jit_compile) == ("random", 4, False, False)
     with pytest.raises(ValueError, match="flip"):
         fast.with_(flip="sometimes")
     with pytest.raises(ValueError, match="translate"):
         fast.with_(translate=-1)
+    with pytest.raises(ValueError, match="unknown recipe 'fastest'; accepted: fast, fast94, seed"):
+        training.recipe_named("fastest")
 
 
 def test_triangle_schedule_shape():
-    from wic import train
+    from wic import training
+    from wic.training import schedules
 
-    r = train.recipe_named("fast").with_(epochs=10)
-    sched = train.learning_rate_schedule(r, 10)  # 100 steps, peak at 23
+    r = training.recipe_named("fast").with_(epochs=10)
+    sched = schedules.learning_rate_schedule(r, 10)  # 100 steps, peak at 23
     lr = [float(sched(s)) for s in (0, 23, 100)]
     assert np.allclose(lr, [0.2 * r.learning_rate, r.learning_rate, 0.07 * r.learning_rate],
                        rtol=1e-4)
-
-
-def test_epoch_pipeline_alternates_flips():
-    pytest.importorskip("tensorflow")
-    from wic import data
-
-    x = np.zeros((8, 32, 32, 3), np.uint8)
-    x[:, :, :16] = 255  # left half white: a mirrored image has its white half on the right
-    ds = data.make_epoch_pipeline(x, np.arange(8) % 10, batch_size=8, epochs=2, seed=0,
-                                  flip="alternate", translate=0, one_hot=False)
-    (b0, y0), (b1, y1) = list(ds)
-    m0 = dict(zip(np.asarray(y0), np.asarray(b0)[:, 0, 0, 0] == 0))
-    m1 = dict(zip(np.asarray(y1), np.asarray(b1)[:, 0, 0, 0] == 0))
-    assert all(m0[k] != m1[k] for k in m0)  # every image mirrored in exactly one of the epochs
+    every = schedules.learning_rates(r, 10)
+    assert every.shape == (100,) and np.allclose(every[[0, 23]], lr[:2], rtol=1e-4)
+    assert every.argmax() == 23
+    assert np.allclose(schedules.learning_rates(training.SEED.with_(epochs=2), 5), 1e-3)
 
 
 def test_short_training_run_reduces_loss(keras, tmp_path):
-    from wic import data, models, train
+    from wic import data, models, training
+    from wic.training import trainer
 
     x, y = _synthetic(256)
     ds = data.Cifar10(x, y, x[:32], y[:32])
-    recipe = train.recipe_named("fast").with_(batch_size=64, learning_rate=0.2, epochs=2,
-                                              jit_compile=False)
-    res = train.fit("airbench_cpu_s", ds, recipe, run_dir=tmp_path / "run", resume=False,
+    recipe = training.recipe_named("fast").with_(batch_size=64, learning_rate=0.2, epochs=2,
+                                                 jit_compile=False)
+    res = training.fit("airbench_cpu_s", ds, recipe, run_dir=tmp_path / "run", resume=False,
                     verbose=0, model_kwargs=TINY)
     assert res.epochs_run == 2 and len(res.history["loss"]) == 2
 
     # two plain steps on one batch lower that batch's loss
     model = models.build("airbench_cpu_s", **TINY)
     model.get_layer("whiten").data_init(x)
-    train.compile_model(model, recipe.with_(schedule="constant"), 4)
+    trainer.compile_model(model, recipe.with_(schedule="constant"), 4)
     xb, yb = data.to_float(x[:64]), np.eye(10, dtype=np.float32)[y[:64]]
     losses = [float(model.train_on_batch(xb, yb)[0]) for _ in range(3)]
     assert losses[2] < losses[0], losses

@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from wic import cards, config, data, evaluate, predict
+from wic import cards, config, data, models
+from wic.evaluation import calibration, metrics
 
 pytestmark = pytest.mark.integration
 needs_data = pytest.mark.skipif(not os.environ.get("WIC_DATA_DIR"),
@@ -47,8 +48,22 @@ def test_models_are_committed_with_cards():
 def test_committed_model_scores_its_card(cifar, path):
     """Re-evaluated on the real test set, every committed model matches its card (±0.5 pt)."""
     card = cards.read_card(path)
-    ev = evaluate.evaluate_model(predict.load_model(path), cifar.x_test, cifar.y_test)
+    ev = metrics.evaluate_model(models.load(path), cifar.x_test, cifar.y_test)
     assert abs(ev.accuracy - card["test_accuracy"]) <= 0.005, (path.name, ev.accuracy)
+    calib = card.get("calibration") or {}
+    if "test_ece_after" in calib:  # the temperature fitted on held-out images, re-applied
+        after = calibration.expected_calibration_error(
+            calibration.apply_temperature(ev.probs, calib["temperature"]), cifar.y_test)
+        assert abs(after - calib["test_ece_after"]) <= 0.005, (path.name, after)
+        assert abs(ev.ece - calib["test_ece_before"]) <= 0.005, (path.name, ev.ece)
+
+
+def test_committed_cards_recipes_are_valid_recipes():
+    from wic import training
+
+    for p in committed_models():
+        recipe = cards.read_card(p)["recipe"]
+        assert training.Recipe.from_dict(recipe).epochs == recipe["epochs"], p.name
 
 
 def test_seed_model_card_meets_the_seeds_bar():

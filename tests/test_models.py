@@ -62,3 +62,34 @@ def test_every_registered_model_outputs_probabilities():
         p = np.asarray(models.build(name)(x, training=False))
         assert p.shape == (2, 10), name
         np.testing.assert_allclose(p.sum(1), 1, rtol=1e-4, err_msg=name)
+
+
+def test_registry_spec_and_refusals():
+    s = models.spec("airbench94_cpu")
+    assert s.name == "airbench94_cpu" and s.defaults == {"widths": (64, 256, 256)}
+    assert models.INPUT_SHAPE == (32, 32, 3) and models.NUM_CLASSES == 10
+    with pytest.raises(KeyError, match="unknown model 'nope'; accepted: .*seed_v1_3"):
+        models.spec("nope")
+    with pytest.raises(ValueError, match="model 'seed_v1_3' is already registered"):
+        models.register("seed_v1_3", "a second seed")(lambda **kw: None)
+    assert models.available() == sorted(models.available())
+
+
+def test_anatomy_of_the_seed():
+    m = models.build("seed_v1_3")
+    rf = {r["name"]: r for r in models.receptive_fields(m)}
+    assert (rf["conv2d"]["receptive_field"], rf["conv2d"]["jump"]) == (3, 1)
+    assert (rf["max_pooling2d"]["receptive_field"], rf["max_pooling2d"]["jump"]) == (6, 2)
+    macs = {r["name"]: r["macs"] for r in models.multiply_adds(m)}
+    assert macs["conv2d"] == 30 * 30 * 3 * 3 * 3 * 32 and macs["dense_1"] == 256 * 10
+    assert set(macs) == {"conv2d", "conv2d_1", "conv2d_2", "conv2d_3", "dense", "dense_1"}
+
+
+def test_save_is_atomic_and_load_checks(tmp_path):
+    m = models.build("seed_v1_3")
+    path = models.save(m, tmp_path / "sub" / "m.keras")
+    assert path == tmp_path / "sub" / "m.keras" and sorted(p.name for p in path.parent.iterdir()) == ["m.keras"]
+    loaded = models.load(path)
+    assert loaded.name == m.name and models.parameter_counts(loaded) == models.parameter_counts(m)
+    with pytest.raises(models.ModelError, match="not a .keras file"):
+        models.load(tmp_path / "m.h5")

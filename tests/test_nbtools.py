@@ -1,7 +1,7 @@
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from wic import nbtools
+from wic.experiments import nbtools
 
 
 def test_strip_for_commit_drops_dataset_images_widget_state_and_native_noise(tmp_path):

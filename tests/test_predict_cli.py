@@ -11,15 +11,17 @@ import sys
 import pytest
 from hostile.generate import encode, noise
 
-from wic import cli
+from wic import cards, cli
 
 pytestmark = pytest.mark.timeout(180)
-LINE = re.compile(r"^  [A-Z][a-z]+: \d{1,3}\.\d%$")
+LINE = re.compile(r"^  [A-Z][a-z]+: (\d{1,2}\.\d|>99\.9|<0\.1)%$")
 
 
 @pytest.fixture
 def files(tmp_path, tiny_model_path, models_dir):
     shutil.copy(tiny_model_path, models_dir / "seed_v1_3.keras")
+    # a measured latency: only such a model can be the default
+    cards.write_card(models_dir / "seed_v1_3.keras", {"test_accuracy": 0.1, "latency_ms_p50": 5.0})
     out = {"good.png": encode(noise(), "PNG"), "photo.jpg": encode(noise(640, 480), "JPEG"),
            "bad.pdf": b"%PDF-1.4\n", "bomb.png": None}
     from hostile.generate import bomb_png
@@ -63,3 +65,19 @@ def test_bad_model_and_bad_top_are_one_line_usage_errors(files, capsys, monkeypa
         cli.main(["predict", "--top", "0", "good.png"])
     assert info.value.code == 2
     assert "--top must be at least 1" in capsys.readouterr().err
+
+
+def test_no_default_without_a_measured_latency_and_no_onnx_export(files, models_dir, capsys,
+                                                                 monkeypatch):
+    monkeypatch.chdir(files)
+    cards.write_card(models_dir / "seed_v1_3.keras", {"test_accuracy": 0.1})  # never measured
+    assert cli.main(["predict", "good.png"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("wic predict: error: no model in ")
+    assert "measured latency" in err[0] and "--model NAME" in err[0]
+    assert cli.main(["predict", "--model", "seed_v1_3", "--backend", "onnx", "good.png"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "wic export seed_v1_3 --format onnx" in err[0]
+    with pytest.raises(SystemExit) as info:
+        cli.main(["predict", "--backend", "torch", "good.png"])
+    assert info.value.code == 2 and "invalid choice: 'torch'" in capsys.readouterr().err

@@ -16,8 +16,7 @@ from hostile import CASES
 from hostile.generate import encode, noise, svg_css_import, svg_image_href
 from PIL import Image
 
-from wic import images, predict
-from wic.predict import ACCEPTED, MAX_BYTES, ImageError, load_image, to_model_input
+from wic.serving import ACCEPTED, MAX_BYTES, ImageError, images, load_image, to_model_input
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -79,7 +78,7 @@ def test_file_over_50_mb_is_refused_from_its_size_before_decoding(tmp_path, monk
         fh.write(encode(noise(), "PNG"))
         fh.truncate(int(61.2 * 1024**2))
     opened = []
-    monkeypatch.setattr(predict.Image, "open", lambda *a, **k: opened.append(a))
+    monkeypatch.setattr(images.Image, "open", lambda *a, **k: opened.append(a))
     monkeypatch.setattr("builtins.open", lambda *a, **k: opened.append(a))  # nor even read
     msg = _refused(path)
     assert msg == "file is 61.2 MB; the limit is 50 MB"
@@ -174,7 +173,7 @@ def test_svg_billion_laughs_is_refused_fast():
 
 def test_svg_text_size_limit():
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><!--' + b"x" * (
-        predict.SVG_MAX_BYTES) + b"--></svg>"
+        images.SVG_MAX_BYTES) + b"--></svg>"
     assert "limit for SVG is 2 MB" in _refused(svg)
 
 
@@ -182,5 +181,15 @@ def test_benign_svg_renders_at_a_bounded_size_with_its_colours():
     from hostile.generate import SVG_BENIGN
 
     img = load_image(SVG_BENIGN)  # declares 64x64; rendered at SVG_RENDER_SIDE
-    assert img.size == (predict.SVG_RENDER_SIDE, predict.SVG_RENDER_SIDE)
+    assert img.size == (images.SVG_RENDER_SIDE, images.SVG_RENDER_SIDE)
     assert img.getpixel((256, 256)) == (255, 0, 0) and img.getpixel((5, 5)) == (0, 0, 255)
+
+
+def test_message_words_come_from_wic_files():
+    from wic.files import clip, human_size, short_error
+
+    assert [human_size(n) for n in (512, 3482, 50 * 1024**2, int(1.5 * 1024**2))] == \
+        ["512 bytes", "3.4 KB", "50 MB", "1.5 MB"]
+    assert clip("x" * 10, 5) == "xxxx…" and clip("short", 5) == "short"
+    assert short_error(ValueError("a\n  b\tc")) == "a b c"
+    assert short_error(KeyError()) == "KeyError" and len(short_error(ValueError("y" * 500))) == 120

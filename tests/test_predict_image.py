@@ -18,7 +18,7 @@ from hostile.generate import (
 )
 from PIL import Image
 
-from wic.predict import ImageError, load_image, to_model_input
+from wic.serving import ImageError, load_image, to_model_input
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wic import cards, config, data, evaluate
-from wic.predict import Classifier, load_image, to_model_input
+from wic import cards, config, data
+from wic.evaluation import metrics
+from wic.serving import Classifier, load_image, to_model_input
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 N = 1000  # the first 1000 test images: ~100 a class, 1.3 pt standard error on accuracy
@@ -53,7 +54,7 @@ def test_upload_path_gives_the_models_own_answers_and_accuracy(test_set, seed_cl
     clf = seed_classifier
     tops = clf.top_k_batch([_encode(img, "PNG") for img in x], k=1)
     ours = np.array([clf.class_names.index(t[0][0]) for t in tops])
-    direct = evaluate.predict_proba(clf.model, x).argmax(1)
+    direct = metrics.predict_proba(clf.model, x).argmax(1)
     assert np.array_equal(ours, direct)  # decode + our compiled call = the model on the arrays
     card_acc = cards.read_card(clf.path)["test_accuracy"]
     assert abs((ours == y).mean() - card_acc) < 0.05, ((ours == y).mean(), card_acc)

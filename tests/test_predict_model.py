@@ -1,4 +1,4 @@
-"""Model resolution, loading, the Classifier API and latency measurement (tiny untrained model)."""
+"""Model resolution, loading, the Classifier API, calibration and latency (tiny untrained model)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from hostile.generate import encode, noise
 
-from wic import CLASS_NAMES, cards, predict
-from wic.predict import Classifier, ImageError, ModelError
+from wic import CLASS_NAMES, cards, models
+from wic.evaluation import calibration
+from wic.serving import Classifier, ImageError, ModelError, latency, resolve_model_path
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,40 +30,53 @@ def fake_model(folder, name, **card):
 def test_default_is_the_most_accurate_model_within_the_latency_budget(models_dir):
     fake_model(models_dir, "big", test_accuracy=0.90, latency_ms_p50=45.0)
     fake_model(models_dir, "fast", test_accuracy=0.85, latency_ms_p50=4.0)
-    fake_model(models_dir, "unmeasured", test_accuracy=0.80)
-    assert predict.resolve_model_path(None).name == "fast.keras"
+    fake_model(models_dir, "slower", test_accuracy=0.82, latency_ms_p50=19.0)
+    fake_model(models_dir, "unmeasured", test_accuracy=0.95)
+    assert resolve_model_path(None).name == "fast.keras"
     cards.write_card(models_dir / "fast.keras", {"test_accuracy": 0.85, "latency_ms_p50": 25.0})
-    assert predict.resolve_model_path(None).name == "unmeasured.keras"  # no latency: eligible
+    assert resolve_model_path(None).name == "slower.keras"  # unmeasured is never the default
+    cards.write_card(models_dir / "slower.keras", {"test_accuracy": 0.82, "latency_ms_p50": 20.0})
+    assert resolve_model_path(None).name == "slower.keras"  # the budget is inclusive
 
 
-def test_default_falls_back_to_the_fastest_when_none_fits(models_dir):
+def test_no_default_when_no_model_fits_the_budget(models_dir):
     fake_model(models_dir, "a", test_accuracy=0.9, latency_ms_p50=60.0)
     fake_model(models_dir, "b", test_accuracy=0.8, latency_ms_p50=30.0)
-    assert predict.resolve_model_path(None).name == "b.keras"
+    fake_model(models_dir, "c", test_accuracy=0.7)
+    with pytest.raises(ModelError, match="none is the default"):
+        resolve_model_path(None)
+    assert resolve_model_path("b").name == "b.keras"  # a named model is still found
 
 
 def test_name_path_and_missing(models_dir, tmp_path, monkeypatch):
     seed = fake_model(models_dir, "seed_v1_3")
     fake_model(models_dir, "other")
-    assert predict.resolve_model_path("seed_v1_3") == seed
-    assert predict.resolve_model_path("seed_v1_3.keras") == seed
-    assert predict.resolve_model_path(str(seed)) == seed
+    assert resolve_model_path("seed_v1_3") == seed
+    assert resolve_model_path("seed_v1_3.keras") == seed
+    assert resolve_model_path(str(seed)) == seed
     elsewhere = fake_model(tmp_path, "elsewhere")
     monkeypatch.chdir(tmp_path)
-    assert predict.resolve_model_path("elsewhere.keras") == elsewhere
+    assert resolve_model_path("elsewhere.keras") == elsewhere
     with pytest.raises(ModelError) as info:
-        predict.resolve_model_path("nope")
+        resolve_model_path("nope")
     assert "'nope' not found" in str(info.value) and "other, seed_v1_3" in str(info.value)
     with pytest.raises(ModelError, match="is a folder"):
-        predict.resolve_model_path(str(tmp_path) + "/")
+        resolve_model_path(str(tmp_path) + "/")
 
 
 def test_no_models_at_all(models_dir):
-    with pytest.raises(ModelError, match="no models in .*wic train"):
-        predict.resolve_model_path(None)
+    with pytest.raises(ModelError, match="no models in .*wic models promote"):
+        resolve_model_path(None)
 
 
 # ----------------------------------------------------------------------------- loading
+
+
+def test_model_error_is_one_class_everywhere():
+    from wic.serving import classifier
+
+    assert ModelError is cards.ModelError is models.ModelError is classifier.ModelError
+    assert issubclass(ModelError, ValueError)
 
 
 def test_corrupt_and_wrong_models_are_model_errors(tmp_path):
@@ -70,26 +84,31 @@ def test_corrupt_and_wrong_models_are_model_errors(tmp_path):
 
     bad = tmp_path / "corrupt.keras"
     bad.write_bytes(os.urandom(2000))
-    with pytest.raises(ModelError, match="cannot load model"):
-        predict.load_model(bad)
-    with pytest.raises(ModelError, match="not a .keras file"):
-        predict.load_model(shutil.copy(bad, tmp_path / "model.h5"))
+    h5 = shutil.copy(bad, tmp_path / "model.h5")
     five = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
                              keras.layers.Dense(5, activation="softmax")])
     five.save(tmp_path / "five.keras")
-    with pytest.raises(ModelError, match="not a CIFAR-10 classifier.*10 outputs"):
-        predict.load_model(tmp_path / "five.keras")
-    with pytest.raises(ModelError, match="not found"):
-        predict.load_model(tmp_path / "missing.keras")
+    for load in (models.load, Classifier.load):  # the one loader, and the serving path over it
+        with pytest.raises(ModelError, match="cannot load model"):
+            load(bad)
+        with pytest.raises(ModelError, match="not a .keras file"):
+            load(h5)
+        with pytest.raises(ModelError, match="not a CIFAR-10 classifier.*10 outputs"):
+            load(tmp_path / "five.keras")
+        with pytest.raises(ModelError, match="not found"):
+            load(tmp_path / "missing.keras")
+    with pytest.raises(ModelError, match="saved as a .keras file"):
+        models.save(five, tmp_path / "five.h5")
 
 
 def test_models_are_cached_by_path_and_mtime(tiny_model_path, tmp_path):
     path = shutil.copy(tiny_model_path, tmp_path / "m.keras")
-    first = predict.load_model(path)
-    assert predict.load_model(path) is first
+    first = Classifier.load(path)
+    again = Classifier.load(path)
+    assert again.model is first.model and again._predict is first._predict
     st = os.stat(path)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the file was replaced
-    assert predict.load_model(path) is not first
+    assert Classifier.load(path).model is not first.model
 
 
 def test_logit_outputs_are_turned_into_probabilities(tmp_path):
@@ -109,13 +128,52 @@ def test_logit_outputs_are_turned_into_probabilities(tmp_path):
 @pytest.fixture
 def clf(tiny_model_path, models_dir):
     shutil.copy(tiny_model_path, models_dir / "seed_v1_3.keras")
-    cards.write_card(models_dir / "seed_v1_3.keras", {"test_accuracy": 0.5})
+    cards.write_card(models_dir / "seed_v1_3.keras", {"test_accuracy": 0.5, "latency_ms_p50": 5.0})
     return Classifier.load()
 
 
 def test_classifier_attributes(clf, models_dir):
     assert clf.name == "seed_v1_3" and clf.path == models_dir / "seed_v1_3.keras"
     assert clf.card["test_accuracy"] == 0.5 and clf.class_names == CLASS_NAMES
+    assert clf.backend == "keras" and clf.temperature is None  # no calibration in the card
+    assert clf.keras_model() is clf.model and clf.model.name == "pycrafters_team_model_v1.3"
+    assert repr(clf) == "Classifier('seed_v1_3', backend='keras', test_accuracy=0.5)"
+
+
+def test_backends_are_checked(clf, models_dir):
+    with pytest.raises(ModelError, match="backend 'torch' is not one of keras, onnx"):
+        Classifier.load("seed_v1_3", backend="torch")
+    with pytest.raises(ModelError, match="no ONNX export of seed_v1_3 .*wic export seed_v1_3 --format onnx"):
+        Classifier.load("seed_v1_3", backend="onnx")
+
+
+def test_probabilities_are_calibrated_by_the_cards_temperature(clf, models_dir):
+    x = np.random.default_rng(5).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    raw = clf.predict_arrays(x)
+    cards.write_card(models_dir / "seed_v1_3.keras",
+                     {"test_accuracy": 0.5, "latency_ms_p50": 5.0, "calibration": {"temperature": 0.5}})
+    hot = Classifier.load("seed_v1_3")
+    assert hot.temperature == 0.5
+    np.testing.assert_allclose(hot.predict_arrays(x), calibration.apply_temperature(raw, 0.5),
+                               atol=1e-5)
+    assert (hot.predict_arrays(x).max(1) > raw.max(1)).all()  # T < 1 sharpens
+    assert (hot.predict_arrays(x).argmax(1) == raw.argmax(1)).all()
+    off = Classifier.load("seed_v1_3", calibrated=False)
+    assert off.temperature is None
+    np.testing.assert_allclose(off.predict_arrays(x), raw, atol=1e-6)
+    top = hot.top_k(x[0], k=1)[0]
+    assert top[1] == pytest.approx(float(hot.predict_arrays(x[:1]).max()), abs=1e-5)
+
+
+def test_from_model_wraps_a_model_in_memory(clf):
+    x = np.random.default_rng(6).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    mem = Classifier.from_model(clf.model, name="mine", card={"calibration": {"temperature": 2.0}})
+    assert mem.name == "mine" and mem.path is None and mem.keras_model() is clf.model
+    np.testing.assert_allclose(mem.predict_arrays(x),
+                               calibration.apply_temperature(clf.predict_arrays(x), 2.0), atol=1e-5)
+    assert Classifier.from_model(clf.model).name == clf.model.name
+    with pytest.raises(ModelError, match="not loaded from a file"):
+        latency.write_latency_card(mem, {"latency_ms_p50": 1.0})
 
 
 def test_top_k_is_sorted_and_sums_with_the_rest_to_one(clf):
@@ -156,17 +214,25 @@ def test_preview_gives_the_picture_and_what_the_model_sees(clf):
 
 def test_fast_path_equals_model_predict(clf):
     x = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
-    ours = clf._call(x).numpy()
+    ours = clf._predict(x)
     assert np.allclose(ours, clf.model.predict(x, verbose=0), atol=1e-5)
 
 
 def test_measure_latency_and_write_it_to_the_card(clf, models_dir):
-    result = predict.measure_latency(clf, n=5, warmup=1, n_predict=3)
+    result = latency.measure_latency(clf, n=5, warmup=1, n_predict=3)
     for key in ("predict_ms", "eager_call_ms", "ours_ms", "end_to_end_ms"):
         assert 0 < result[key]["p50"] <= result[key]["p90"]
     assert result["ratio_predict_over_ours_p50"] > 0
-    predict.write_latency_card(clf, result)
+    assert result["latency_ms_p50"] == result["end_to_end_ms"]["p50"] and result["backend"] == "keras"
+    latency.write_latency_card(clf, result)
     card = cards.read_card(models_dir / "seed_v1_3.keras")
     assert card["latency_ms_p50"] == result["end_to_end_ms"]["p50"]
     assert card["test_accuracy"] == 0.5 and card["latency"]["n"] == 5  # the rest is kept
     assert clf.card["latency_ms_p50"] == card["latency_ms_p50"]
+
+
+def test_percentages_never_read_certain():
+    from wic.serving import percent
+
+    assert [percent(p) for p in (0.934, 0.05, 0.9994, 0.9995, 1.0, 0.0005, 0.0004, 0.0)] == \
+        ["93.4%", "5.0%", "99.9%", ">99.9%", ">99.9%", "0.1%", "<0.1%", "<0.1%"]

@@ -29,7 +29,7 @@ def test_environment_yml_matches_pyproject():
 def test_cli_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "wic.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
-    for command in ("train", "evaluate", "predict", "models", "pipeline"):
+    for command in ("train", "evaluate", "predict", "models", "pipeline", "sweep", "export"):
         assert command in out
 
 
@@ -56,7 +56,7 @@ def test_readme_names_the_two_commands_and_ci_calls_the_test_one():
 
 def test_fast_recipe_results_block_is_the_one_the_csvs_produce():
     """Numbers in benchmarks/FAST_RECIPE.md's results block come from benchmarks/results/*.csv."""
-    from wic import results
+    from wic.experiments import results
 
     doc = (ROOT / "benchmarks" / "FAST_RECIPE.md").read_text()
     block = results.render(ROOT / "benchmarks" / "results")

@@ -1,4 +1,4 @@
-"""wic.results: the fast recipe's markdown tables, from benchmark CSVs."""
+"""wic.experiments.results: the fast recipe's markdown tables, from benchmark CSVs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import csv
 
 import pytest
 
-from wic import cards, results
+from wic import cards
+from wic.experiments import results
 
 FIELDS = ["recipe", "epoch", "elapsed_s", "test_accuracy", "source", "load_avg_end"]
 

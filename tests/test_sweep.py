@@ -1,4 +1,4 @@
-"""wic.sweep and wic.record: plans, typing, refusals, failures, resume, interruption, pool, Dask.
+"""wic.experiments.sweep and wic.experiments.record: plans, typing, refusals, failures, resume, interruption, pool, Dask.
 
 The notebooks here are tiny ones written with nbformat into tmp_path (no TensorFlow), so a
 run costs a kernel start (~1 s); the whole file stays well under two minutes.
@@ -18,15 +18,16 @@ import nbformat
 import pandas as pd
 import pytest
 
-from wic import record as rec
-from wic import sweep
-from wic.sweep import SweepError
+from wic.experiments import record as rec
+from wic.experiments import sweep
+from wic.experiments.sweep import SweepError
 
 PARAMS = 'x = 1\nfail = False\nseed = 0\nlabel = "a"\n'
 BODY = [
-    "import os, time\nfrom wic.record import record\n"
+    "import os, time\nfrom wic.experiments.record import record\n"
     "record('y', x * 2)\nrecord('tf_threads', os.environ.get('WIC_TF_THREADS'))\n"
-    "record('cwd', os.getcwd())\nrecord('models_dir', os.environ.get('WIC_MODELS_DIR'))",
+    "record('cwd', os.getcwd())\nrecord('models_dir', os.environ.get('WIC_MODELS_DIR'))\n"
+    "record('runs_dir', os.environ.get('WIC_RUNS_DIR'))",
     # cell 3 of the notebook (0: markdown, 1: parameters, 2: records): fails on request,
     # unless the test says the problem is fixed
     "if fail and os.environ.get('WIC_TEST_HEALED') != '1':\n    raise ValueError(f'boom x={x}')",
@@ -63,25 +64,49 @@ def nb(tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("text, value", [
-    ("false", False), ("True", True), ("1e-3", 0.001), ("3E5", 300000.0), (".5", 0.5),
-    ("-2", -2), ("3", 3), ("null", None), ("~", None), ("007", "007"), ("'3'", "3"),
-    ("adam", "adam"), ("no", "no"), ("off", "off"), ("2024-01-01", "2024-01-01"),
-    ("[1, 2]", [1, 2]), ("{a: 1}", {"a": 1}), ("007.5", 7.5), ("1e5", 100000.0), ("hello world", "hello world"), (".inf", float("inf")),
+    ("false", False), ("True", True), ("yes", True), ("No", False), ("1e-3", 0.001),
+    ("3E5", 300000.0), (".5", 0.5), ("-2", -2), ("3", 3), ("null", None), ("~", None),
+    ("none", None), ("'3'", "3"), ("'007'", "007"), ("adam", "adam"), ("off", "off"),
+    ("2024-01-01", "2024-01-01"), ("[1, 2]", [1, 2]), ("007.5", 7.5), ("1e5", 100000.0),
+    ("hello world", "hello world"),
 ])
-def test_values_are_typed_like_yaml_1_2(text, value):
+def test_untyped_values_are_guessed_by_the_one_parser(text, value):
     got = sweep.parse_value(text)
     assert got == value and type(got) is type(value)
 
 
-@pytest.mark.parametrize("text", ["[1,", "{a: 1", "a: b", "- x", "# comment", "'open"])
-def test_unparsable_values_are_refused(text):
-    with pytest.raises(SweepError, match="parse|one value|quote"):
-        sweep.parse_value(text)
+@pytest.mark.parametrize("text, kind, value", [
+    ("no", bool, False), ("YES", bool, True), ("1", bool, True), ("0", bool, False),
+    ("3", int, 3), ("-2", int, -2), ("1", float, 1.0), ("1e-3", float, 0.001),
+    ("3", str, "3"), ("adam", str, "adam"), ("none", int | None, None),
+])
+def test_values_are_typed_by_the_parameters_default(text, kind, value):
+    got = sweep.parse_value(text, kind, "p")
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("text, kind, accepted", [
+    ("maybe", bool, "true/false, yes/no or 1/0"), ("off", bool, "true/false, yes/no or 1/0"),
+    ("[1,", int, "an integer"), ("2.5", int, "an integer"), ("fast", float, "a number"),
+    ("inf", float, "a number"),
+])
+def test_values_that_do_not_fit_the_type_are_refused(text, kind, accepted):
+    with pytest.raises(SweepError) as info:
+        sweep.parse_value(text, kind, "p")
+    assert str(info.value) == f"p={text!r} is invalid; accepted: {accepted}"
 
 
 def test_cli_params_typed_and_empty_refused():
     grid = sweep.parse_cli_params([["lr", "1e-3", "3e-3"], ["augment", "false", "true"]])
     assert grid == {"lr": [0.001, 0.003], "augment": [False, True]}
+    defaults = {"augment": True, "epochs": 3, "lr": 1e-3, "label": "a", "subset": None}
+    grid = sweep.parse_cli_params([["augment", "no", "1", "YES"], ["epochs", "2"], ["lr", "1"],
+                                   ["label", "3"], ["subset", "none", "500"]], defaults)
+    assert grid == {"augment": [False, True, True], "epochs": [2], "lr": [1.0], "label": ["3"],
+                    "subset": [None, 500]}
+    assert type(grid["lr"][0]) is float and type(grid["label"][0]) is str
+    with pytest.raises(SweepError, match="^epochs='2.5' is invalid; accepted: an integer$"):
+        sweep.parse_cli_params([["epochs", "2.5"]], defaults)
     with pytest.raises(SweepError, match="no values"):
         sweep.parse_cli_params([["lr"]])
     with pytest.raises(SweepError, match="twice"):
@@ -163,15 +188,29 @@ def test_declared_parameters_read_with_pythons_parser(tmp_path):
     nb = make_notebook(tmp_path, params="%matplotlib inline\nsubset = None  # None = all 50,000\n"
                                         "lr: float = 1e-3\na, b = 1, 2\nd = dict(k=1)\n")
     assert sweep.declared_parameters(nb) == ["subset", "lr", "a", "b", "d"]
+    assert sweep.declared_defaults(nb) == {"subset": None, "lr": 0.001, "a": None, "b": None,
+                                           "d": None}
     assert sweep.check_parameters(nb, [{"subset": 500, "a": 2}]) == ["subset", "lr", "a", "b", "d"]
     with pytest.raises(SweepError, match="not a plain value"):
         sweep.check_parameters(nb, [{"subset": object()}])
 
 
+def test_grid_values_are_checked_against_the_notebooks_defaults(nb):
+    runs = [{"x": "2", "fail": "no", "label": "3"}, {"x": 3, "fail": True, "seed": 1}]
+    sweep.check_parameters(nb, runs)  # text from a grid file is parsed in place
+    assert runs == [{"x": 2, "fail": False, "label": "3"}, {"x": 3, "fail": True, "seed": 1}]
+    for bad, message in (({"x": 2.5}, "x=2.5 is invalid; accepted: an integer"),
+                         ({"fail": "maybe"}, "fail='maybe' is invalid; accepted: true/false"),
+                         ({"x": True}, "x=True is invalid; accepted: an integer")):
+        with pytest.raises(SweepError, match=f"^tiny.ipynb: {message}"):
+            sweep.check_parameters(nb, [bad])
+
+
 def test_cli_refusals_are_one_line_usage_errors(nb, capsys):
     from wic import cli
 
-    for args, msg in [([], "empty grid"), (["-p", "x", "[1,"], "cannot parse"),
+    for args, msg in [([], "empty grid"), (["-p", "x", "[1,"], "x='[1,' is invalid; accepted: an integer"),
+                      (["-p", "fail", "maybe"], "fail='maybe' is invalid; accepted: true/false, yes/no or 1/0"),
                       (["--seeds", "1", "--dask", "nowhere"], "--dask")]:
         assert cli.main(["sweep", str(nb), *args]) == 2
         err = capsys.readouterr().err
@@ -180,6 +219,35 @@ def test_cli_refusals_are_one_line_usage_errors(nb, capsys):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "unknown parameter(s) 'nope'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_dask_is_refused_at_once_without_the_distributed_scheduler(nb, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "distributed" else real(name, *a, **k))
+    out = tmp_path / "out"
+    for address in ("local", "tcp://127.0.0.1:8786"):
+        with pytest.raises(SweepError, match=r"--dask needs Dask's distributed scheduler.*"
+                                             r"pip install 'wic\[cluster\]'"):
+            sweep.run_sweep(nb, {"x": [1]}, dask=address, out=out, progress=False)
+    assert not out.exists()
+
+
+def test_the_table_is_csv_and_parquet_only_with_pyarrow(tmp_path, monkeypatch):
+    df = pd.DataFrame([{"run_id": "a", "status": "ok", "x": 1}, {"run_id": "b", "status": "failed", "x": 2}])
+    csv_path, pq_path = sweep.write_table(df, tmp_path)
+    assert (csv_path, pq_path) == (tmp_path / "runs.csv", tmp_path / "runs.parquet")
+    assert pd.read_parquet(pq_path).equals(pd.read_csv(csv_path))
+    assert sweep.load_table(tmp_path).equals(df)
+    other = tmp_path / "no_pyarrow"
+    other.mkdir()
+    monkeypatch.setattr(sweep, "has_parquet", lambda: False)
+    assert sweep.write_table(df, other) == (other / "runs.csv", None)
+    assert not (other / "runs.parquet").exists() and sweep.load_table(other).equals(df)
+    with pytest.raises(FileNotFoundError, match="no runs table"):
+        sweep.load_table(tmp_path / "missing")
 
 
 def test_kernel_that_cannot_start_is_retried_then_recorded(nb, tmp_path):
@@ -244,6 +312,7 @@ def test_local_pool_failures_table_and_resume(nb, tmp_path, monkeypatch):
     assert set(ok.tf_threads) == {str(max(1, sweep.cpu_count() // 2))}  # no oversubscription
     for row in ok.itertuples():  # each run's models/checkpoints stay in its own folder
         assert row.models_dir == str(out / "runs" / row.run_id / "models")
+        assert row.runs_dir == str(out / "runs" / row.run_id / "runs")
     assert (pq.wall_time_s > 0).all() and (pq.overhead_s >= 0).all()
     assert list(bad.error_cell) == [3, 3] and set(bad.error_name) == {"ValueError"}
     assert sorted(bad.error_message) == ["boom x=1", "boom x=2"]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from wic import evaluate, plots
+from wic.evaluation import metrics, plots
+from wic.experiments import results
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = [
@@ -24,10 +25,18 @@ ROWS = [
 
 
 def test_time_to_threshold_is_the_first_crossing_of_that_run():
-    assert evaluate.time_to_threshold(ROWS, "a", 0.78) == 20.0
-    assert evaluate.time_to_threshold(ROWS, "a", 0.90) == 35.0
-    assert evaluate.time_to_threshold(ROWS, "a", 0.95) is None
-    assert evaluate.time_to_threshold(ROWS, "b", 0.78) == 5.0
+    assert metrics.time_to_threshold(ROWS, "a", 0.78) == 20.0
+    assert metrics.time_to_threshold(ROWS, "a", 0.90) == 35.0
+    assert metrics.time_to_threshold(ROWS, "a", 0.95) is None
+    assert metrics.time_to_threshold(ROWS, "b", 0.78) == 5.0
+
+
+def test_thresholds_and_targets_are_defined_once():
+    assert metrics.TIME_TO_ACCURACY_THRESHOLDS == (0.78, 0.85, 0.90, 0.94)
+    assert metrics.TIME_TO_ACCURACY_TARGETS == ((0.90, 12 * 60), (0.94, 45 * 60))
+    assert results.THRESHOLDS is metrics.TIME_TO_ACCURACY_THRESHOLDS
+    assert results.TARGETS is metrics.TIME_TO_ACCURACY_TARGETS
+    assert results.time_to_threshold is metrics.time_to_threshold
 
 
 def test_plot_draws_each_run_and_each_target(tmp_path):
@@ -42,7 +51,8 @@ def test_plot_draws_each_run_and_each_target(tmp_path):
 
 def _run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[dict]]:
     out = tmp_path / name
-    env = {**os.environ, "WIC_MODELS_DIR": str(out / "models"), "WIC_FIGURES_DIR": str(out / "figures")}
+    env = {**os.environ, "WIC_MODELS_DIR": str(out / "models"), "WIC_FIGURES_DIR": str(out / "figures"),
+           "WIC_RUNS_DIR": str(out / "runs")}
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_accuracy.py"),
                            "--run", "seed:3=seed_v1_3", "--train-subset", "500",
                            "--runs-dir", str(out / "runs"),

@@ -31,7 +31,8 @@ def models_folder(tmp_path_factory, tiny_model_path):
     folder = tmp_path_factory.mktemp("models")
     path = folder / "seed_v1_3.keras"
     shutil.copy(tiny_model_path, path)
-    cards.write_card(path, {"test_accuracy": ACC})
+    # a measured latency: only such a model is the default
+    cards.write_card(path, {"test_accuracy": ACC, "latency_ms_p50": 5.0})
     return folder
 
 
@@ -42,7 +43,7 @@ def _env(models_folder, monkeypatch):
 
 @pytest.fixture
 def app():
-    from wic.widgets import ClassifierApp
+    from wic.serving.app import ClassifierApp
 
     return ClassifierApp(data_available=False, seed=0)
 
@@ -126,7 +127,7 @@ def test_empty_value_returns_early(app):
 
 
 def test_two_apps_do_not_share_state():
-    from wic.widgets import ClassifierApp
+    from wic.serving.app import ClassifierApp
 
     a, b = ClassifierApp(data_available=False), ClassifierApp(data_available=False)
     a.upload.value = (upload_item("only-in-a.png", encoded(seed=1)),)
@@ -168,7 +169,7 @@ def test_explanations_toggle_on_existing_and_new_cards(app):
 
 
 def test_random_test_images_show_true_label(monkeypatch):
-    from wic.widgets import ClassifierApp
+    from wic.serving.app import ClassifierApp
 
     app = ClassifierApp(data_available=True, seed=0, random_count=3)
     assert not app.random_button.disabled
@@ -184,13 +185,13 @@ def test_random_test_images_show_true_label(monkeypatch):
 def test_random_button_disabled_without_dataset(app, monkeypatch):
     assert app.random_button.disabled
     monkeypatch.delenv("WIC_DATA_DIR", raising=False)
-    from wic.widgets import ClassifierApp
+    from wic.serving.app import ClassifierApp
 
     assert ClassifierApp().random_button.disabled
 
 
 def test_no_models_shows_a_message_and_disables_upload(tmp_path, monkeypatch):
-    from wic.widgets import ClassifierApp
+    from wic.serving.app import ClassifierApp
 
     monkeypatch.setenv("WIC_MODELS_DIR", str(tmp_path))
     app = ClassifierApp()
@@ -199,7 +200,7 @@ def test_no_models_shows_a_message_and_disables_upload(tmp_path, monkeypatch):
 
 
 def test_unknown_model_name_is_a_message_not_a_crash(models_folder):
-    from wic.widgets import ClassifierApp
+    from wic.serving.app import ClassifierApp
 
     app = ClassifierApp("no_such_model", data_available=False)
     (msg,) = cards_html(app)
@@ -207,8 +208,32 @@ def test_unknown_model_name_is_a_message_not_a_crash(models_folder):
     assert app.classifier.name == "seed_v1_3"  # the default model, as the list shows
 
 
+def test_a_model_without_measured_latency_is_not_served_by_default(tmp_path, monkeypatch,
+                                                                   tiny_model_path):
+    from wic.serving.app import ClassifierApp
+
+    shutil.copy(tiny_model_path, tmp_path / "seed_v1_3.keras")
+    cards.write_card(tmp_path / "seed_v1_3.keras", {"test_accuracy": ACC})  # never measured
+    monkeypatch.setenv("WIC_MODELS_DIR", str(tmp_path))
+    app = ClassifierApp(data_available=False)
+    assert app.classifier is None and app.model_select.value is None
+    assert "none is the default" in app.status.value and "wic-error" in app.status.value
+    named = ClassifierApp("seed_v1_3", data_available=False)  # asked for by name: served
+    assert named.classifier.name == "seed_v1_3" and not named.upload.disabled
+
+
+def test_onnx_backend_without_an_export_says_how_to_make_one(models_folder, monkeypatch):
+    from wic.serving.app import ClassifierApp
+
+    monkeypatch.setenv("WIC_SERVING_BACKEND", "onnx")
+    app = ClassifierApp(data_available=False)
+    assert app.backend == "onnx" and app.classifier is None
+    assert "wic export seed_v1_3 --format onnx" in app.status.value
+    assert ClassifierApp(data_available=False, backend="keras").classifier.backend == "keras"
+
+
 def test_results_are_bounded(app, monkeypatch):
-    from wic import widgets
+    from wic.serving import app as widgets
 
     monkeypatch.setattr(widgets, "MAX_RESULTS", 3)
     for i in range(5):
@@ -223,7 +248,7 @@ def test_every_hostile_file_in_one_upload(app, monkeypatch):
     valid one a result, none an "unexpected error", and the app still works afterwards."""
     from hostile import CASES
 
-    from wic import widgets
+    from wic.serving import app as widgets
 
     monkeypatch.setattr(widgets, "MAX_RESULTS", len(CASES) + 1)
     app.upload.value = tuple(upload_item(f"{c.name}{c.suffix}", c.make(), "application/octet-stream")

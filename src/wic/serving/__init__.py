@@ -18,6 +18,7 @@ from wic.serving.classifier import (
     Classifier,
     ModelError,
     default_model,
+    percent,
     resolve_model_path,
     top_classes,
 )
@@ -25,5 +26,5 @@ from wic.serving.images import ACCEPTED, MAX_BYTES, ImageError, load_image, to_m
 
 __all__ = [
     "ACCEPTED", "LATENCY_BUDGET_MS", "MAX_BYTES", "Classifier", "ImageError", "ModelError",
-    "default_model", "load_image", "resolve_model_path", "to_model_input", "top_classes",
+    "default_model", "load_image", "percent", "resolve_model_path", "to_model_input", "top_classes",
 ]

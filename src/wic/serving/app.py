@@ -39,7 +39,13 @@ import numpy as np
 
 from wic import cards, config
 from wic.files import human_size
-from wic.serving.classifier import Classifier, ModelError, resolve_model_path, top_classes
+from wic.serving.classifier import (
+    Classifier,
+    ModelError,
+    percent,
+    resolve_model_path,
+    top_classes,
+)
 from wic.serving.images import ACCEPTED, ImageError
 
 MAX_RESULTS = 24  # cards kept on the page (older ones are dropped with their arrays)
@@ -148,7 +154,7 @@ def _is_bytes(content) -> bool:
 
 
 def _pct(p: float) -> str:
-    return f"{100.0 * p:.1f}%"
+    return percent(p)
 
 
 def bars_html(top: list[tuple[str, float]], true_label: str | None = None) -> str:

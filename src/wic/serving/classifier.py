@@ -177,6 +177,16 @@ def top_classes(probs: np.ndarray, class_names=CLASS_NAMES, k: int = 3) -> list[
     return [(class_names[i], float(probs[i])) for i in order]
 
 
+def percent(p: float) -> str:
+    """A probability as people read it: ``93.4%``; never a rounded ``100.0%`` or ``0.0%`` —
+    a calibrated model is almost never certain, so the ends read ``>99.9%`` and ``<0.1%``."""
+    if p >= 0.9995:
+        return ">99.9%"
+    if p < 0.0005:
+        return "<0.1%"
+    return f"{100.0 * p:.1f}%"
+
+
 def check_k(k) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")

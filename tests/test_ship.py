@@ -1,0 +1,278 @@
+"""Shipping a model: train_and_save writes into runs/<name>/, promote copies into models/, and
+the page's default model is chosen only among models with a measured latency."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakedata import write_fake_cifar
+
+from wic import cards, cli, config, training
+from wic.serving import LATENCY_BUDGET_MS, Classifier, ModelError, default_model, resolve_model_path
+
+pytestmark = pytest.mark.timeout(600)
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "models"
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "runs"
+    monkeypatch.setenv("WIC_RUNS_DIR", str(folder))
+    return folder
+
+
+def finished_run(runs_dir: Path, name: str, model: Path, card: dict | None) -> Path:
+    """runs/<name>/<name>.keras (a copy of ``model``) with ``card`` (None: no card)."""
+    path = runs_dir / name / f"{name}.keras"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model, path)
+    if card is not None:
+        cards.write_card(path, card)
+    return path
+
+
+def edit_card(path: Path, **changes) -> None:
+    card = cards.read_card(path)
+    for key, value in changes.items():
+        if value is None:
+            card.pop(key, None)
+        else:
+            card[key] = value
+    cards.write_card(path, card)
+
+
+# ----------------------------------------------------------------------------- promote
+
+
+def test_run_folder_is_under_the_runs_dir(runs_dir):
+    assert training.run_folder("try1") == runs_dir / "try1" == config.runs_dir() / "try1"
+
+
+def test_promote_refuses_an_unknown_run(runs_dir, models_dir):
+    with pytest.raises(ValueError, match=r"no finished model at .*nope\.keras; accepted: a run name "
+                                         f"in {runs_dir}"):
+        training.promote("nope")
+    with pytest.raises(ValueError, match="no finished model at"):
+        training.promote(runs_dir / "elsewhere.keras")
+    assert list(models_dir.iterdir()) == []
+
+
+def test_promote_refuses_a_model_without_a_card(runs_dir, models_dir, tiny_model_path):
+    finished_run(runs_dir, "bare", tiny_model_path, None)
+    with pytest.raises(ValueError, match=r"bare\.keras has no card with a measured test accuracy "
+                                         r"\(bare\.json\)"):
+        training.promote("bare")
+    finished_run(runs_dir, "unscored", tiny_model_path, {"epochs_run": 1})  # no test accuracy
+    with pytest.raises(ValueError, match="unscored.keras has no card with a measured test accuracy"):
+        training.promote("unscored")
+    assert list(models_dir.iterdir()) == []
+
+
+def test_promote_copies_both_files_and_replaces_only_with_force(runs_dir, models_dir,
+                                                                tiny_model_path):
+    src = finished_run(runs_dir, "try1", tiny_model_path, {"test_accuracy": 0.5})
+    dest = training.promote("try1")
+    assert dest == models_dir / "try1.keras"
+    assert dest.read_bytes() == src.read_bytes()
+    assert cards.card_path(dest).read_text() == cards.card_path(src).read_text()
+    assert sorted(p.name for p in models_dir.iterdir()) == ["try1.json", "try1.keras"]
+
+    edit_card(src, test_accuracy=0.6)  # a newer result for the same name
+    with pytest.raises(ValueError, match=f"{dest} is already shipped; pass --force to replace it"):
+        training.promote("try1")
+    assert cards.read_card(dest)["test_accuracy"] == 0.5  # untouched
+    assert training.promote("try1", force=True) == dest
+    assert cards.read_card(dest)["test_accuracy"] == 0.6
+
+    other = models_dir.parent / "elsewhere"
+    assert training.promote(src, models_dir=other) == other / "try1.keras"  # by path, elsewhere
+    assert (other / "try1.json").is_file()
+
+
+def test_wic_models_promote(runs_dir, models_dir, tiny_model_path, capsys):
+    finished_run(runs_dir, "try2", tiny_model_path, {"test_accuracy": 0.25})
+    assert cli.main(["models", "promote", "try2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"shipped {models_dir / 'try2.keras'} and try2.json")
+    assert "--write-card" in out  # how to measure its latency, which makes it eligible
+    assert cli.main(["models", "promote", "try2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("wic models: error: ") and "--force" in err
+    assert cli.main(["models", "promote", "try2", "--force"]) == 0
+    capsys.readouterr()
+    assert cli.main(["models"]) == 0
+    assert capsys.readouterr().out.split() == ["try2", "test", "accuracy", "0.2500"]
+    assert cli.main(["models", "promote", "nope"]) == 2
+    assert "no finished model at" in capsys.readouterr().err
+
+
+def test_wic_models_registry_lists_the_builders(capsys):
+    from wic import models
+
+    assert cli.main(["models", "--registry"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == models.available()
+    assert any(line.startswith("seed_v1_3 ") and "pycrafters_team_model_v1.3" in line for line in lines)
+
+
+# ----------------------------------------------------------------------------- the default model
+
+
+def row(name, acc, latency="absent") -> dict:
+    r = {"name": name, "path": Path(f"/m/{name}.keras"), "test_accuracy": acc, "card": {}}
+    if latency != "absent":
+        r["latency_ms_p50"] = latency
+    return r
+
+
+def test_default_model_rule_on_catalogue_rows():
+    assert LATENCY_BUDGET_MS == 20.0
+    rows = [row("unmeasured", 0.99, None), row("absent", 0.98), row("text", 0.97, "3.0"),
+            row("slow", 0.95, 25.0), row("edge", 0.80, 20.0), row("quick", 0.70, 3.0),
+            row("unscored", None, 1.0)]
+    assert default_model(rows)["name"] == "edge"  # the most accurate measured within 20 ms
+    assert default_model([r for r in rows if r["name"] != "edge"])["name"] == "quick"
+    assert default_model([rows[-1]])["name"] == "unscored"  # measured, even if not scored
+    assert default_model(rows[:4]) is None  # never a model without a measured latency
+    assert default_model([]) is None
+
+
+def _copy_committed(models_dir: Path, *names: str) -> None:
+    for name in names:
+        for suffix in (".keras", ".json"):
+            shutil.copy(COMMITTED / f"{name}{suffix}", models_dir / f"{name}{suffix}")
+
+
+@pytest.mark.timeout(600)
+def test_default_model_among_real_models_needs_a_measured_latency(models_dir, runs_dir,
+                                                                  tiny_model_path):
+    for name in ("seed_v1_3", "fast_cpu_v1"):
+        if not (COMMITTED / f"{name}.keras").is_file():
+            pytest.fail(f"models/{name}.keras is committed and missing")
+    _copy_committed(models_dir, "seed_v1_3", "fast_cpu_v1")
+    seed, fast = models_dir / "seed_v1_3.keras", models_dir / "fast_cpu_v1.keras"
+    assert cards.read_card(fast)["test_accuracy"] > cards.read_card(seed)["test_accuracy"]
+    # the more accurate one as if its latency had never been measured
+    edit_card(fast, latency_ms_p50=None)
+    edit_card(seed, latency_ms_p50=3.7)
+    assert resolve_model_path(None) == seed
+    clf = Classifier.load()
+    img = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    assert clf.name == "seed_v1_3" and len(clf.top_k(img)) == 3
+
+    # a freshly promoted experiment, however accurate, does not become the default
+    finished_run(runs_dir, "shiny", tiny_model_path, {"test_accuracy": 0.99})
+    training.promote("shiny")
+    assert resolve_model_path(None) == seed
+
+    edit_card(fast, latency_ms_p50=7.5)  # measured, within the budget: the best eligible one
+    assert resolve_model_path(None) == fast
+    assert Classifier.load().name == "fast_cpu_v1"
+    edit_card(fast, latency_ms_p50=21.0)  # measured, over the budget
+    assert resolve_model_path(None) == seed
+    edit_card(seed, latency_ms_p50=None)
+    with pytest.raises(ModelError, match="none is the default"):
+        resolve_model_path(None)
+    with pytest.raises(ModelError, match="none is the default"):
+        Classifier.load()
+    assert Classifier.load("seed_v1_3").name == "seed_v1_3"  # by name it is still served
+
+
+# ----------------------------------------------------------------------------- train_and_save
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    from wic import data
+
+    write_fake_cifar(tmp_path / "cifar", per_batch=60)
+    return data.load_cifar10(tmp_path / "cifar", expect_full=False)
+
+
+def test_train_and_save_writes_model_card_and_figures_into_the_run_folder(
+        tiny_data, runs_dir, models_dir, tmp_path, monkeypatch):
+    from wic.evaluation import calibration, metrics
+
+    monkeypatch.setenv("WIC_FIGURES_DIR", str(tmp_path / "figures"))
+    recipe = training.SEED.with_(epochs=1)
+    out = training.train_and_save("seed_v1_3", recipe, "try1", dataset=tiny_data, verbose=0)
+    run = runs_dir / "try1"
+    assert out.path == run / "try1.keras"
+    assert {"try1.keras", "try1.json", "try1_curves.png", "try1_confusion.png", "last.keras",
+            "state.json", "history.csv"} <= set(os.listdir(run))
+    assert list(models_dir.iterdir()) == [] and not (tmp_path / "figures").exists()
+
+    card = json.loads((run / "try1.json").read_text())
+    assert card == out.card
+    assert (card["name"], card["registry_model"], card["model_file"]) == ("try1", "seed_v1_3",
+                                                                         "try1.keras")
+    assert (card["train_examples"], card["held_out_examples"], card["test_examples"]) == (240, 60, 60)
+    assert card["precision_used"] == "float32" and card["recipe"] == recipe.to_dict()
+    assert card["best_val_accuracy"] is not None and card["epochs_run"] == 1
+    calib = card["calibration"]
+    assert calib["fitted_on"] == "60 held-out training images" and calib["temperature"] > 0
+    held = metrics.predict_proba(out.result.model, out.result.held_out[0])
+    assert calib["temperature"] == round(calibration.fit_temperature(held, out.result.held_out[1]), 4)
+    assert calib["test_ece_before"] == round(out.evaluation.ece, 5)  # the raw probabilities
+    assert {"held_out_ece_before", "held_out_ece_after", "test_ece_after"} <= set(calib)
+
+    # shipping it: both files into models/, and the page applies the card's temperature
+    dest = training.promote("try1")
+    clf = Classifier.load("try1")
+    assert clf.path == dest and clf.temperature == calib["temperature"]
+    with pytest.raises(ModelError, match="none is the default"):
+        resolve_model_path(None)  # its latency is not measured yet
+
+
+def test_train_and_save_without_held_out_images_has_no_calibration(tiny_data, runs_dir):
+    recipe = training.SEED.with_(epochs=1, validation_split=0.0, early_stopping=False,
+                                 reduce_lr=False)
+    out = training.train_and_save("seed_v1_3", recipe, "all", dataset=tiny_data, verbose=0,
+                                  figures=False)
+    card = out.card
+    assert out.path == runs_dir / "all" / "all.keras" and out.result.held_out is None
+    assert "calibration" not in card and card["held_out_examples"] == 0
+    assert card["train_examples"] == 300 and card["best_val_accuracy"] is None
+    assert not list((runs_dir / "all").glob("*.png"))
+    assert Classifier.load(out.path).temperature is None
+
+
+# ----------------------------------------------------------------------------- the commands, real data
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_wic_train_writes_into_runs_and_ships_on_promote(cifar_dir, runs_dir, models_dir, capsys):
+    code = cli.main(["train", "--model", "seed_v1_3", "--epochs", "1", "--train-subset", "500",
+                     "--out", "cli1", "--verbose", "0"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    path = runs_dir / "cli1" / "cli1.keras"
+    assert f"saved {path} (card cli1.json): test accuracy " in out and "temperature" in out
+    assert out.rstrip().endswith("ship it with: wic models promote cli1")
+    card = cards.read_card(path)
+    assert card["train_examples"] == 400 and card["held_out_examples"] == 100
+    assert card["test_examples"] == 10000 and "temperature" in card["calibration"]
+    assert (runs_dir / "cli1" / "cli1_confusion.png").is_file()
+    assert list(models_dir.iterdir()) == []
+    assert cli.main(["models", "promote", "cli1"]) == 0
+    assert (models_dir / "cli1.keras").is_file() and (models_dir / "cli1.json").is_file()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_wic_evaluate_figures_go_to_runs_evaluate(cifar_dir, runs_dir, monkeypatch, capsys):
+    monkeypatch.setenv("WIC_MODELS_DIR", str(COMMITTED))
+    assert cli.main(["evaluate", "--model", "seed_v1_3", "--figures"]) == 0
+    out = capsys.readouterr().out
+    card = cards.read_card(COMMITTED / "seed_v1_3.keras")
+    assert out.startswith("seed_v1_3: test accuracy ")
+    assert f"(card says {card['test_accuracy']:.4f})" in out.splitlines()[0]
+    assert (runs_dir / "evaluate" / "seed_v1_3_confusion.png").is_file()
+    assert f"wrote {runs_dir / 'evaluate' / 'seed_v1_3_confusion.png'}" in out
