@@ -102,7 +102,7 @@ def markdown_table(rows: list[dict]) -> str:
             continue
         cal = c.get("calibration") or {}
         ece = (f"{cal['test_ece_before']:.3f} → {cal['test_ece_after']:.3f}"
-               + ("" if cal.get("held_out", True) else "\*")
+               + ("" if cal.get("held_out", True) else r"\*")
                if "test_ece_after" in cal else _fmt(c.get("expected_calibration_error"), ".3f"))
         rob = c.get("robustness") or {}
         robust = (f"{rob['mean_accuracy']:.3f} (n={rob.get('n_images', '?')})"

@@ -170,7 +170,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     """Top-k per file (``Cat: 71.2%``); a bad file gets one line on stderr, the others go on."""
-    from wic.serving import Classifier, ImageError
+    from wic.serving import Classifier, ImageError, percent
 
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, got {args.top}")
@@ -185,7 +185,7 @@ def cmd_predict(args) -> int:
             continue
         print(f"{f}:")
         for label, p in top:
-            print(f"  {label.capitalize()}: {100 * p:.1f}%")
+            print(f"  {label.capitalize()}: {percent(p)}")
     return status
 
 

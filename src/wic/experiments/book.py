@@ -59,8 +59,8 @@ def build(out: Path | None = None, notebooks: list[str] | None = None) -> Path:
         body, _ = exporter.from_filename(str(nb_dir / name))
         # links between notebooks go to the rendered pages
         body = re.sub(r'href="(\d\d_[A-Za-z0-9_]+)\.ipynb', r'href="\1.html', body)
-        body = body.replace("<body", "<body", 1)
-        body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + _nav(pages, i), body, count=1)
+        nav = _nav(pages, i)
+        body = re.sub(r"(<body[^>]*>)", lambda m, nav=nav: m.group(1) + nav, body, count=1)
         (out / pages[i][0]).write_text(body, encoding="utf-8")
     items = "".join(f'<li><a href="{f}">{html.escape(t)}</a></li>' for f, t in pages)
     index = (f"<!doctype html><html><head><meta charset='utf-8'><title>WIC — the course</title>"
