@@ -82,7 +82,7 @@ test: setup browser-deps lint unit notebooks
 ## 8.8-11.6 s); its replacement starts 10 s after it is taken rather than 1 s, so its TensorFlow
 ## start-up does not compete with the visitor's first upload (5 MB photo: 0.4-0.7 s, not 1.4-2.1);
 ## kernels of closed tabs are culled; no tracebacks reach the page; uploads up to the 50 MB
-## that wic.predict accepts fit through the websocket (tornado's default is 10 MB).
+## that wic.serving accepts fit through the websocket (tornado's default is 10 MB).
 APP_PORT ?= 8866
 app: setup
 	$(BIN)/voila notebooks/06_interactive_classifier.ipynb --port=$(APP_PORT) --no-browser \

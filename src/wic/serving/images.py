@@ -24,7 +24,7 @@ Input (``load_image``)
     16-bit and 32-bit images are scaled down (not clipped), palette, CMYK, YCbCr, 1-bit and
     grayscale go through Pillow's conversions. Big JPEGs are decoded at a reduced DCT scale
     (``Image.draft``) when the caller asks for a bounded size, as
-    :class:`wic.predict.Classifier` does.
+    :class:`wic.serving.Classifier` does.
 
 SVG: rasterised, with four fences (decided and tested, see tests/test_predict_hostile.py)
     1. the text must be at most ``SVG_MAX_BYTES`` (2 MB);
