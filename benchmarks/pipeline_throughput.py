@@ -22,17 +22,18 @@ def main(argv=None) -> None:
     ap.add_argument("--augment", action="store_true", help="also time the augmented pipeline")
     args = ap.parse_args(argv)
 
-    import keras
-
-    from wic import data, models, train
+    from wic import data, models, training
+    from wic.backend import keras
+    from wic.data.pipeline import train_pipeline
+    from wic.training.trainer import compile_model
 
     ds = data.load_cifar10()
     x, y = ds.x_train[: args.images], ds.y_train[: args.images]
-    recipe = train.Recipe(batch_size=args.batch_size)
+    recipe = training.Recipe(batch_size=args.batch_size)
 
     def fresh():
         m = models.build("seed_v1_3")
-        return train.compile_model(m, recipe, steps_per_epoch=len(x) // args.batch_size)
+        return compile_model(m, recipe, steps_per_epoch=len(x) // args.batch_size)
 
     def time_numpy():
         m = fresh()
@@ -44,7 +45,8 @@ def main(argv=None) -> None:
 
     def time_pipeline(augment=False):
         m = fresh()
-        pipe = data.make_pipeline(x, y, batch_size=args.batch_size, training=True, augment=augment)
+        pipe = train_pipeline(x, y, batch_size=args.batch_size, epochs=2, flip="random" if augment else "none",
+                              translate=4 if augment else 0)
         m.fit(pipe, epochs=1, verbose=0)
         t = time.perf_counter()
         m.fit(pipe, epochs=1, verbose=0)

@@ -10,6 +10,8 @@ same batches. Evaluation (:func:`eval_pipeline`) is batch → float, in order.
 
 from __future__ import annotations
 
+# TensorFlow directly: wic.data imports nothing of ours but config (its callers, wic.training
+# and the benchmarks, have already imported TensorFlow quietly through wic.backend)
 import numpy as np
 import tensorflow as tf
 

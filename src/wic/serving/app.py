@@ -292,6 +292,8 @@ class ClassifierApp:
         self.clear_button.on_click(self.clear)
         with self._guard("loading the model"):
             self._load(self.model_select.value)
+        if self.classifier is None:  # no default, or it failed to load: nothing to upload to
+            self._set_enabled(False)
 
     # -- display in Jupyter -----------------------------------------------------------------
     def _ipython_display_(self):

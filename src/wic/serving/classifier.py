@@ -77,9 +77,11 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
                              "(or pass --model PATH)")
         chosen = default_model(rows)
         if chosen is None:
-            raise ModelError(f"no model in {folder} has a measured latency, so none is the "
-                             "default; measure one with benchmarks/predict_latency.py --write-card "
-                             "or pass --model NAME")
+            measured = [r for r in rows if isinstance(r.get("latency_ms_p50"), (int, float))]
+            why = ("the measured ones are all slower" if measured else "none is measured")
+            raise ModelError(f"no model in {folder} has a measured latency within "
+                             f"{LATENCY_BUDGET_MS:.0f} ms ({why}), so none is the default; measure "
+                             "one with benchmarks/predict_latency.py --write-card or pass --model NAME")
         return chosen["path"]
     text = os.fspath(name_or_path)
     as_path = Path(text).expanduser()
@@ -227,7 +229,10 @@ class Classifier:
             backend = "onnx"
         keras_path = path.with_suffix(".keras")
         loader = _onnx_backend if backend == "onnx" else _keras_backend
-        model, predict = _cached(path, backend, loader)
+        # the cache is keyed on the file the backend reads (a re-export is picked up)
+        read = path.with_suffix(".onnx") if backend == "onnx" and path.with_suffix(".onnx").is_file() \
+            else path
+        model, predict = _cached(read, backend, loader)
         return cls(predict, name=path.stem, path=keras_path, card=cards.read_card(keras_path),
                    model=model, backend=backend, calibrated=calibrated, **limits)
 
