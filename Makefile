@@ -28,13 +28,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-## JupyterLab on the course, in this environment, with WIC_DATA_DIR set (defaults to ../shared/data
-## when that folder holds CIFAR-10, as on the project's machines)
-ifndef WIC_DATA_DIR
-ifneq ($(wildcard ../shared/data/cifar-10-batches-py),)
-export WIC_DATA_DIR := $(abspath ../shared/data)
-endif
-endif
+## JupyterLab on the course, in this environment, with the dataset configured: WIC_DATA_DIR is
+## required (it is exported to the lab's kernels, so notebook 06's random test images work)
 LAB_PORT ?= 8888
 lab: setup
 	@test -n "$$WIC_DATA_DIR" || { echo "set WIC_DATA_DIR to the folder holding cifar-10-batches-py/"; exit 2; }

@@ -23,3 +23,17 @@ def test_strip_for_commit_drops_dataset_images_widget_state_and_native_noise(tmp
     assert [o["name"] for o in out.cells[1].outputs] == ["stdout"]
     assert out.cells[2].outputs[0]["text"] == "UserWarning: real\n"
     assert "widgets" not in out.metadata
+
+
+def test_committed_notebooks_carry_no_machine_paths():
+    """No absolute paths of the machine that ran them (papermill metadata, outputs)."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for nb in sorted((root / "notebooks").glob("*.ipynb")):
+        text = nb.read_text()
+        assert "input_path" not in text and "output_path" not in text, nb.name
+        assert not re.search(r"(/work/|/home/|/root/|/tmp/)", text), nb.name
+        json.loads(text)  # still a notebook

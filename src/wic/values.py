@@ -56,6 +56,13 @@ def _optional(kind) -> tuple[Any, bool]:
     return kind, kind is type(None)
 
 
+def _tuple_kinds(args: tuple, n: int) -> list | None:
+    """The kind of each of ``n`` items of a ``tuple[...]`` annotation (None: wrong length)."""
+    inner = [a for a in args if a is not Ellipsis] or [int]
+    kinds = inner * n if Ellipsis in args or len(args) == 1 else inner
+    return kinds if len(kinds) == n else None
+
+
 def describe(kind) -> str:
     """What a value of ``kind`` may be, in words (the 'accepted:' part of an error)."""
     kind, nullable = _optional(kind)
@@ -118,13 +125,10 @@ def parse(text: str, kind=None, name: str = "value"):
             if isinstance(a, bool) and word.lower() in (TRUE_WORDS if a else FALSE_WORDS):
                 return a
     elif origin is tuple:
-        inner = [a for a in args if a is not Ellipsis] or [int]
-        body = word.strip("()[] ")
-        items = [t.strip() for t in body.split(",") if t.strip()]
-        if items:
-            kinds = inner * len(items) if Ellipsis in args or len(args) == 1 else inner
-            if len(kinds) == len(items):
-                return tuple(parse(t, k, name) for t, k in zip(items, kinds))
+        items = [t.strip() for t in word.strip("()[] ").split(",") if t.strip()]
+        kinds = _tuple_kinds(args, len(items)) if items else None
+        if kinds:
+            return tuple(parse(t, k, name) for t, k in zip(items, kinds))
     elif origin in (typing.Union, types.UnionType):
         for a in args:
             try:
@@ -180,9 +184,8 @@ def check(name: str, value, kind):
     elif origin is Literal:
         ok = any(value == a and type(value) is type(a) for a in args)
     elif origin is tuple and isinstance(value, (list, tuple)):
-        inner = [a for a in args if a is not Ellipsis] or [int]
-        kinds = inner * len(value) if Ellipsis in args or len(args) == 1 else inner
-        if len(kinds) == len(value):
+        kinds = _tuple_kinds(args, len(value))
+        if kinds:
             return tuple(check(name, v, k) for v, k in zip(value, kinds))
     elif origin in (typing.Union, types.UnionType):
         for a in args:

@@ -45,6 +45,11 @@ def strip_for_commit(src: Path, dst: Path | None = None) -> Path:
         else:
             cell.outputs = _drop_native_noise(cell.outputs)
     nb.metadata.pop("widgets", None)
+    # papermill's record of one machine's run: absolute paths, timestamps, durations
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
     dst = Path(dst or src)
     nbformat.write(nb, dst)
     return dst
