@@ -14,7 +14,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from wic.serving.images import load_image, to_model_input
+from wic.serving.classifier import PREVIEW_SIDE
+from wic.serving.images import DOWNSCALE_FILTERS, load_image, to_model_input
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 
@@ -36,14 +37,32 @@ def photo_like(x_uint8: np.ndarray, seed: int = 0):
         yield fmt, buf.getvalue()
 
 
+def variant(name: str) -> dict:
+    """``"box"`` → plain reduction; ``"box+restore"`` → reduction, then the enlargement's blur
+    undone (:func:`wic.serving.images.restore_enlargement`); any filter of DOWNSCALE_FILTERS."""
+    base, _, extra = name.partition("+")
+    if base not in DOWNSCALE_FILTERS or extra not in ("", "restore"):
+        raise ValueError(f"upload path variant {name!r}; accepted: a filter of "
+                         f"{', '.join(DOWNSCALE_FILTERS)}, optionally with '+restore'")
+    return {"downscale": base, "restore": extra == "restore"}
+
+
 def measure(clf, x, y, filters, seed: int = 0) -> list[dict]:
+    """Per variant (see :func:`variant`) and format: raw vs upload-path accuracy, the gap.
+
+    The bytes are decoded as the page and ``wic predict`` decode them (``Classifier``'s limits
+    and its reduced-scale JPEG decoding), then reduced with each variant.
+    """
     raw = clf.predict_arrays(x).argmax(1)
     encoded = list(photo_like(x, seed))
     fmts = np.array([f for f, _ in encoded])
     rows = []
     for name in filters:
+        how = variant(name)
         t0 = time.perf_counter()
-        xs = np.stack([to_model_input(load_image(b), downscale=name) for _, b in encoded])
+        xs = np.stack([to_model_input(load_image(b, max_bytes=clf.max_bytes,
+                                                 max_pixels=clf.max_pixels, draft=PREVIEW_SIDE),
+                                      **how) for _, b in encoded])
         pred = clf.predict_arrays(xs).argmax(1)
         secs = time.perf_counter() - t0
         for fmt in ("all", *FORMATS):

@@ -49,15 +49,28 @@ Model input (``to_model_input``)
     thinner, a shape the network never saw, while the centre crop keeps proportions and loses
     only the margins, where a typical photo's subject is not. (``fit="squash"`` is there for
     comparison.) The downscale is anti-aliased area averaging (``BOX``, what a sensor pixel
-    does): on 1000 CIFAR test images upscaled 4x/8x and sent through this path, BOX kept 0.7-1.3
-    points more accuracy than Lanczos (a weak signal: that test rewards undoing the upscale;
-    tests/test_predict_image.py checks the anti-aliasing itself). Small images are upscaled
+    does; tests/test_predict_image.py checks the anti-aliasing). Small images are upscaled
     bicubically; a 32x32 image passes through unchanged, so CIFAR PNGs round-trip exactly.
+
+Restore (``RESTORE``, on by default)
+    Reducing a picture is not the inverse of enlarging it: a 32x32 image enlarged (bicubic) to
+    a few hundred pixels and averaged back comes out blurred — each pixel keeps about 84% of
+    itself and takes the rest from its neighbours — and the networks, trained on sharp 32x32
+    samples, answer differently on ~9% of such images (seed model). The blur is linear, so it
+    can be undone exactly: :func:`_restore_matrix` sends the 32 unit impulses through Pillow's
+    own enlargement and reduction at the picture's size and inverts the 32x32 matrix they
+    make; the reduced picture is multiplied by it along both axes. An enlarged CIFAR image
+    then comes back to within ~0.5 grey levels (tests/test_predict_image.py), and the upload
+    path's gap to the raw arrays closes (``benchmarks/upload_gap.py``; its CSV in
+    ``benchmarks/results/``). On a real photo, which was never a 32x32 image, the same step is a
+    mild sharpening (at most 1.6x at the finest detail), the kind of detail CIFAR's own
+    downsampled pictures keep.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import os
@@ -393,15 +406,40 @@ DOWNSCALE_FILTERS = {"box": Image.Resampling.BOX, "bilinear": Image.Resampling.B
                      "hamming": Image.Resampling.HAMMING, "bicubic": Image.Resampling.BICUBIC,
                      "lanczos": Image.Resampling.LANCZOS}
 DOWNSCALE = "box"  # chosen by benchmarks/upload_gap.py (see the module docstring)
+RESTORE = True  # undo the blur of an enlargement after reducing (module docstring, "Restore")
 
 
-def to_model_input(img, *, fit: str = "crop", downscale: str | None = None) -> np.ndarray:
+@functools.lru_cache(maxsize=128)
+def _restore_matrix(side: int, resample: int) -> np.ndarray:
+    """The inverse of what enlarging a row of 32 pixels to ``side`` (bicubic) and reducing it
+    back (``resample``) does to it: measured by sending the 32 unit impulses through Pillow."""
+    blur = np.empty((INPUT_SIDE, INPUT_SIDE))
+    for j in range(INPUT_SIDE):
+        row = np.zeros((1, INPUT_SIDE), np.float32)
+        row[0, j] = 1.0
+        big = Image.fromarray(row, mode="F").resize((side, 1), Image.Resampling.BICUBIC)
+        blur[:, j] = np.asarray(big.resize((INPUT_SIDE, 1), resample))[0]
+    return np.linalg.inv(blur)
+
+
+def restore_enlargement(x32: np.ndarray, width: int, height: int, resample: int) -> np.ndarray:
+    """Undo, on a reduced uint8 (32, 32, 3) image, the blur a bicubic enlargement from 32 px to
+    ``width`` x ``height`` followed by this reduction leaves (separable, per channel)."""
+    rows, cols = _restore_matrix(height, resample), _restore_matrix(width, resample)
+    out = np.einsum("ij,jkc,lk->ilc", rows, x32.astype(np.float64), cols)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def to_model_input(img, *, fit: str = "crop", downscale: str | None = None,
+                   restore: bool | None = None) -> np.ndarray:
     """A uint8 (32, 32, 3) array for the model: centre-crop to a square, resize to 32x32.
 
     ``fit="squash"`` resizes the whole frame instead (distorts the aspect ratio); see the
     module docstring for why cropping is the default. ``downscale`` names the resampling filter
-    (default :data:`DOWNSCALE`); small pictures are enlarged with bicubic. Anything
-    :func:`load_image` accepts may be passed; a 32x32 RGB image is returned unchanged.
+    (default :data:`DOWNSCALE`); small pictures are enlarged with bicubic. ``restore`` (default
+    :data:`RESTORE`) sharpens a reduced picture by exactly the blur an enlargement would have
+    added (module docstring). Anything :func:`load_image` accepts may be passed; a 32x32 RGB
+    image is returned unchanged.
     """
     if fit not in ("crop", "squash"):
         raise ValueError(f"fit={fit!r}; accepted: 'crop', 'squash'")
@@ -419,8 +457,11 @@ def to_model_input(img, *, fit: str = "crop", downscale: str | None = None) -> n
         box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
     side = min(w, h) if box else max(w, h)
     resample = DOWNSCALE_FILTERS[downscale] if side >= INPUT_SIDE else Image.Resampling.BICUBIC
-    out = img.resize((INPUT_SIDE, INPUT_SIDE), resample, box=box)
-    return np.array(out, dtype=np.uint8)
+    out = np.array(img.resize((INPUT_SIDE, INPUT_SIDE), resample, box=box), dtype=np.uint8)
+    cw, ch = (side, side) if box else (w, h)
+    if (RESTORE if restore is None else restore) and min(cw, ch) > INPUT_SIDE:
+        out = restore_enlargement(out, cw, ch, resample)
+    return out
 
 
 # ----------------------------------------------------------------------------- SVG
