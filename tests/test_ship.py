@@ -143,6 +143,29 @@ def test_default_model_rule_on_catalogue_rows():
     assert default_model([]) is None
 
 
+def _calibrated(r, ece=0.01, held_out=True):
+    r["card"] = {"calibration": {"temperature": 0.5, "held_out_ece_after": ece,
+                                 "held_out": held_out}}
+    return r
+
+
+def test_believable_percentages_come_first_then_accuracy():
+    from wic.serving.classifier import ECE_BUDGET, believable
+
+    assert ECE_BUDGET == 0.02
+    sharp = _calibrated(row("sharp", 0.90, 10.0))
+    fitted_on_seen = _calibrated(row("seen", 0.94, 10.0), held_out=False)
+    loose = _calibrated(row("loose", 0.95, 10.0), ece=0.03)
+    slow = _calibrated(row("slow", 0.99, 30.0))
+    assert [believable(r["card"]) for r in (sharp, fitted_on_seen, loose)] == [True, False, False]
+    assert default_model([sharp, fitted_on_seen, loose, slow])["name"] == "sharp"
+    assert default_model([fitted_on_seen, loose])["name"] == "loose"  # none believable: accuracy
+    # a card without the flag counts as held out when the run held images out (wic train)
+    assert believable({"held_out_examples": 5000, "calibration": {"held_out_ece_after": 0.01}})
+    assert not believable({"held_out_examples": 0, "calibration": {"held_out_ece_after": 0.01}})
+    assert not believable({})
+
+
 def _copy_committed(models_dir: Path, *names: str) -> None:
     for name in names:
         for suffix in (".keras", ".json"):
@@ -152,11 +175,11 @@ def _copy_committed(models_dir: Path, *names: str) -> None:
 @pytest.mark.timeout(600)
 def test_default_model_among_real_models_needs_a_measured_latency(models_dir, runs_dir,
                                                                   tiny_model_path):
-    for name in ("seed_v1_3", "fast_cpu_v1"):
+    for name in ("seed_v1_3", "fast_cpu_v2"):
         if not (COMMITTED / f"{name}.keras").is_file():
             pytest.fail(f"models/{name}.keras is committed and missing")
-    _copy_committed(models_dir, "seed_v1_3", "fast_cpu_v1")
-    seed, fast = models_dir / "seed_v1_3.keras", models_dir / "fast_cpu_v1.keras"
+    _copy_committed(models_dir, "seed_v1_3", "fast_cpu_v2")  # both calibrated on held-out images
+    seed, fast = models_dir / "seed_v1_3.keras", models_dir / "fast_cpu_v2.keras"
     assert cards.read_card(fast)["test_accuracy"] > cards.read_card(seed)["test_accuracy"]
     # the more accurate one as if its latency had never been measured
     edit_card(fast, latency_ms_p50=None)
@@ -173,7 +196,7 @@ def test_default_model_among_real_models_needs_a_measured_latency(models_dir, ru
 
     edit_card(fast, latency_ms_p50=7.5)  # measured, within the budget: the best eligible one
     assert resolve_model_path(None) == fast
-    assert Classifier.load().name == "fast_cpu_v1"
+    assert Classifier.load().name == "fast_cpu_v2"
     edit_card(fast, latency_ms_p50=21.0)  # measured, over the budget
     assert resolve_model_path(None) == seed
     edit_card(seed, latency_ms_p50=None)

@@ -45,6 +45,7 @@ from wic.serving.images import (
 
 PREVIEW_SIDE = 512
 LATENCY_BUDGET_MS = 20.0
+ECE_BUDGET = 0.02  # held-out expected calibration error for believable percentages (issue 12)
 BACKENDS = ("keras", "onnx")
 
 
@@ -56,14 +57,32 @@ def _available_models(folder: Path) -> str:
     return ", ".join(names) if names else "none (train one with: wic train, then wic models promote)"
 
 
+def believable(card: dict) -> bool:
+    """Are the model's percentages to be believed? Its temperature was fitted on training
+    images it did not train on, and on those its calibration error (15 bins) is within
+    ``ECE_BUDGET``. Judged on held-out training images, never on the test set."""
+    calib = card.get("calibration") or {}
+    held_out = calib.get("held_out", (card.get("held_out_examples") or 0) > 0)
+    ece = calib.get("held_out_ece_after")
+    return bool(held_out) and isinstance(ece, (int, float)) and ece <= ECE_BUDGET
+
+
 def default_model(rows: list[dict]) -> dict | None:
-    """The page's default among catalogue ``rows``: the most accurate model whose card has a
-    measured single-image latency p50 within ``LATENCY_BUDGET_MS``; None when none has."""
+    """The page's default among catalogue ``rows``, by one rule:
+
+    1. only models whose card has a measured single-image latency p50 within
+       ``LATENCY_BUDGET_MS`` (a model nobody timed never becomes what the page serves);
+    2. among those, the models whose percentages are believable (:func:`believable`) — if
+       there is none, all of step 1's;
+    3. the most accurate of them (test accuracy, from the card).
+
+    None when no model passes step 1."""
     timed = [r for r in rows if isinstance(r.get("latency_ms_p50"), (int, float))]
     fast = [r for r in timed if r["latency_ms_p50"] <= LATENCY_BUDGET_MS]
     if not fast:
         return None
-    return max(fast, key=lambda r: r["test_accuracy"] or 0.0)
+    calibrated = [r for r in fast if believable(r.get("card") or {})]
+    return max(calibrated or fast, key=lambda r: r["test_accuracy"] or 0.0)
 
 
 def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:

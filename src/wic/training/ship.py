@@ -67,7 +67,8 @@ def train_and_save(
     calib = None
     if result.held_out is not None:
         held_probs = metrics.predict_proba(result.model, result.held_out[0])
-        calib = calibration.calibration_summary(held_probs, result.held_out[1], ev.probs, y_test)
+        calib = {**calibration.calibration_summary(held_probs, result.held_out[1], ev.probs,
+                                                    y_test), "held_out": True}
 
     path = models.save(result.model, run_dir / f"{out_name}.keras")
     val_acc = result.history.get("val_accuracy")
