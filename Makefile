@@ -4,7 +4,7 @@
 #   make pipeline            set up, then run the notebooks 01..07 (full profile) with papermill
 #   make test                set up, then lint + unit/integration/browser tests + nbval notebooks
 #   make book                render the executed notebooks into a static site (runs/book/)
-#   make app                 serve the classifier page (Voilà) on http://127.0.0.1:8866
+#   make app                 serve the classifier page for a class on http://127.0.0.1:8866
 #
 # CIFAR-10 is read from $WIC_DATA_DIR (the folder holding cifar-10-batches-py/).
 
@@ -57,7 +57,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
 unit: setup
-	$(BIN)/pytest tests -q --timeout=900
+	$(BIN)/pytest tests -q --timeout=900 --durations=25
 
 ## nbval: every notebook under the smoke profile; cells tagged nbval-check-output must match
 notebooks: setup
@@ -71,20 +71,16 @@ notebooks: setup
 
 test: setup browser-deps lint unit notebooks
 
-## The interactive classifier as a web page (notebook 06 served by Voilà): http://localhost:8866
-## One kernel per browser tab (a visitor never sees another's pictures); one kernel is kept
-## pre-started with the notebook already run (measured: page ready in 1.6-2.0 s instead of
-## 8.8-11.6 s); its replacement starts 10 s after it is taken rather than 1 s, so its TensorFlow
-## start-up does not compete with the visitor's first upload (5 MB photo: 0.4-0.7 s, not 1.4-2.1);
-## kernels of closed tabs are culled; no tracebacks reach the page; uploads up to the 50 MB
-## that wic.serving accepts fit through the websocket (tornado's default is 10 MB).
+## The interactive classifier as a web page for a class (notebook 06 served by Voilà):
+## http://localhost:8866. One kernel per browser tab (a visitor never sees another's pictures),
+## each classifying with the ONNX export of the models (no TensorFlow: ~0.1 GB a kernel instead
+## of ~1.2 GB), at most CAPACITY visitors at once (the next one is told the class is full),
+## idle kernels culled. The Voilà flags and their reasons: src/wic/serving/classroom.py.
 APP_PORT ?= 8866
+CAPACITY ?= 30
 app: setup
-	$(BIN)/voila notebooks/06_interactive_classifier.ipynb --port=$(APP_PORT) --no-browser \
-	  --Voila.ip=127.0.0.1 --preheat_kernel=True --pool_size=1 --show_tracebacks=False \
-	  --VoilaKernelManager.fill_delay=10 \
-	  --MappingKernelManager.cull_interval=60 --MappingKernelManager.cull_idle_timeout=300 \
-	  '--Voila.tornado_settings={"websocket_max_message_size": 104857600}'
+	$(BIN)/wic export --all --format onnx
+	$(BIN)/python -m wic.serving.classroom --port=$(APP_PORT) --capacity=$(CAPACITY)
 
 readme: setup
 	$(BIN)/wic models --update-readme README.md

@@ -264,3 +264,28 @@ def test_onnx_agrees_with_keras_on_cifar10(exported, cifar_test, name, record_pr
     # against the bfloat16 Keras net: bfloat16 rounding, nothing more
     assert same >= 0.995 and diff <= 0.05, (same, diff)
     assert abs(acc_onnx - acc_keras) <= 0.005
+
+
+def test_export_all_writes_missing_or_stale_exports_once(tmp_path, monkeypatch, capsys):
+    """`wic export --all` (what `make app` runs): every model without an up-to-date export."""
+    import os
+    import shutil
+
+    from wic import cli
+
+    for suffix in (".keras", ".json"):
+        shutil.copy(_committed("seed_v1_3").with_suffix(suffix), tmp_path / f"seed_v1_3{suffix}")
+    monkeypatch.setenv("WIC_MODELS_DIR", str(tmp_path))
+    assert cli.main(["export", "--all", "--format", "onnx"]) == 0
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "seed_v1_3.onnx").is_file()
+    assert cli.main(["export", "--all", "--format", "onnx"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    keras_file = tmp_path / "seed_v1_3.keras"
+    later = (tmp_path / "seed_v1_3.onnx").stat().st_mtime + 10
+    os.utime(keras_file, (later, later))  # the model changed after its export
+    assert cli.main(["export", "--all", "--format", "onnx"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["export"])
+    assert exit_info.value.code == 2
+    assert "give a model NAME or --all" in capsys.readouterr().err

@@ -62,3 +62,14 @@ def test_fast_recipe_results_block_is_the_one_the_csvs_produce():
     block = results.render(ROOT / "benchmarks" / "results")
     assert "| `fast` |" in block and "≥ 94% within 45 min" in block
     assert f"{results.BEGIN}\n{block}\n{results.END}" in doc, "run: python benchmarks/report.py"
+
+
+def test_readme_states_the_rules_the_code_applies():
+    """The numbers the README gives for the default-model rule and the class page are the code's."""
+    from wic.serving import classifier, classroom
+
+    text = (ROOT / "README.md").read_text()
+    assert f"at most {classifier.LATENCY_BUDGET_MS:g} ms" in text
+    assert f"at most {classifier.ECE_BUDGET:g} on those images" in text
+    assert f"up to {classroom.CAPACITY} visitors at once" in text
+    assert f"idle for {classroom.IDLE_MINUTES} minutes" in text

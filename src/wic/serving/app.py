@@ -149,6 +149,16 @@ def _safe_name(name) -> str:
     return name if len(name) <= 80 else name[:60] + "…" + name[-15:]
 
 
+def _idle_note() -> str:
+    """On the class page (``$WIC_IDLE_MINUTES`` set by wic.serving.classroom): when it closes."""
+    minutes = os.environ.get("WIC_IDLE_MINUTES")
+    if not minutes:
+        return ""
+    return ("<div class='wic-idle' style='color:#666;font-size:12px;margin-top:2px'>Nothing you "
+            "upload is stored. A page left idle for " + html.escape(minutes) + " minutes is closed "
+            "to free its seat for someone else: reload it to continue.</div>")
+
+
 def _is_bytes(content) -> bool:
     return isinstance(content, (bytes, bytearray, memoryview))
 
@@ -249,7 +259,7 @@ class ClassifierApp:
             "<h3 style='margin:4px 0'>What is in the picture?</h3>"
             "<div style='color:#444'>Upload photos or drawings (" + html.escape(ACCEPTED) + "). A small "
             "network trained on CIFAR-10 guesses which of its 10 classes each shows: airplane, "
-            "automobile, bird, cat, deer, dog, frog, horse, ship, truck.</div>")
+            "automobile, bird, cat, deer, dog, frog, horse, ship, truck.</div>" + _idle_note())
         self.model_select = W.Dropdown(description="Model:", options=[],
                                        style={"description_width": "initial"},
                                        layout=W.Layout(width="430px", margin="6px 0 4px 0"))
@@ -385,6 +395,9 @@ class ClassifierApp:
 
     def _explainer(self, path: str):
         if path not in self._explainers:
+            from wic.serving.classroom import take_explain_seat
+
+            take_explain_seat()  # on the class page, only a few kernels may hold TensorFlow
             from wic.evaluation import explain  # TensorFlow: loaded when a visitor asks
 
             self._explainers[path] = explain.Explainer(self._classifiers[path].keras_model())
@@ -510,7 +523,9 @@ class ClassifierApp:
         mode = self.explain_toggle.value
         overlay = ""
         if mode != "off":
-            with self._guard("computing the explanation"):
+            from wic.serving.classroom import ExplainSeatsTaken
+
+            with self._guard("computing the explanation"), _reported(ExplainSeatsTaken, self._info):
                 from wic.evaluation import explain
 
                 e = self._explainer(result.model_path)
@@ -531,7 +546,41 @@ class ClassifierApp:
             self._explain(result)
 
 
+# ----------------------------------------------------------------------------- the picture
+
+
+SCREENSHOT = "app_page.png"  # in the project's figures/, taken by tests/test_browser.py
+
+
+def page_screenshot():
+    """The committed screenshot of the page, for a reader of notebook 06 without a kernel.
+
+    Returns an ``IPython.display.Image`` (shown as the cell's output, kept in the committed
+    notebook and the rendered course), or None on the web page itself (Voilà sets
+    ``VOILA_PREHEAT`` in its kernels' environment) and when no screenshot has been taken.
+    """
+    if "VOILA_PREHEAT" in os.environ:
+        return None
+    path = config.project_root() / "figures" / SCREENSHOT
+    if not path.is_file():
+        print(f"no screenshot yet: tests/test_browser.py writes artifacts/{SCREENSHOT}; "
+              f"copy it to figures/{SCREENSHOT}")
+        return None
+    from IPython.display import Image
+
+    return Image(filename=str(path), width=720)
+
+
 # ----------------------------------------------------------------------------- adapters
+
+
+@contextmanager
+def _reported(kind: type[Exception], show):
+    """An expected refusal (``kind``) is shown with ``show(message)``, not as an error."""
+    try:
+        yield
+    except kind as exc:
+        show(str(exc))
 
 
 def _warm_up(clf) -> None:
