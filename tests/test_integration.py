@@ -43,19 +43,29 @@ def test_models_are_committed_with_cards():
             assert key in card, f"{p.name}'s card lacks {key}"
 
 
+RESCORED = 2000  # test images re-scored per model in CI (all 10,000: `wic evaluate --model NAME`)
+
+
 @needs_data
 @pytest.mark.parametrize("path", committed_models(), ids=lambda p: p.stem)
 def test_committed_model_scores_its_card(cifar, path):
-    """Re-evaluated on the real test set, every committed model matches its card (±0.5 pt)."""
+    """Every committed model, re-scored on the first 2,000 test images, matches its card.
+
+    The card's numbers are for all 10,000 images; on 2,000 the accuracy's sampling error is
+    0.5-0.9 points, so ±2 points (a broken load, preprocessing or weight file costs far more),
+    and the calibration errors within 0.02 (the temperature left out, or wrong, costs 0.05-0.2).
+    Scoring all 10,000 for every model took ~8 minutes of CI on a 2-core CPU.
+    """
     card = cards.read_card(path)
-    ev = metrics.evaluate_model(models.load(path), cifar.x_test, cifar.y_test)
-    assert abs(ev.accuracy - card["test_accuracy"]) <= 0.005, (path.name, ev.accuracy)
+    x, y = cifar.x_test[:RESCORED], cifar.y_test[:RESCORED]
+    ev = metrics.evaluate_model(models.load(path), x, y)
+    assert abs(ev.accuracy - card["test_accuracy"]) <= 0.02, (path.name, ev.accuracy)
     calib = card.get("calibration") or {}
     if "test_ece_after" in calib:  # the temperature fitted on held-out images, re-applied
         after = calibration.expected_calibration_error(
-            calibration.apply_temperature(ev.probs, calib["temperature"]), cifar.y_test)
-        assert abs(after - calib["test_ece_after"]) <= 0.005, (path.name, after)
-        assert abs(ev.ece - calib["test_ece_before"]) <= 0.005, (path.name, ev.ece)
+            calibration.apply_temperature(ev.probs, calib["temperature"]), y)
+        assert abs(after - calib["test_ece_after"]) <= 0.02, (path.name, after)
+        assert abs(ev.ece - calib["test_ece_before"]) <= 0.02, (path.name, ev.ece)
 
 
 def test_committed_cards_recipes_are_valid_recipes():
