@@ -246,13 +246,21 @@ def robustness_heatmap(rows: list[dict], clean_accuracy: float | None = None,
     return save(fig, path)
 
 
-def pca_scatter(embedding, y, class_names, explained=None, title="PCA of raw pixels", path=None):
+def pca_scatter(embedding, y, class_names, explained=None, title="PCA of raw pixels", path=None,
+                max_per_class: int = 400, seed: int = 0):
+    """A 2-D embedding coloured by class; at most ``max_per_class`` points each are drawn
+    (the figure stays readable and small: thousands of translucent dots make a noisy,
+    megabyte-sized PNG that shows nothing more)."""
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(8, 6.5))
     palette = sns.color_palette("tab10", len(class_names))
+    rng = np.random.default_rng(seed)
     for c, name in enumerate(class_names):
         pts = embedding[y == c]
-        ax.scatter(pts[:, 0], pts[:, 1], s=6, alpha=0.5, color=palette[c], label=name)
+        if len(pts) > max_per_class:
+            pts = pts[rng.choice(len(pts), max_per_class, replace=False)]
+        ax.scatter(pts[:, 0], pts[:, 1], s=7, alpha=0.55, color=palette[c], label=name,
+                   linewidths=0)
     if explained is not None:
         ax.set_xlabel(f"PC 1 ({100 * explained[0]:.1f}% of pixel variance)")
         ax.set_ylabel(f"PC 2 ({100 * explained[1]:.1f}% of pixel variance)")
