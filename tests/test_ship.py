@@ -295,7 +295,7 @@ def test_wic_evaluate_figures_go_to_runs_evaluate(cifar_dir, runs_dir, monkeypat
     assert cli.main(["evaluate", "--model", "seed_v1_3", "--figures"]) == 0
     out = capsys.readouterr().out
     card = cards.read_card(COMMITTED / "seed_v1_3.keras")
-    assert out.startswith("seed_v1_3: test accuracy ")
+    assert out.startswith("seed_v1_3 (keras): test accuracy ")
     assert f"(card says {card['test_accuracy']:.4f})" in out.splitlines()[0]
     assert (runs_dir / "evaluate" / "seed_v1_3_confusion.png").is_file()
     assert f"wrote {runs_dir / 'evaluate' / 'seed_v1_3_confusion.png'}" in out
