@@ -247,7 +247,7 @@ def robustness_heatmap(rows: list[dict], clean_accuracy: float | None = None,
 
 
 def pca_scatter(embedding, y, class_names, explained=None, title="PCA of raw pixels", path=None,
-                max_per_class: int = 400, seed: int = 0):
+                max_per_class: int = 200, seed: int = 0):
     """A 2-D embedding coloured by class; at most ``max_per_class`` points each are drawn
     (the figure stays readable and small: thousands of translucent dots make a noisy,
     megabyte-sized PNG that shows nothing more)."""
@@ -255,12 +255,16 @@ def pca_scatter(embedding, y, class_names, explained=None, title="PCA of raw pix
     fig, ax = plt.subplots(figsize=(8, 6.5))
     palette = sns.color_palette("tab10", len(class_names))
     rng = np.random.default_rng(seed)
+    shown = 0
     for c, name in enumerate(class_names):
         pts = embedding[y == c]
         if len(pts) > max_per_class:
             pts = pts[rng.choice(len(pts), max_per_class, replace=False)]
+        shown += len(pts)
         ax.scatter(pts[:, 0], pts[:, 1], s=7, alpha=0.55, color=palette[c], label=name,
                    linewidths=0)
+    if shown < len(embedding):  # say what the dots are: a sample of the embedded images
+        title = f"{title}: {shown:,} of them drawn"
     if explained is not None:
         ax.set_xlabel(f"PC 1 ({100 * explained[0]:.1f}% of pixel variance)")
         ax.set_ylabel(f"PC 2 ({100 * explained[1]:.1f}% of pixel variance)")
