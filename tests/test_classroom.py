@@ -134,3 +134,31 @@ def test_explanation_seats_are_bounded_across_kernels(tmp_path):
 def test_no_seat_limit_outside_the_class_page(monkeypatch):
     monkeypatch.delenv("WIC_EXPLAIN_SEATS_DIR", raising=False)
     classroom.take_explain_seat()  # JupyterLab, tests: no limit, no error
+
+
+def test_the_warm_pool_is_refilled_only_within_the_capacity():
+    class FakeKernelManager:
+        def __init__(self):
+            self._pools = {"nb": ["warm-task"]}
+            self.fills = 0
+
+        def list_kernel_ids(self):
+            return ["a", "b", "warm"]
+
+        def fill_if_needed(self, **kw):
+            self.fills += 1
+
+        async def start_kernel(self, **kw):
+            return "fresh"
+
+    km, room = FakeKernelManager(), Classroom(3)
+    classroom.attach(room, km)
+    for kid in ("a", "b"):
+        room.seat(room.admit(km.list_kernel_ids()), kid)
+    km.fill_if_needed(notebook_name="nb")  # 2 seated + 1 warm < 3 + 1 spare: refilled
+    assert km.fills == 1
+    room.seat(room.admit(km.list_kernel_ids()), "warm")  # the warm kernel taken: 3 seated
+    km.list_kernel_ids = lambda: ["a", "b", "warm", "warm2"]
+    km._pools["nb"].append("warm2-task")  # its replacement: 3 seated + 2 warm
+    km.fill_if_needed(notebook_name="nb")
+    assert km.fills == 1, "refilled beyond capacity + spare"

@@ -116,8 +116,9 @@ class Classroom:
 def attach(room: Classroom, kernel_manager) -> None:
     """Seat visitors where Voilà hands them a kernel: a fresh one, or one from the warm pool.
 
-    Wraps the two instance methods the page handler calls. The pool's own refills call the
-    class's ``start_kernel`` through ``super()``, so they are not counted as visitors.
+    Wraps the two instance methods the page handler calls (the pool's own refills call the
+    class's ``start_kernel`` through ``super()``, so they are not counted as visitors), and the
+    pool's refill, which is skipped once seats + warm kernels reach capacity + SPARE_KERNELS.
     """
     start_kernel = kernel_manager.start_kernel
 
