@@ -228,7 +228,7 @@ def main(argv=None) -> int:
     import psutil
 
     print(f"CPU: {config.describe_cpu()}; {psutil.virtual_memory().total / 2**30:.0f} GiB")
-    subprocess_export()
+    visitors.export_models()  # `make app` exports the models to ONNX first; so does this
     workdir = Path(tempfile.mkdtemp(prefix="wic-page-load-"))
     photo = visitors.photo_jpeg(workdir / "photo.jpg")
     photos = []
@@ -283,14 +283,6 @@ def main(argv=None) -> int:
             print(f"N={n}: memory before/after {b['peak_gb'] / a['peak_gb']:.1f}x, page ready "
                   f"(p50) before/after {b['ready_p50_s'] / a['ready_p50_s']:.1f}x")
     return 0
-
-
-def subprocess_export() -> None:
-    """`make app` exports the models to ONNX first; so does this benchmark."""
-    import subprocess
-
-    wic = Path(sys.executable).with_name("wic")
-    subprocess.run([str(wic), "export", "--all", "--format", "onnx"], check=True, cwd=ROOT)
 
 
 if __name__ == "__main__":

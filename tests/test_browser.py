@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -77,18 +76,10 @@ def _requirements():
 # ----------------------------------------------------------------------------- the server
 
 
-def _export_models():
-    """What `make app` does first: an ONNX export of every model (they are not committed)."""
-    wic = Path(sys.executable).with_name("wic")
-    out = subprocess.run([str(wic) if wic.exists() else "wic", "export", "--all", "--format", "onnx"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The class page as `make app` serves it, on a free loopback port; yields (url, log path)."""
-    _export_models()
+    visitors.export_models()
     log_path = tmp_path_factory.mktemp("voila") / "voila.log"
     try:
         # what `make app` serves, with 3 warm kernels instead of one per seat: the tests need a
@@ -399,7 +390,7 @@ def test_five_tabs_upload_at_once(server, pictures):
 
 def test_a_full_classroom_says_so_and_frees_seats(tmp_path):
     """Room for two: the third visitor is told; once a tab closes, the next one gets in."""
-    _export_models()
+    visitors.export_models()
 
     async def scenario(url):
         from playwright.async_api import async_playwright

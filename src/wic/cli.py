@@ -237,13 +237,13 @@ def cmd_export(args) -> int:
         out = export.export(args.name, args.format, Path(args.out) if args.out else None)
         print(f"wrote {out}")
         return EXIT_OK
-    from wic import cards
+    from wic import cards, files
 
     suffix = {"onnx": ".onnx", "savedmodel": "_savedmodel"}[args.format]
     for row in cards.catalogue():
         src = Path(row["path"])
         dest = (Path(args.out) if args.out else src.parent) / (src.stem + suffix)
-        if dest.exists() and dest.stat().st_mtime >= src.stat().st_mtime:
+        if files.up_to_date(dest, src):
             print(f"up to date: {dest}")
             continue
         print(f"wrote {export.export(src, args.format, Path(args.out) if args.out else None)}")

@@ -60,3 +60,9 @@ def clip(text: str, limit: int = 120) -> str:
 def short_error(exc: BaseException, limit: int = 120) -> str:
     """An exception as one short line (whitespace folded, clipped): no tracebacks for people."""
     return clip(" ".join(str(exc).split()) or type(exc).__name__, limit)
+
+
+def up_to_date(derived: str | os.PathLike, source: str | os.PathLike) -> bool:
+    """Does ``derived`` (an export, a rendering) exist and is it no older than ``source``?"""
+    derived, source = Path(derived), Path(source)
+    return derived.exists() and derived.stat().st_mtime >= source.stat().st_mtime

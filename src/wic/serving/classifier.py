@@ -285,7 +285,9 @@ class Classifier:
                 + (f", test_accuracy={acc}" if acc else "") + ")")
 
     # -- images
-    def _image(self, src) -> Image.Image:
+    def decode(self, src) -> Image.Image:
+        """The upload as an RGB image, decoded with this classifier's limits (big JPEGs at a
+        reduced DCT scale): the first step of every path from a file to the model."""
         return load_image(src, max_bytes=self.max_bytes, max_pixels=self.max_pixels,
                           draft=PREVIEW_SIDE)
 
@@ -294,7 +296,7 @@ class Classifier:
 
         Big JPEGs come back at a reduced DCT scale (sides ≥ ``PREVIEW_SIDE``), enough to show.
         """
-        img = self._image(src)
+        img = self.decode(src)
         return img, to_model_input(img)
 
     # -- model
@@ -304,7 +306,7 @@ class Classifier:
         return apply_temperature(probs, self.temperature)
 
     def probabilities(self, src) -> np.ndarray:
-        return self.predict_arrays(to_model_input(self._image(src))[None])[0]
+        return self.predict_arrays(to_model_input(self.decode(src))[None])[0]
 
     def top_k(self, src, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most likely classes, most likely first, as (name, probability)."""
@@ -327,7 +329,7 @@ class Classifier:
         for src in srcs:
             results.append(None)
             try:
-                pending.append((len(results) - 1, to_model_input(self._image(src))))
+                pending.append((len(results) - 1, to_model_input(self.decode(src))))
             except ImageError as exc:
                 results[-1] = exc
             if len(pending) >= batch_size:

@@ -38,8 +38,8 @@ for the extra visitors instead of 30 TensorFlow imports.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextvars
+import inspect
 import os
 import sys
 import tempfile
@@ -124,7 +124,7 @@ def attach(room: Classroom, kernel_manager) -> None:
 
     async def seated_start_kernel(*args, **kwargs):
         kernel_id = start_kernel(*args, **kwargs)
-        if asyncio.iscoroutine(kernel_id) or isinstance(kernel_id, asyncio.Future):
+        if inspect.isawaitable(kernel_id):
             kernel_id = await kernel_id
         room.seat(_TICKET.get(), kernel_id)
         return kernel_id
@@ -301,12 +301,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_onnx_exports() -> None:
     """Say which models have no (or a stale) ONNX export: the page would not offer them."""
-    from wic import cards
+    from wic import cards, files
 
     missing = [r["name"] for r in cards.catalogue()
-               if not Path(r["path"]).with_suffix(".onnx").is_file()
-               or Path(r["path"]).with_suffix(".onnx").stat().st_mtime
-               < Path(r["path"]).stat().st_mtime]
+               if not files.up_to_date(Path(r["path"]).with_suffix(".onnx"), r["path"])]
     if missing:
         print(f"classroom: no up-to-date ONNX export of {', '.join(missing)}; write them with "
               "`wic export --all --format onnx` (make app does)", file=sys.stderr)

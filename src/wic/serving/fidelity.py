@@ -14,8 +14,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from wic.serving.classifier import PREVIEW_SIDE
-from wic.serving.images import DOWNSCALE_FILTERS, load_image, to_model_input
+from wic.serving.images import DOWNSCALE_FILTERS, to_model_input
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 
@@ -60,9 +59,7 @@ def measure(clf, x, y, filters, seed: int = 0) -> list[dict]:
     for name in filters:
         how = variant(name)
         t0 = time.perf_counter()
-        xs = np.stack([to_model_input(load_image(b, max_bytes=clf.max_bytes,
-                                                 max_pixels=clf.max_pixels, draft=PREVIEW_SIDE),
-                                      **how) for _, b in encoded])
+        xs = np.stack([to_model_input(clf.decode(b), **how) for _, b in encoded])
         pred = clf.predict_arrays(xs).argmax(1)
         secs = time.perf_counter() - t0
         for fmt in ("all", *FORMATS):

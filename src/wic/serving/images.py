@@ -56,7 +56,7 @@ Restore (``RESTORE``, on by default)
     Reducing a picture is not the inverse of enlarging it: a 32x32 image enlarged (bicubic) to
     a few hundred pixels and averaged back comes out blurred — each pixel keeps about 84% of
     itself and takes the rest from its neighbours — and the networks, trained on sharp 32x32
-    samples, answer differently on ~9% of such images (seed model). The blur is linear, so it
+    samples, answer differently on 9-12% of such images (seed model, benchmarks/upload_gap.py). The blur is linear, so it
     can be undone exactly: :func:`_restore_matrix` sends the 32 unit impulses through Pillow's
     own enlargement and reduction at the picture's size and inverts the 32x32 matrix they
     make; the reduced picture is multiplied by it along both axes. An enlarged CIFAR image

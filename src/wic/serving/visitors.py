@@ -46,6 +46,28 @@ def _answers(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _tree(pid: int) -> list:
+    """The process and all its descendants (empty when it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def export_models() -> None:
+    """What `make app` does first: an ONNX export of every model missing an up-to-date one
+    (exports are not committed)."""
+    wic = Path(sys.executable).with_name("wic")
+    out = subprocess.run([str(wic) if wic.exists() else "wic", "export", "--all", "--format",
+                          "onnx"], cwd=config.project_root(), capture_output=True, text=True,
+                         timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"wic export --all failed:\n{out.stdout}{out.stderr}")
+
+
 class MemorySampler:
     """Peak resident memory of a process and all its children (the server and its kernels)."""
 
@@ -63,16 +85,10 @@ class MemorySampler:
         import psutil
 
         total, count = 0, 0
-        try:
-            procs = [self._root, *self._root.children(recursive=True)]
-        except psutil.Error:
-            return 0, 0
-        for p in procs:
-            try:
+        for p in _tree(self._root.pid):
+            with suppress(psutil.Error):
                 total += p.memory_info().rss
                 count += 1
-            except psutil.Error:
-                pass
         return total, count
 
     def _run(self):
@@ -161,16 +177,10 @@ def cpu_seconds(server_pid: int) -> dict:
     import psutil
 
     out = {"server": 0.0, "kernels": 0.0, "browsers": 0.0}
-    try:
-        root = psutil.Process(server_pid)
-        t = root.cpu_times()
-        out["server"] = t.user + t.system
-        for k in root.children(recursive=True):
-            with suppress(psutil.Error):
-                t = k.cpu_times()
-                out["kernels"] += t.user + t.system
-    except psutil.Error:
-        pass
+    for p in _tree(server_pid):
+        with suppress(psutil.Error):
+            t = p.cpu_times()
+            out["server" if p.pid == server_pid else "kernels"] += t.user + t.system
     for p in psutil.process_iter(["name"]):
         with suppress(psutil.Error):
             if "chrom" in (p.info["name"] or ""):
