@@ -18,7 +18,9 @@
 5. where the step's time goes: each layer's forward + backward timed alone at one batch;
 6. what moves the achieved fraction: TF intra/inter threads, ``TF_ENABLE_ONEDNN_OPTS`` flipped,
    XLA (``jit_compile=True``), each in a fresh child process, as a ratio to a baseline measured
-   (twice: first and last, for the drift) in the same run.
+   (twice: first and last, for the drift) in the same run;
+7. wic's own fast kernels (``wic.models.airbench.FAST_KERNELS``: BatchNorm as one oneDNN op,
+   GELU with its gradient written out) on and off in turn (on / off / on), both nets and dtypes.
 
 Rows go to a CSV (cpu, what, dtype, setting, value, unit, kernel); a summary with ratios is
 printed. Other jobs sharing the CPU change every number: the load average is printed per stage.
@@ -174,6 +176,10 @@ def tf_setup(spec: dict):
         tf.config.threading.set_inter_op_parallelism_threads(int(spec["inter"]))
     import keras
 
+    if spec.get("fast_kernels") is not None:  # wic's TF fast paths for BatchNorm and GELU
+        from wic.models import airbench
+
+        airbench.FAST_KERNELS = bool(spec["fast_kernels"])
     return tf, keras
 
 
@@ -783,14 +789,66 @@ def main(argv=None) -> int:
         var_rows.append(r)
         say(f"  {DT[pol]} b{b} {name:<32s} {r['images_per_s']:8.1f} img/s  step "
             f"{r['mean_step_s']:.2f} s x{r['steps']}  load {r['load'][0]}")
+    loads.append(("after variants", load()))
+
+    # ---- 7. wic's fast kernels (fused BatchNorm, GELU with its gradient written out) on / off
+    say("\n[fast kernels] the same step with wic's TF fast paths on and off, in turn ...")
+    fk_rows = []
+    fk_batch = 64 if q else 512
+    for m in (("airbench_cpu_s",) if q else MODELS):
+        for pol in POLICIES:
+            for on in ((True, False, True) if not q else (True, False)):
+                cfg = {"model": m, "policy": pol, "batch": fk_batch}
+                kspec = {"configs": [cfg], "seconds": seconds / 2, "min_timed": 1 if q else 2,
+                         "max_step_s": 1e9, "long_step_s": 3.0 if q else 10.0,
+                         "fast_kernels": on}
+                res, _, err = run_child("train", kspec, child_env(env_onednn), 3600)
+                r = next((x for x in res if x["type"] == "train"), None)
+                if r is None:
+                    say(f"  {m} {DT[pol]} fast kernels {'on' if on else 'off'} FAILED: "
+                        f"{last_error(err)}")
+                    continue
+                r["fast_kernels"] = on
+                fk_rows.append(r)
+                say(f"  {m:<15s} {DT[pol]} b{fk_batch} fast kernels {'on ' if on else 'off'}"
+                    f" {r['images_per_s']:8.1f} img/s  load {r['load'][0]}")
     loads.append(("end", load()))
 
     # ================================================================ summary and CSV
     summarize(args, cpu, st, states, peaks, kernels, dnn, train, breakdowns, var_rows, loads,
               rows, q, max_step)
+    summarize_fast_kernels(fk_rows, peaks.get("default", {}), rows)
     rows.write(Path(args.csv))
     say(f"\nwrote {args.csv} ({len(rows.rows)} rows) in {(time.perf_counter() - t_run) / 60:.1f} min")
     return 0
+
+
+def summarize_fast_kernels(fk_rows: list[dict], peaks: dict, rows: Rows) -> None:
+    """On vs off per model and dtype: the mean of the 'on' runs (first and last, for the
+    drift) against the 'off' run between them, and the achieved share of the conv peak."""
+    if not fk_rows:
+        return
+    say("\nFAST KERNELS (wic.models.airbench.FAST_KERNELS; fresh process each, on / off / on)")
+    say(f"  {'model':<15s}{'dtype':<6s}{'batch':>6s}{'on img/s':>10s}{'off img/s':>11s}"
+        f"{'on/off':>8s}{'GF/s on':>9s}{'% conv pk':>10s}")
+    for m, pol, b in sorted({(r["model"], r["policy"], r["batch"]) for r in fk_rows}):
+        on = [r["images_per_s"] for r in fk_rows if (r["model"], r["policy"], r["batch"]) ==
+              (m, pol, b) and r["fast_kernels"]]
+        off = [r["images_per_s"] for r in fk_rows if (r["model"], r["policy"], r["batch"]) ==
+               (m, pol, b) and not r["fast_kernels"]]
+        macs = next(r["macs_per_image"] for r in fk_rows if r["model"] == m)
+        if not on or not off:
+            continue
+        on_m, off_m = statistics.mean(on), statistics.mean(off)
+        gf = 6.0 * macs * on_m / 1e9
+        dtype = "bfloat16" if "bfloat16" in pol else "float32"
+        pk = (peaks.get(("conv_fwd", dtype)) or {}).get("best_gflops")
+        share = f"{gf / pk:.0%}" if pk else "?"
+        say(f"  {m:<15s}{DT[pol]:<6s}{b:>6d}{on_m:>10.1f}{off_m:>11.1f}{on_m / off_m:>7.2f}x"
+            f"{gf:>9.1f}{share:>10s}")
+        rows.add(f"fast kernels {m} b{b}", DT[pol], "on", round(on_m, 1), "images/s")
+        rows.add(f"fast kernels {m} b{b}", DT[pol], "off", round(off_m, 1), "images/s")
+        rows.add(f"fast kernels {m} b{b}", DT[pol], "on / off", round(on_m / off_m, 3), "ratio")
 
 
 def summarize(args, cpu, st, states, peaks, kernels, dnn, train, breakdowns, var_rows, loads,

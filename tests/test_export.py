@@ -118,6 +118,21 @@ def test_tta_switched_off_is_exported_without_views(tmp_path):
     np.testing.assert_allclose(onnx_model.predict(x), reference, atol=1e-5)
 
 
+def test_a_freshly_built_fast_net_exports_with_its_gelu(tmp_path):
+    """Nets built now name their activation ``wic>gelu_erf`` (the fast-kernel GELU); the ONNX
+    file computes the same exact GELU, and the saved model reloads with it."""
+    from wic.serving.onnx_backend import OnnxModel
+
+    model = models.build("airbench_cpu_s", widths=(8, 16, 16))
+    assert {getattr(layer.activation, "__name__", "") for layer in model.layers
+            if type(layer).__name__ == "Activation"} >= {"gelu_erf"}
+    models.save(model, tmp_path / "fresh.keras")
+    reloaded = models.load(tmp_path / "fresh.keras")
+    path = export.export_onnx(reloaded, tmp_path / "fresh.onnx")
+    x = _noise(4).astype(np.float32) / 255
+    np.testing.assert_allclose(OnnxModel(path).predict(x), np.asarray(model(x)), atol=1e-5)
+
+
 def test_unknown_layer_is_refused_with_its_name(tmp_path):
     from wic.backend import keras
 

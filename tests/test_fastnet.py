@@ -33,7 +33,7 @@ def test_importing_models_completes_the_registry_and_registers_the_layers():
             "assert {'airbench94_cpu', 'airbench93_cpu', 'airbench_cpu_s', 'seed_v1_3'} "
             "<= set(m.available()), m.available(); "
             "names = ('PatchWhitening', 'ScaledBiasBatchNorm', 'TestTimeAugment', "
-            "'TestTimeMerge', 'gelu_tanh'); "
+            "'TestTimeMerge', 'gelu_tanh', 'gelu_erf'); "
             "missing = [n for n in names if keras.saving.get_registered_object('wic>' + n) "
             "is None]; assert not missing, missing")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -48,6 +48,103 @@ def test_builds_and_outputs_probabilities(keras, training):
     p = np.asarray(model(x, training=training))
     assert p.shape == (3, 10)
     assert np.allclose(p.sum(1), 1.0, atol=1e-5) and (p >= 0).all()
+
+
+def _train_step_outputs(model, x, y):
+    """Probabilities, gradients and BatchNorm statistics of one training step (graph mode)."""
+    import tensorflow as tf
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            loss = tf.reduce_mean(tf.keras.losses.categorical_crossentropy(y, p))
+        return p, tape.gradient(loss, model.trainable_weights)
+
+    p, grads = step(tf.constant(x))
+    return (np.asarray(p), [np.asarray(g) for g in grads],
+            [np.asarray(v) for v in model.non_trainable_weights])
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fast_kernels_compute_the_same_step_as_keras_ops(keras, monkeypatch, policy):
+    """FAST_KERNELS only changes how TensorFlow computes BatchNorm and GELU, not what: the
+    probabilities, every gradient and the BatchNorm statistics of a training step agree with
+    Keras' own ops (float32: to rounding; bfloat16: both are within bf16's error of each other)."""
+    from wic import models
+    from wic.models import airbench
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = models.build("airbench_cpu_s", **TINY)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    rng = np.random.default_rng(1)
+    x = rng.random((32, 32, 32, 3), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[np.arange(32) % 10]
+    start = [np.array(v) for v in model.weights]
+    outs = {}
+    for fast in (False, True):
+        monkeypatch.setattr(airbench, "FAST_KERNELS", fast)
+        for v, w in zip(model.weights, start):
+            v.assign(w)
+        outs[fast] = _train_step_outputs(model, x, y)
+    (p0, g0, s0), (p1, g1, s1) = outs[False], outs[True]
+    assert len(g0) == len(g1) == len(model.trainable_weights)
+    assert not np.array_equal(s1[-1], start[-1]), "the moving statistics were not updated"
+    if policy == "float32":
+        np.testing.assert_allclose(p1, p0, atol=1e-5)
+        for a, b in zip(g0, g1):
+            assert np.abs(a - b).max() <= 1e-4 * (np.abs(a).max() + 1e-6)
+        for a, b in zip(s0, s1):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    else:
+        assert np.abs(p1 - p0).max() < 0.02
+        for a, b in zip(g0, g1):  # bf16 gradients carry ~20% noise; both paths carry it alike
+            assert np.linalg.norm(a - b) <= 0.5 * (np.linalg.norm(a) + 1e-6)
+
+
+def test_gelu_erf_is_keras_exact_gelu_with_the_same_gradient(keras, monkeypatch):
+    import tensorflow as tf
+
+    from wic.models import airbench
+
+    x = tf.constant(np.linspace(-6, 6, 241, dtype=np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ref = keras.activations.gelu(x, approximate=False)
+        fast = airbench.gelu_erf(x)
+    np.testing.assert_allclose(np.asarray(fast), np.asarray(ref), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(tape.gradient(fast, x)),
+                               np.asarray(tape.gradient(ref, x)), atol=1e-6)
+    monkeypatch.setattr(airbench, "FAST_KERNELS", False)
+    np.testing.assert_allclose(np.asarray(airbench.gelu_erf(x)), np.asarray(ref), atol=1e-7)
+
+
+def test_the_fast_kernels_switch_reads_wic_fast_kernels():
+    from wic.models import airbench
+
+    assert airbench.fast_kernels_from_env({}) is True
+    assert airbench.fast_kernels_from_env({"WIC_FAST_KERNELS": "0"}) is False
+    assert airbench.fast_kernels_from_env({"WIC_FAST_KERNELS": " Yes "}) is True
+    with pytest.raises(ValueError, match="WIC_FAST_KERNELS.*maybe"):
+        airbench.fast_kernels_from_env({"WIC_FAST_KERNELS": "maybe"})
+
+
+def test_batchnorm_in_bfloat16_runs_eagerly_too(keras):
+    """TF's own FusedBatchNormV3 kernel has no bfloat16; an eager call takes Keras' ops."""
+    from wic import models
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = models.build("airbench_cpu_s", **TINY)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x = np.random.default_rng(2).random((4, 32, 32, 3), dtype=np.float32)
+    for training in (True, False):
+        p = np.asarray(model(x, training=training), dtype=np.float32)
+        assert p.shape == (4, 10) and np.allclose(p.sum(1), 1.0, atol=1e-2)
 
 
 def test_full_size_parameter_counts(keras):

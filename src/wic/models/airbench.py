@@ -24,9 +24,13 @@ fast net; the names are the ones the committed models were saved with.
 
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
-from wic.backend import keras
+from wic import values
+from wic.backend import keras, tf
 from wic.models.registry import INPUT_SHAPE, NUM_CLASSES, register
 
 layers, ops = keras.layers, keras.ops
@@ -36,6 +40,43 @@ BN_MOMENTUM = 0.6  # airbench's BatchNorm momentum (Keras convention: weight of 
 BIAS_SCALE = 8.0  # BN bias stored / 8: plain SGD moves it 8**2 = 64x faster
 HEAD_SCALE = 1 / 9  # the linear head's output is scaled down: softer logits at init
 TTA_LEVEL = 2  # 0 none, 1 mirror, 2 mirror + two one-pixel shifts (6 views)
+
+# TensorFlow's fast kernels for the element-wise layers (training-mode BatchNorm as one oneDNN
+# op, GELU with its gradient written out): the same function, and a training step 1.52x (airbench94_cpu) and 1.64x
+# (airbench_cpu_s) faster in bfloat16, 1.07-1.10x in float32, at batch 512 on an Intel Xeon
+# with AMX (benchmarks/throughput.py's "fast kernels" stage, results/throughput_peak_xeon_amx.csv).
+# With AMX the convolutions got so fast that Keras' chain of element-wise ops (each a pass over
+# the activations) took most of the step. A switch (``WIC_FAST_KERNELS=0`` in the environment
+# turns it off for a whole process), so before and after can be timed in one run; other Keras
+# backends always take Keras' ops.
+def fast_kernels_from_env(environ=os.environ) -> bool:
+    """``WIC_FAST_KERNELS`` as a yes/no (unset: yes); any other word is refused by name."""
+    return values.parse(environ.get("WIC_FAST_KERNELS", "1").strip(), bool, "WIC_FAST_KERNELS")
+
+
+FAST_KERNELS: bool = fast_kernels_from_env()
+
+
+def fast_kernels() -> bool:
+    """True when the TensorFlow fast paths of :class:`ScaledBiasBatchNorm` and
+    :func:`gelu_erf` are used (``FAST_KERNELS`` on and Keras running on TensorFlow)."""
+    return FAST_KERNELS and keras.backend.backend() == "tensorflow"
+
+
+def _fused_bn_supported(dtype) -> bool:
+    """TensorFlow's own CPU kernel of FusedBatchNormV3 takes float32 only; bfloat16 runs where
+    oneDNN rewrites the op in a graph (``tf.function``, which Keras' fit/predict use)."""
+    if dtype == tf.float32:
+        return True
+    if tf.executing_eagerly():
+        return False
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # private API: where it is missing, ask the env
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+
 
 # per-channel statistics of the CIFAR-10 training images in [0, 1] (for nets without whitening,
 # which folds its own normalisation in)
@@ -145,8 +186,34 @@ class ScaledBiasBatchNorm(keras.layers.BatchNormalization):
                                         initializer="zeros", trainable=True)
 
     def call(self, inputs, training=None, mask=None):
+        # training only: inference (a per-channel affine map, cheap) keeps Keras' ops, so a saved
+        # model predicts exactly as before, eagerly and in a graph alike
+        if (training and self.trainable and mask is None and fast_kernels()
+                and len(inputs.shape) == 4 and self.axis in (-1, 3)
+                and _fused_bn_supported(inputs.dtype)):
+            return self._fused_batch_statistics(inputs)
         y = super().call(inputs, training=training, mask=mask)
         return y + ops.cast(self.bias_scale * self.bias_raw, y.dtype)
+
+    def _fused_batch_statistics(self, x):
+        """Training-mode BatchNorm as one oneDNN op (``FusedBatchNormV3``) and its gradient.
+
+        Keras' BatchNormalization is a chain of element-wise ops (moments, subtract, rsqrt,
+        multiply, add), each a pass over the activations in float32; the fused op makes one
+        pass forward and one backward, in the activations' own dtype (bfloat16 here)."""
+        # the op wants float32 statistics and offset (Keras autocasts the bias to bfloat16)
+        offset = tf.cast(self.bias_scale * self.bias_raw, tf.float32)
+        y, mean, var, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.ones_like(offset), offset=offset, mean=tf.constant([], tf.float32),
+            variance=tf.constant([], tf.float32), epsilon=self.epsilon,
+            exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
+        # the op reports the unbiased (n - 1) batch variance; Keras tracks the biased one
+        n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+        var = var * (n - 1.0) / tf.maximum(n, 1.0)
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))
+        return y
 
     def get_config(self):
         cfg = super().get_config()
@@ -224,6 +291,30 @@ def tta_level(model) -> int | None:
     return levels[0] if levels else None
 
 
+@tf.custom_gradient
+def _gelu_erf_tf(x):
+    xf = tf.cast(x, tf.float32)
+    cdf = 0.5 * (1.0 + tf.math.erf(xf * (1.0 / math.sqrt(2.0))))
+
+    def grad(dy):  # d/dx x*Phi(x) = Phi(x) + x*phi(x)
+        pdf = tf.exp(-0.5 * xf * xf) * (1.0 / math.sqrt(2.0 * math.pi))
+        return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), x.dtype)
+
+    return tf.cast(xf * cdf, x.dtype), grad
+
+
+@keras.saving.register_keras_serializable(package="wic")
+def gelu_erf(x):
+    """GELU, exact: ``x * Phi(x)`` with Phi the normal CDF (erf) — the values of Keras' "gelu".
+
+    With :func:`fast_kernels` on, it is computed in float32 with its gradient written out
+    (``Phi(x) + x * phi(x)``: one short op chain) instead of autodiff's chain of the forward's
+    ops in bfloat16."""
+    if fast_kernels():
+        return _gelu_erf_tf(x)
+    return keras.activations.gelu(x, approximate=False)
+
+
 @keras.saving.register_keras_serializable(package="wic")
 def gelu_tanh(x):
     """GELU with the tanh approximation (cheaper than erf on some CPUs)."""
@@ -248,7 +339,7 @@ def dirac_init(conv) -> None:
           widths=(64, 256, 256))
 @register("airbench93_cpu", "airbench93's narrower net: widths 64/128/128 (half the FLOPs)",
           widths=(64, 128, 128))
-@register("airbench_cpu_s", "a fast CPU net: widths 32/96/128 (~1/3 of airbench94's FLOPs)",
+@register("airbench_cpu_s", "a fast CPU net: widths 32/96/128 (about 1/5 of airbench94's multiply-adds)",
           widths=(32, 96, 128))
 def airbench_cpu(
     *,
@@ -273,7 +364,7 @@ def airbench_cpu(
     if len(widths) != 3 or any(int(w) < 1 for w in widths):
         raise ValueError(f"widths must be three positive channel counts, got {widths!r}")
     init = keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform")  # PyTorch's default
-    act = gelu_tanh if gelu_approximate else "gelu"  # Keras' "gelu" is the exact (erf) one
+    act = gelu_tanh if gelu_approximate else gelu_erf
 
     def gelu(i):
         return layers.Activation(act, name=f"gelu_{i}")

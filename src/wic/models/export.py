@@ -303,7 +303,7 @@ def _activation(g: _Graph, fn, x: _T, hint: str) -> _T:
         return _T(g.op("Mul", [x.name, g.op("Sigmoid", [x.name])], hint), x.rank)
     if name == "softmax":
         return _T(g.op("Softmax", [x.name], hint, axis=1 if x.rank == 4 else -1), x.rank)
-    if name in ("gelu", "gelu_tanh"):
+    if name in ("gelu", "gelu_erf", "gelu_tanh"):
         if name == "gelu_tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
             cube = g.op("Mul", [x.name, g.op("Mul", [x.name, x.name])])
             inner = g.op("Add", [x.name, g.op("Mul", [cube, g.const(0.044715)])])
