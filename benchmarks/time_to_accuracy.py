@@ -117,7 +117,9 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
              "test_accuracy": round(acc, 4), "tta": True, "source": "measured",
              "data_load_s": round(load_s, 1), "checkpoint_eval_total_s": round(cb.eval_total, 1),
              # other work on the machine slows a run: the 1-minute load average at its end
-             "load_avg_end": round(os.getloadavg()[0], 2)}
+             "load_avg_end": round(os.getloadavg()[0], 2),
+             # minutes move with the machine: which CPU this run had
+             "cpu": config.describe_cpu()}
     rows.append(final)
     print(f"[{label}] final: test accuracy {acc:.4f}, {train_s:.0f} s training (data loading "
           f"included) + {eval_s:.0f} s final evaluation = {train_s + eval_s:.0f} s "
@@ -250,7 +252,7 @@ def main(argv=None) -> int:
 
     results.write_rows(csv_path, rows, [
         "recipe", "model", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "tta", "source",
-        "data_load_s", "checkpoint_eval_total_s", "load_avg_end"])
+        "data_load_s", "checkpoint_eval_total_s", "load_avg_end", "cpu"])
     targets = [(float(a), 60 * float(m)) for a, m in (t.split("@") for t in args.targets)]
     # the budget line only matters when a run was cut by it (and not when a target marks it)
     cut = any(float(r["elapsed_s"]) >= 0.9 * args.budget_s for r in rows if str(r["epoch"]) == "final")

@@ -98,3 +98,80 @@ def test_write_rows_keeps_the_given_columns_and_creates_the_folder(tmp_path):
     assert path.read_text().splitlines() == ["y,x", "2,1", "5,4"]
     path = results.write_rows(tmp_path / "d.csv", [{"x": 1}, {"y": 2}])
     assert path.read_text().splitlines() == ["x,y", "1,", ",2"]
+
+
+def test_per_machine_runs_get_their_own_table_and_the_second_round_targets(results_dir):
+    fields = FIELDS + ["cpu"]
+    with open(results_dir / "time_to_accuracy_other.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for label, t94 in (("fast94", 700), ("fast94_seed1", 760), ("fast94_seed2", 1300)):
+            w.writerow(dict(zip(fields, (label, 9, 200, 0.905, "measured", "", ""))))
+            w.writerow(dict(zip(fields, (label, "final", t94, 0.941, "measured", 1.0, "CPU X"))))
+    block = results.render(results_dir)
+    assert "**Every run on CPU X** (`time_to_accuracy_other.csv`" in block
+    assert "`fast94` over 3 runs: mean 94.10%" in block
+    # minutes to 94%: 700, 760, 1300 s -> 11.7, 12.7, 21.7 (mean 15.3)
+    assert "Minutes to 94%, repeat runs: `fast94` over 3 runs: mean 15.3 min, range 11.7–21.7." \
+        in block
+    assert "| ≥ 90% within 5 min | `fast94` | 3.3 min | **yes** |" in block
+    assert "| ≥ 94% within 20 min | `fast94` | 11.7 min | **yes** |" in block
+    with open(results_dir / "time_to_78_other.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerow(dict(zip(fields, ("seed", 12, 900, 0.781, "measured", "", ""))))
+        w.writerow(dict(zip(fields, ("fast_2ep", 2, 45, 0.79, "measured", "", ""))))
+        w.writerow(dict(zip(fields, ("fast_2ep", "final", 60, 0.80, "measured", 1.0, "CPU X"))))
+    block = results.render(results_dir)
+    assert "**The same race on CPU X** (`time_to_78_other.csv`):" in block
+    assert "| `fast_2ep` | 45 | **20.0x** |" in block
+
+
+def test_hardware_table_reads_peaks_steps_and_fast_kernels(tmp_path):
+    cpu = "Some CPU (vendor, family 6 model 1)"
+    state = "TF_ENABLE_ONEDNN_OPTS=unset (oneDNN ops on)"
+    rows = [
+        ("cpu flag", "", "avx2", 1, "present", ""),
+        ("cpu flag", "", "amx_bf16", 1, "present", ""),
+        ("cpu flag", "", "avx512f", 0, "present", ""),
+        ("peak conv_fwd 3x3 64->256 32x32 b256", "float32", state, 400.0, "GFLOP/s best", "avx"),
+        ("train net b1024", "float32", f"baseline, {state}", 400.0, "img/s", ""),
+        ("peak conv_fwd 3x3 64->256 32x32 b256", "bfloat16", state, 3000.0, "GFLOP/s best", "amx"),
+        ("peak conv_fwd 3x3 64->256 32x32 b256", "bfloat16", "TF_ENABLE_ONEDNN_OPTS=0 (off)",
+         20.0, "GFLOP/s best", "Eigen"),
+        ("train net b1024", "mixed_bfloat16", f"baseline, {state}", 900.0, "img/s", ""),
+        ("train net b1024", "mixed_bfloat16", f"baseline, {state}", 600.0, "GFLOP/s", ""),
+        ("train net b1024", "mixed_bfloat16", f"baseline, {state}", 0.2,
+         "fraction of conv fwd peak", ""),
+        ("fast kernels net b512", "bf16", "on", 950.0, "images/s", ""),
+        ("fast kernels net b512", "bf16", "off", 640.0, "images/s", ""),
+        ("fast kernels net b512", "bf16", "on / off", 1.484, "ratio", ""),
+    ]
+    path = tmp_path / "throughput_peak_x.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["cpu", "what", "dtype", "setting", "value", "unit", "kernel"])
+        w.writerows([(cpu, *r) for r in rows])
+    table = results.hardware_table(path)
+    assert (f"CPU: **{cpu}** (`throughput_peak_x.csv`; flags: avx2, amx_bf16; TensorFlow's "
+            f"default there: {state})") in table
+    assert "bf16 / fp32 on this CPU: the conv peak x7.5; `net`'s step x2.25" in table
+    assert "| conv_fwd 3x3 64->256 32x32 b256 | bf16 | 3,000 | amx |" in table
+    assert "Eigen" not in table  # only the default oneDNN state's peaks
+    assert "| `net` | bf16 | 900 | 600 | 20% |" in table
+    assert "| `net b512` | bf16 | 950 | 640 | **1.48x** |" in table
+
+
+def test_backends_table_gives_ratios_to_tensorflow_in_the_same_precision(tmp_path):
+    path = tmp_path / "backends.csv"
+    path.write_text(
+        "cpu,backend,version,policy,model,batch,epochs,steps,images_per_s,train_s,test_accuracy,"
+        "load_end,status\n"
+        "C,tensorflow,2.21,mixed_bfloat16,net,1024,1,48,2400,25,0.70,1.0,ok\n"
+        "C,jax,0.10,mixed_bfloat16,net,1024,1,48,300,170,0.69,1.0,ok\n"
+        "C,torch,,float32,net,1024,1,,,,,,not installed (pip install -e '.[backends]')\n")
+    table = results.backends_table(path)
+    assert table.startswith("CPU: **C**; budget: 1 epoch(s) of `net` at batch 1024")
+    assert "| tensorflow | 2.21 | bf16 | 2,400 | – | 25 | 70.00% |" in table
+    assert "| jax | 0.10 | bf16 | 300 | x0.12 | 170 | 69.00% |" in table
+    assert "| torch | – | fp32 | – | – | – | not installed" in table

@@ -350,3 +350,45 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
     return save(fig, path)
+
+
+def hardware_efficiency(summary: dict, path=None):
+    """Two panels from :func:`wic.experiments.results.hardware_summary`: each training step's
+    achieved GFLOP/s drawn inside the conv peak of its dtype (the filled part is the share of
+    the machine it uses), and images/s with wic's fast kernels off and on."""
+    plt, _ = _plt()
+    steps, fast = summary["steps"], summary["fast_kernels"]
+    fig, axes = plt.subplots(1, 2 if fast else 1, figsize=(13 if fast else 7, 0.6 * max(
+        len(steps), len(fast)) + 2.2), squeeze=False)
+    ax = axes[0][0]
+    labels = [f"{m}\n{dt}" for m, dt, *_ in steps]
+    peaks = [summary["conv_peak"].get(dt, 0.0) for _, dt, *_ in steps]
+    got = [gf or 0.0 for *_, gf, _ in steps]
+    ax.barh(labels, peaks, color="0.88", label="conv peak of that dtype")
+    bars = ax.barh(labels, got, color="tab:blue", label="training step (3 x forward FLOPs)")
+    ax.bar_label(bars, labels=[f"{g:,.0f} GFLOP/s ({g / p:.0%})" if p else f"{g:,.0f}"
+                               for g, p in zip(got, peaks)], padding=3, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("GFLOP/s")
+    ax.set_title("How much of the machine a training step uses")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
+    if fast:
+        ax = axes[0][1]
+        y = np.arange(len(fast))
+        off = [f[3] for f in fast]
+        on = [f[2] for f in fast]
+        b_off = ax.barh(y - 0.2, off, height=0.4, color="0.6", label="Keras' ops")
+        b_on = ax.barh(y + 0.2, on, height=0.4, color="tab:green", label="wic's fast kernels")
+        ax.bar_label(b_off, labels=[f"{v:,.0f}" for v in off], padding=3, fontsize=8)
+        ax.bar_label(b_on, labels=[f"{v:,.0f} (x{f[4]:.2f})" for v, f in zip(on, fast)],
+                     padding=3, fontsize=8)
+        ax.set_yticks(y, [f"{what}\n{dt}" for what, dt, *_ in fast])
+        ax.invert_yaxis()
+        ax.margins(x=0.2)
+        ax.set_xlabel("training images/s")
+        ax.set_title("BatchNorm fused, GELU's gradient written out")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8,
+                  frameon=False)
+    fig.suptitle(summary["cpu"], fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)
