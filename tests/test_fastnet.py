@@ -62,8 +62,9 @@ def _train_step_outputs(model, x, y):
         return p, tape.gradient(loss, model.trainable_weights)
 
     p, grads = step(tf.constant(x))
+    ops_run = {op.type for op in step.get_concrete_function(tf.constant(x)).graph.get_operations()}
     return (np.asarray(p), [np.asarray(g) for g in grads],
-            [np.asarray(v) for v in model.non_trainable_weights])
+            [np.asarray(v) for v in model.non_trainable_weights], ops_run)
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
@@ -90,7 +91,9 @@ def test_fast_kernels_compute_the_same_step_as_keras_ops(keras, monkeypatch, pol
         for v, w in zip(model.weights, start):
             v.assign(w)
         outs[fast] = _train_step_outputs(model, x, y)
-    (p0, g0, s0), (p1, g1, s1) = outs[False], outs[True]
+    (p0, g0, s0, ops0), (p1, g1, s1, ops1) = outs[False], outs[True]
+    # the switch really changes the graph: the fused op (and its gradient) only when on
+    assert "FusedBatchNormV3" in ops1 and "FusedBatchNormV3" not in ops0
     assert len(g0) == len(g1) == len(model.trainable_weights)
     assert not np.array_equal(s1[-1], start[-1]), "the moving statistics were not updated"
     if policy == "float32":
@@ -110,6 +113,7 @@ def test_gelu_erf_is_keras_exact_gelu_with_the_same_gradient(keras, monkeypatch)
 
     from wic.models import airbench
 
+    assert airbench.fast_kernels()  # the custom-gradient path is the one compared first
     x = tf.constant(np.linspace(-6, 6, 241, dtype=np.float32))
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)

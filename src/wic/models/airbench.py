@@ -42,9 +42,10 @@ HEAD_SCALE = 1 / 9  # the linear head's output is scaled down: softer logits at 
 TTA_LEVEL = 2  # 0 none, 1 mirror, 2 mirror + two one-pixel shifts (6 views)
 
 # TensorFlow's fast kernels for the element-wise layers (training-mode BatchNorm as one oneDNN
-# op, GELU with its gradient written out): the same function, and a training step 1.52x (airbench94_cpu) and 1.64x
-# (airbench_cpu_s) faster in bfloat16, 1.07-1.10x in float32, at batch 512 on an Intel Xeon
-# with AMX (benchmarks/throughput.py's "fast kernels" stage, results/throughput_peak_xeon_amx.csv).
+# op, GELU with its gradient written out): the same function, and a training step 1.52x
+# (airbench94_cpu) and 1.64x (airbench_cpu_s) faster in bfloat16, 1.07-1.10x in float32, at
+# batch 512 on an Intel Xeon with AMX (benchmarks/throughput.py's "fast kernels" stage,
+# results/throughput_peak_xeon_amx.csv).
 # With AMX the convolutions got so fast that Keras' chain of element-wise ops (each a pass over
 # the activations) took most of the step. A switch (``WIC_FAST_KERNELS=0`` in the environment
 # turns it off for a whole process), so before and after can be timed in one run; other Keras
@@ -339,7 +340,8 @@ def dirac_init(conv) -> None:
           widths=(64, 256, 256))
 @register("airbench93_cpu", "airbench93's narrower net: widths 64/128/128 (half the FLOPs)",
           widths=(64, 128, 128))
-@register("airbench_cpu_s", "a fast CPU net: widths 32/96/128 (about 1/5 of airbench94's multiply-adds)",
+@register("airbench_cpu_s",
+          "a fast CPU net: widths 32/96/128 (about 1/5 of airbench94's multiply-adds)",
           widths=(32, 96, 128))
 def airbench_cpu(
     *,
