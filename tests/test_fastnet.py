@@ -67,24 +67,39 @@ def _train_step_outputs(model, x, y):
             [np.asarray(v) for v in model.non_trainable_weights], ops_run)
 
 
+def _relative_error(grads, reference) -> float:
+    """All gradients together: ||g - g_ref|| / ||g_ref||."""
+    num = sum(float(np.sum((g - r) ** 2)) for g, r in zip(grads, reference))
+    return (num / sum(float(np.sum(r ** 2)) for r in reference)) ** 0.5
+
+
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_fast_kernels_compute_the_same_step_as_keras_ops(keras, monkeypatch, policy):
-    """FAST_KERNELS only changes how TensorFlow computes BatchNorm and GELU, not what: the
-    probabilities, every gradient and the BatchNorm statistics of a training step agree with
-    Keras' own ops (float32: to rounding; bfloat16: both are within bf16's error of each other)."""
+    """FAST_KERNELS only changes how TensorFlow computes BatchNorm and GELU, not what: a training
+    step's probabilities, every gradient and the BatchNorm statistics agree with Keras' own ops
+    in float32 (to rounding); in bfloat16 both paths stay within bf16's own error of the float32
+    step (measured on this tiny net over 8 seeds: 0.09-0.26 of the gradients' norm for either
+    path; a wrong bias, scale or variance gives errors of order 1)."""
     from wic import models
     from wic.models import airbench
 
+    keras.utils.set_random_seed(0)  # the same weights every run: the check is deterministic
+    reference = models.build("airbench_cpu_s", **TINY)  # float32, Keras' ops
+    rng = np.random.default_rng(1)
+    for layer in reference.layers:  # a bias that matters (it starts at zero)
+        if isinstance(layer, airbench.ScaledBiasBatchNorm):
+            layer.bias_raw.assign(rng.normal(0, 0.05, layer.bias_raw.shape).astype("float32"))
+    start = [np.array(v) for v in reference.weights]
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
         model = models.build("airbench_cpu_s", **TINY)
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    rng = np.random.default_rng(1)
     x = rng.random((32, 32, 32, 3), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[np.arange(32) % 10]
-    start = [np.array(v) for v in model.weights]
+    monkeypatch.setattr(airbench, "FAST_KERNELS", False)
+    p_ref, g_ref, s_ref, _ = _train_step_outputs(reference, x, y)
     outs = {}
     for fast in (False, True):
         monkeypatch.setattr(airbench, "FAST_KERNELS", fast)
@@ -98,14 +113,18 @@ def test_fast_kernels_compute_the_same_step_as_keras_ops(keras, monkeypatch, pol
     assert not np.array_equal(s1[-1], start[-1]), "the moving statistics were not updated"
     if policy == "float32":
         np.testing.assert_allclose(p1, p0, atol=1e-5)
+        # float32 sums in another order: measured up to 1.2e-4 of a gradient's largest entry
+        # (in a full test run)
         for a, b in zip(g0, g1):
-            assert np.abs(a - b).max() <= 1e-4 * (np.abs(a).max() + 1e-6)
+            assert np.abs(a - b).max() <= 1e-3 * (np.abs(a).max() + 1e-6)
         for a, b in zip(s0, s1):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
     else:
-        assert np.abs(p1 - p0).max() < 0.02
-        for a, b in zip(g0, g1):  # bf16 gradients carry ~20% noise; both paths carry it alike
-            assert np.linalg.norm(a - b) <= 0.5 * (np.linalg.norm(a) + 1e-6)
+        for p, g, s in ((p0, g0, s0), (p1, g1, s1)):
+            assert np.abs(p - p_ref).max() < 0.02
+            assert _relative_error(g, g_ref) < 0.35
+            for a, b in zip(s, s_ref):
+                np.testing.assert_allclose(a, b, rtol=0.05, atol=0.01)
 
 
 def test_gelu_erf_is_keras_exact_gelu_with_the_same_gradient(keras, monkeypatch):
