@@ -4,25 +4,58 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from wic.experiments import nbtools
 
 
-def test_strip_for_commit_drops_dataset_images_widget_state_and_native_noise(tmp_path):
+def _png(nbytes: int) -> str:
+    import base64
+
+    return base64.b64encode(b"\x89PNG" + b"x" * (nbytes - 4)).decode()
+
+
+def test_strip_for_commit_keeps_small_thumbnails_only_and_drops_widget_state_and_noise(tmp_path):
     noise = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
              "I0000 00:00:1795612803.623925   10043 port.cc:153] oneDNN custom operations are on.\n")
+    small, big = _png(20_000), _png(nbtools.THUMBNAIL_BYTES + 1)
+    figures = [new_output("display_data", data={"image/png": small, "text/plain": "<Figure>"})
+               for _ in range(nbtools.THUMBNAIL_FIGURES + 1)]
     nb = new_notebook(cells=[
         new_code_cell("show()", metadata={"tags": ["dataset-images"]},
-                      outputs=[new_output("display_data", data={"image/png": "AAAA"})]),
+                      outputs=[new_output("display_data", data={"image/png": big}),
+                               new_output("display_data", data={"text/html": "<img src=...>"}),
+                               *figures]),
         new_code_cell("build()", outputs=[new_output("stream", name="stderr", text=noise),
                                           new_output("stream", name="stdout", text="ok\n")]),
         new_code_cell("warn()", outputs=[new_output("stream", name="stderr",
                                                     text=noise + "UserWarning: real\n")]),
+        new_code_cell("plot()", outputs=[new_output("display_data", data={"image/png": big})]),
     ])
     nb.metadata["widgets"] = {"state": {"upload": "secret bytes"}}
     src = tmp_path / "nb.ipynb"
     nbformat.write(nb, src)
     out = nbformat.read(nbtools.strip_for_commit(src, tmp_path / "out.ipynb"), 4)
-    assert out.cells[0].outputs == []
+    # the big image, the HTML and the figure past the cap are gone; small thumbnails stay
+    kept = out.cells[0].outputs
+    assert len(kept) == nbtools.THUMBNAIL_FIGURES
+    assert all(o["data"]["image/png"] == small for o in kept)
     assert [o["name"] for o in out.cells[1].outputs] == ["stdout"]
     assert out.cells[2].outputs[0]["text"] == "UserWarning: real\n"
+    assert out.cells[3].outputs[0]["data"]["image/png"] == big  # not a dataset-images cell
     assert "widgets" not in out.metadata
+
+
+def test_committed_dataset_images_are_a_handful_of_small_thumbnails():
+    """No committed notebook carries more CIFAR-10 pictures than the rule allows."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, 4)
+        for cell in nb.cells:
+            if nbtools.STRIP_TAG not in cell.get("metadata", {}).get("tags", []):
+                continue
+            sizes = [nbtools._png_bytes(o) for o in cell.get("outputs", [])
+                     if o.get("output_type") != "stream"]
+            assert None not in sizes, (path.name, "a rich output that is not a PNG figure")
+            assert len(sizes) <= nbtools.THUMBNAIL_FIGURES, path.name
+            assert all(s <= nbtools.THUMBNAIL_BYTES for s in sizes), (path.name, sizes)
 
 
 def test_committed_notebooks_carry_no_machine_paths():

@@ -1,9 +1,11 @@
 """Small notebook utilities: strip outputs that must not be committed.
 
-Cells tagged ``dataset-images`` show CIFAR-10 pictures; their outputs are removed before a
-notebook is committed (the dataset and images cut from it stay out of the repository), and
-saved widget state (which can embed uploaded files) is dropped, and TensorFlow's native
-start-up log lines are removed from stderr outputs.
+Cells tagged ``dataset-images`` show CIFAR-10 pictures. A reader without a kernel should see
+a handful of small thumbnails (sample images, near-duplicate pairs, one augmented batch), but
+the repository must never carry the dataset: such a cell keeps at most
+``THUMBNAIL_FIGURES`` PNG figures of at most ``THUMBNAIL_BYTES`` each, and loses every other
+rich output (a larger figure, HTML, arrays). Saved widget state (which can embed uploaded
+files) is dropped, and TensorFlow's native start-up log lines are removed from stderr outputs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ import re
 from pathlib import Path
 
 STRIP_TAG = "dataset-images"
+#: A ``dataset-images`` cell keeps at most this many PNG figures, each at most this many bytes
+#: (decoded): a grid of a few dozen 32x32 thumbnails, never a dump of the dataset.
+THUMBNAIL_FIGURES = 2
+THUMBNAIL_BYTES = 150_000
 #: TensorFlow's C++ start-up lines (absl logging: CUDA probing on a CPU machine, oneDNN
 #: notices) that ipykernel captures into cells; noise for a reader, dropped on publish.
 NATIVE_NOISE = re.compile(r"^(?:[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*|WARNING: All log messages "
@@ -32,6 +38,30 @@ def _drop_native_noise(outputs: list) -> list:
     return kept
 
 
+def _png_bytes(out: dict) -> int | None:
+    png = out.get("data", {}).get("image/png")
+    if png is None:
+        return None
+    import base64
+
+    return len(base64.b64decode("".join(png) if isinstance(png, list) else png))
+
+
+def _keep_thumbnails(outputs: list) -> list:
+    """A ``dataset-images`` cell's outputs: text and the first few small PNG figures."""
+    kept, figures = [], 0
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            kept.append(out)
+            continue
+        size = _png_bytes(out)
+        if size is not None and size <= THUMBNAIL_BYTES and figures < THUMBNAIL_FIGURES:
+            figures += 1
+            out["data"] = {k: v for k, v in out["data"].items() if k in ("image/png", "text/plain")}
+            kept.append(out)
+    return kept
+
+
 def strip_for_commit(src: Path, dst: Path | None = None) -> Path:
     import nbformat
 
@@ -39,11 +69,9 @@ def strip_for_commit(src: Path, dst: Path | None = None) -> Path:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
+        cell.outputs = _drop_native_noise(cell.outputs)
         if STRIP_TAG in cell.get("metadata", {}).get("tags", []):
-            cell.outputs = []
-            cell.execution_count = None
-        else:
-            cell.outputs = _drop_native_noise(cell.outputs)
+            cell.outputs = _keep_thumbnails(cell.outputs)
     nb.metadata.pop("widgets", None)
     # papermill's record of one machine's run: absolute paths, timestamps, durations
     nb.metadata.pop("papermill", None)
