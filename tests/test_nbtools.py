@@ -20,11 +20,17 @@ def test_strip_for_commit_keeps_small_thumbnails_only_and_drops_widget_state_and
         new_code_cell("show()", metadata={"tags": ["dataset-images"]},
                       outputs=[new_output("display_data", data={"image/png": big}),
                                new_output("display_data", data={"text/html": "<img src=...>"}),
+                               new_output("display_data", data={"text/markdown": "**3** pairs",
+                                                                "text/plain": "<Markdown>"}),
                                *figures]),
         new_code_cell("build()", outputs=[new_output("stream", name="stderr", text=noise),
                                           new_output("stream", name="stdout", text="ok\n")]),
         new_code_cell("warn()", outputs=[new_output("stream", name="stderr",
                                                     text=noise + "UserWarning: real\n")]),
+        new_code_cell("sweep()", outputs=[
+            new_output("display_data", data={nbtools.WIDGET_VIEW: {"model_id": "x"},
+                                             "text/plain": "sweep:  50%|#####     | 12/24"}),
+            new_output("stream", name="stdout", text="24 runs: 24 ok\n")]),
         new_code_cell("plot()", outputs=[new_output("display_data", data={"image/png": big})]),
     ])
     nb.metadata["widgets"] = {"state": {"upload": "secret bytes"}}
@@ -33,11 +39,13 @@ def test_strip_for_commit_keeps_small_thumbnails_only_and_drops_widget_state_and
     out = nbformat.read(nbtools.strip_for_commit(src, tmp_path / "out.ipynb"), 4)
     # the big image, the HTML and the figure past the cap are gone; small thumbnails stay
     kept = out.cells[0].outputs
-    assert len(kept) == nbtools.THUMBNAIL_FIGURES
-    assert all(o["data"]["image/png"] == small for o in kept)
+    assert kept[0]["data"]["text/markdown"] == "**3** pairs"
+    assert len(kept) == 1 + nbtools.THUMBNAIL_FIGURES
+    assert all(o["data"]["image/png"] == small for o in kept[1:])
     assert [o["name"] for o in out.cells[1].outputs] == ["stdout"]
     assert out.cells[2].outputs[0]["text"] == "UserWarning: real\n"
-    assert out.cells[3].outputs[0]["data"]["image/png"] == big  # not a dataset-images cell
+    assert [o["output_type"] for o in out.cells[3].outputs] == ["stream"]  # no frozen bar
+    assert out.cells[4].outputs[0]["data"]["image/png"] == big  # not a dataset-images cell
     assert "widgets" not in out.metadata
 
 
@@ -52,7 +60,8 @@ def test_committed_dataset_images_are_a_handful_of_small_thumbnails():
             if nbtools.STRIP_TAG not in cell.get("metadata", {}).get("tags", []):
                 continue
             sizes = [nbtools._png_bytes(o) for o in cell.get("outputs", [])
-                     if o.get("output_type") != "stream"]
+                     if o.get("output_type") != "stream"
+                     and not set(o.get("data", {})) <= nbtools.TEXT_MIMES]
             assert None not in sizes, (path.name, "a rich output that is not a PNG figure")
             assert len(sizes) <= nbtools.THUMBNAIL_FIGURES, path.name
             assert all(s <= nbtools.THUMBNAIL_BYTES for s in sizes), (path.name, sizes)

@@ -56,3 +56,38 @@ def near_duplicates(x_test: np.ndarray, x_train: np.ndarray, top: int = 12, dims
         best[i:i + chunk] = sims[np.arange(len(sims)), arg[i:i + chunk]]
     order = np.argsort(-best)[:top]
     return [(int(t), int(arg[t]), float(best[t])) for t in order], best
+
+
+def _pixels(x: np.ndarray) -> np.ndarray:
+    return x.reshape(len(x), -1).astype(np.float32) / 255.0
+
+
+def nearest_neighbour_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                               y_test: np.ndarray, k: int = 5, chunk: int = 500) -> float:
+    """Test accuracy of a k-nearest-neighbour vote on raw pixels (Euclidean distance): the
+    simplest classifier there is, a baseline every learned model must beat."""
+    f_train, f_test = _pixels(x_train), _pixels(x_test)
+    sq = (f_train * f_train).sum(1)
+    k = int(k)
+    right = 0
+    for i in range(0, len(f_test), chunk):
+        d = sq[None, :] - 2 * f_test[i:i + chunk] @ f_train.T  # |a|^2 is the same for every b
+        nn = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.argsort(d, 1)
+        votes = np.stack([np.bincount(row, minlength=int(y_train.max()) + 1)
+                          for row in y_train[nn]])
+        right += int((votes.argmax(1) == y_test[i:i + chunk]).sum())
+    return right / len(f_test)
+
+
+def linear_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                    y_test: np.ndarray, seed: int = 0, max_iter: int = 200) -> float:
+    """Test accuracy of a linear classifier (multinomial logistic regression) on raw pixels,
+    standardised per pixel: one weight per pixel and class, no features learned."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1e-3, max_iter=max_iter,
+                                                             random_state=seed))
+    clf.fit(_pixels(x_train), y_train)
+    return float((clf.predict(_pixels(x_test)) == y_test).mean())

@@ -6,7 +6,8 @@
 - :mod:`~wic.experiments.ablation` — the ablation studies (one ingredient changed at a time);
 - :mod:`~wic.experiments.results` — result tables for the README and ``FAST_RECIPE.md``;
 - :mod:`~wic.experiments.record` — ``record(name, value)`` from inside a notebook;
-- :mod:`~wic.experiments.nbtools` — what a committed notebook must not carry.
+- :mod:`~wic.experiments.nbtools` — what a committed notebook must not carry;
+- :mod:`~wic.experiments.course` — the course's exercises and their measured expectations.
 
 Sits above every other subpackage and imports what it needs on use; only :mod:`wic.cli` is
 above it.
