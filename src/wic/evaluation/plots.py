@@ -1,7 +1,15 @@
 """Figures: training curves, confusion matrix, samples, calibration, robustness, sweeps.
 
 Each function returns a Matplotlib ``Figure`` (notebooks display it) and, given ``path``,
-saves it as a PNG at 150 dpi. Styling is shared so every figure reads well on a slide.
+saves it as a PNG at 150 dpi. Styling is shared so every figure reads well on a slide:
+
+- one colour-blind-safe palette (Okabe & Ito's eight colours, :data:`PALETTE`);
+- integer ticks on integer axes (epochs, severities), markers on measured points only;
+- axes that show the effect: a zoomed dot plot (:func:`dots`) where bars from zero would hide
+  a one-point difference;
+- text at least :data:`MIN_TEXT_PX` pixels high when the saved PNG is shown 1024 px wide
+  (``tests/test_plots.py`` checks every function here);
+- axis labels that say which split a series was measured on.
 """
 
 from __future__ import annotations
@@ -12,6 +20,13 @@ import numpy as np
 
 from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS, TIME_TO_ACCURACY_THRESHOLDS
 
+#: Okabe & Ito's colour-blind-safe palette (blue, orange, bluish green, vermillion, reddish
+#: purple, sky blue, yellow, black): every series colour in the project's figures.
+PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000")
+GREY = "#999999"
+#: Smallest text height (pixels) when a figure is shown 1024 px wide (a projected slide).
+MIN_TEXT_PX = 10
+
 
 def _plt():
     import matplotlib
@@ -21,8 +36,43 @@ def _plt():
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    sns.set_theme(context="talk", style="whitegrid", font_scale=0.75)
+    sns.set_theme(context="talk", style="whitegrid", font_scale=0.75, palette=list(PALETTE))
     return plt, sns
+
+
+def integer_ticks(axis) -> None:
+    """Only whole numbers on ``axis`` (``ax.xaxis``): no "epoch 1.25" or "severity 2.5"."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def text_px_at(fig, width_px: int = 1024) -> list[tuple[str, float]]:
+    """Every visible text of ``fig`` with its height in pixels when the saved (tight) PNG is
+    shown ``width_px`` wide: how a figure reads on a slide or in the rendered course."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width_in = fig.get_tightbbox(renderer).width
+    out = []
+    for t in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
+        if t.get_visible() and t.get_text().strip() and t.get_figure() is fig:
+            out.append((t.get_text(), t.get_fontsize() / 72 * width_px / width_in))
+    return out
+
+
+def _spread(points: list[tuple[float, float]], gap: float, near: float) -> list[float]:
+    """Heights for labels at ``points`` (x, y), in the same order: a label moves up until it is
+    at least ``gap`` above every lower label less than ``near`` away in x, so end labels never
+    overlap each other (labels far apart in x keep their own height)."""
+    order = sorted(range(len(points)), key=lambda i: points[i][1])
+    placed: dict[int, float] = {}
+    for i in order:
+        x, y = points[i]
+        for j in sorted(placed, key=placed.get):
+            if abs(points[j][0] - x) < near and y < placed[j] + gap:
+                y = placed[j] + gap
+        placed[i] = y
+    return [placed[i] for i in range(len(points))]
 
 
 def save(fig, path: str | Path | None, dpi: int = 150):
@@ -66,6 +116,7 @@ def training_curves(history: dict, title: str = "Training curves", path=None):
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], marker="o", ms=3, label="validation")
         ax.set_xlabel("epoch")
+        integer_ticks(ax.xaxis)
         ax.set_ylabel(label)
         ax.legend()
     if "val_accuracy" in history and history["val_accuracy"]:
@@ -189,13 +240,13 @@ def _reliability_panel(ax, ax_counts, probs, y, label: str, colour: str):
     ax.set_ylabel("accuracy")
     ax.set_title(f"{label}\nECE = {expected_calibration_error(probs, y):.3f}", fontsize=11)
     ax.legend(loc="upper left", fontsize=8)
-    ax_counts.bar(centers[mask], counts[mask], width=width * 0.95, color="#999999")
+    ax_counts.bar(centers[mask], counts[mask], width=width * 0.95, color=GREY)
     ax_counts.set_yscale("log")
     ax_counts.set_xlim(0, 1)
     ax_counts.set_xlabel("confidence (largest probability)")
     ax_counts.set_ylabel("images")
     for x_, n in zip(centers[mask], counts[mask]):
-        ax_counts.text(x_, n, f"{n:,}", ha="center", va="bottom", fontsize=6, rotation=90)
+        ax_counts.text(x_, n, f"{n:,}", ha="center", va="bottom", fontsize=8, rotation=90)
 
 
 def reliability_diagram(probs, y, title: str = "Reliability diagram", path=None):
@@ -292,59 +343,109 @@ def bar(labels, values, xlabel="", ylabel="", title="", path=None, fmt="{:.3g}",
     plt, _ = _plt()
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.2) if horizontal else (9, 4.5))
     if horizontal:
-        bars = ax.barh(labels, values, color="tab:blue")
+        bars = ax.barh(labels, values, color=PALETTE[0])
         ax.invert_yaxis()
         ax.set_xlabel(xlabel)
     else:
-        bars = ax.bar(labels, values, color="tab:blue")
+        bars = ax.bar(labels, values, color=PALETTE[0])
         ax.set_ylabel(ylabel)
         plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-    ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
+    ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=10)
     ax.margins(**({"x": 0.15} if horizontal else {"y": 0.12}))  # room for the value labels
     ax.set_title(title)
     fig.tight_layout()
     return save(fig, path)
 
 
+def dots(labels, values, xlabel="", title="", path=None, fmt="{:.3g}", note: str | None = None):
+    """One dot per label on an axis zoomed to the values, each value written beside its dot.
+
+    For differences of a point or two between large numbers (test-time augmentation's 90.1%
+    vs 91.6%): bars from zero would hide them. The axis does not start at zero, and the figure
+    says so (``note``, default: "axis zoomed to the values")."""
+    plt, _ = _plt()
+    values = [float(v) for v in values]
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(labels) + 1.6))
+    y = np.arange(len(labels))
+    ax.hlines(y, min(values), values, color="0.8", lw=2)
+    ax.plot(values, y, "o", ms=10, color=PALETTE[0])
+    for v, yy in zip(values, y):
+        ax.annotate(fmt.format(v), (v, yy), textcoords="offset points", xytext=(0, 10),
+                    ha="center", fontsize=11)
+    lo, hi = min(values), max(values)
+    pad = max(hi - lo, 1e-9) * 0.35
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(len(labels) - 0.4, -0.7)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(xlabel + f" ({note or 'axis zoomed to the values'})")
+    ax.grid(axis="y", visible=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: float | None = None,
-                     targets=TIME_TO_ACCURACY_TARGETS, title: str | None = None):
+                     targets=TIME_TO_ACCURACY_TARGETS, title: str | None = None,
+                     names: dict | None = None):
     """Test accuracy against wall-clock minutes, one line per run (the issue-6 benchmark plot).
 
     Each ``(accuracy, seconds)`` target is drawn as a shaded corner: a run meets it when its
-    line enters the shaded area (at least that accuracy, no later than that time)."""
+    line enters the shaded area (at least that accuracy, no later than that time). ``names``
+    maps a run's label to the words the legend shows (default: the label and its model). A
+    run recorded from a training log (validation accuracy) is dashed, and the y label says
+    which series are validation. Final accuracies are written at the lines' ends, spaced so
+    they never overlap."""
     plt, _ = _plt()
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    for label in labels:
+    ends = []
+    any_recorded = False
+    for label, colour in zip(labels, PALETTE * 2):
         rr = [r for r in rows if r["recipe"] == label]
         xs = [r["elapsed_s"] / 60 for r in rr]
         ys = [100 * r["test_accuracy"] for r in rr]
-        recorded = rr and rr[0]["source"].startswith("recorded")
+        recorded = bool(rr) and rr[0]["source"].startswith("recorded")
+        any_recorded |= recorded
         note = " (recorded run; validation accuracy)" if recorded else ""
         load = [float(r["load_avg_end"]) for r in rr if r.get("load_avg_end") not in (None, "")]
+        load = [v for v in load if v == v]  # NaN from a pandas table is no load
         if load and load[0] >= 3:
             note = f" (machine shared with other jobs: load {load[0]:.1f})"
         model = rr[0].get("model") if rr else None
-        name = f"{label} ({model})" if isinstance(model, str) and model else label  # not NaN
-        ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-", label=name + note)
+        if names and label in names:
+            name = names[label]
+        else:
+            name = f"{label} ({model})" if isinstance(model, str) and model else label  # not NaN
+        ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-", color=colour,
+                label=name + note)
         fin = [r for r in rr if str(r["epoch"]) == "final"]
         if fin:
-            ax.annotate(f"{100 * fin[0]['test_accuracy']:.1f}%",
-                        (fin[0]["elapsed_s"] / 60, 100 * fin[0]["test_accuracy"]),
-                        textcoords="offset points", xytext=(4, -12), fontsize=9)
-    for t in TIME_TO_ACCURACY_THRESHOLDS:
-        ax.axhline(100 * t, color="grey", lw=0.6, ls=":")
-        ax.text(0.2, 100 * t + 0.3, f"{100 * t:.0f}%", fontsize=8, color="grey")
-    for (acc, secs), color in zip(targets, ("tab:green", "tab:purple", "tab:olive")):
-        ax.fill_between([0, secs / 60], 100 * acc, 100, color=color, alpha=0.08, lw=0)
-        ax.plot([0, secs / 60, secs / 60], [100 * acc, 100 * acc, 100], color=color, lw=1,
-                ls="-.", label=f"target: ≥ {100 * acc:.0f}% within {secs / 60:.0f} min")
-    if budget_s:
-        ax.axvline(budget_s / 60, color="red", lw=0.8, ls=":",
-                   label=f"per-run budget {budget_s / 60:.0f} min")
-    ax.set_xlabel("wall-clock time from start (data loading included), minutes")
-    ax.set_ylabel("CIFAR-10 test accuracy, %")
+            ends.append((fin[0]["elapsed_s"] / 60, 100 * fin[0]["test_accuracy"], colour))
     lowest = min((100 * r["test_accuracy"] for r in rows if r["recipe"] in labels), default=30)
     ax.set_ylim(max(0, min(30, lowest - 5)), 100)
+    right = max((r["elapsed_s"] / 60 for r in rows if r["recipe"] in labels), default=1)
+    for (acc, secs), colour in zip(targets, (PALETTE[2], PALETTE[4], PALETTE[6])):
+        ax.fill_between([0, secs / 60], 100 * acc, 100, color=colour, alpha=0.10, lw=0)
+        ax.plot([0, secs / 60, secs / 60], [100 * acc, 100 * acc, 100], color=colour, lw=1,
+                ls="-.", label=f"target: ≥ {100 * acc:.0f}% within {secs / 60:.0f} min")
+        right = max(right, secs / 60)
+    if budget_s:
+        ax.axvline(budget_s / 60, color=PALETTE[3], lw=0.8, ls=":",
+                   label=f"per-run budget {budget_s / 60:.0f} min")
+        right = max(right, budget_s / 60)
+    ax.set_xlim(0, right * 1.12)
+    span = 100 - ax.get_ylim()[0]
+    heights = _spread([(x, y) for x, y, _ in ends], 0.045 * span, 0.15 * right)
+    for (x, y, colour), y_text in zip(ends, heights):
+        ax.text(x + 0.012 * right, y_text, f"{y:.1f}%", fontsize=10, color=colour, va="center",
+                ha="left", bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1})
+    # the accuracy thresholds, labelled outside the right edge (off the data)
+    edge = ax.get_yaxis_transform()
+    for t in TIME_TO_ACCURACY_THRESHOLDS:
+        ax.axhline(100 * t, color=GREY, lw=0.6, ls=":")
+        ax.text(1.01, 100 * t, f"{100 * t:.0f}%", transform=edge, fontsize=10, color="0.4",
+                va="center")
+    ax.set_xlabel("wall-clock minutes from start (data loading included)")
+    ax.set_ylabel("test accuracy, %" + (" (dashed: validation)" if any_recorded else ""))
     ax.set_title(title or "Time to accuracy on this 2-core CPU: fast recipe vs the seed's recipe")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=9)
@@ -358,37 +459,62 @@ def hardware_efficiency(summary: dict, path=None):
     the machine it uses), and images/s with wic's fast kernels off and on."""
     plt, _ = _plt()
     steps, fast = summary["steps"], summary["fast_kernels"]
-    fig, axes = plt.subplots(1, 2 if fast else 1, figsize=(13 if fast else 7, 0.6 * max(
+    fig, axes = plt.subplots(1, 2 if fast else 1, figsize=(12 if fast else 7, 0.6 * max(
         len(steps), len(fast)) + 2.2), squeeze=False)
     ax = axes[0][0]
     labels = [f"{m}\n{dt}" for m, dt, *_ in steps]
     peaks = [summary["conv_peak"].get(dt, 0.0) for _, dt, *_ in steps]
     got = [gf or 0.0 for *_, gf, _ in steps]
     ax.barh(labels, peaks, color="0.88", label="conv peak of that dtype")
-    bars = ax.barh(labels, got, color="tab:blue", label="training step (3 x forward FLOPs)")
+    bars = ax.barh(labels, got, color=PALETTE[0], label="training step (3 x forward FLOPs)")
     ax.bar_label(bars, labels=[f"{g:,.0f} GFLOP/s ({g / p:.0%})" if p else f"{g:,.0f}"
-                               for g, p in zip(got, peaks)], padding=3, fontsize=9)
+                               for g, p in zip(got, peaks)], padding=3, fontsize=10)
     ax.invert_yaxis()
     ax.set_xlabel("GFLOP/s")
     ax.set_title("How much of the machine a training step uses")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=10, frameon=False)
     if fast:
         ax = axes[0][1]
         y = np.arange(len(fast))
         off = [f[3] for f in fast]
         on = [f[2] for f in fast]
         b_off = ax.barh(y - 0.2, off, height=0.4, color="0.6", label="Keras' ops")
-        b_on = ax.barh(y + 0.2, on, height=0.4, color="tab:green", label="wic's fast kernels")
-        ax.bar_label(b_off, labels=[f"{v:,.0f}" for v in off], padding=3, fontsize=8)
+        b_on = ax.barh(y + 0.2, on, height=0.4, color=PALETTE[2], label="wic's fast kernels")
+        ax.bar_label(b_off, labels=[f"{v:,.0f}" for v in off], padding=3, fontsize=10)
         ax.bar_label(b_on, labels=[f"{v:,.0f} (x{f[4]:.2f})" for v, f in zip(on, fast)],
-                     padding=3, fontsize=8)
+                     padding=3, fontsize=10)
         ax.set_yticks(y, [f"{what}\n{dt}" for what, dt, *_ in fast])
         ax.invert_yaxis()
-        ax.margins(x=0.2)
+        ax.margins(x=0.3)
         ax.set_xlabel("training images/s")
         ax.set_title("BatchNorm fused, GELU's gradient written out")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8,
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=10,
                   frameon=False)
-    fig.suptitle(summary["cpu"], fontsize=10)
+    fig.suptitle(summary["cpu"], fontsize=11)
     fig.tight_layout()
+    return save(fig, path)
+
+
+def ablation_runs(table, summary, metric: str = "test_accuracy", title: str = "",
+                  baseline: str | None = None, xlabel: str | None = None, path=None):
+    """An ablation study: every run a dot, mean ± std per variant as a diamond and bar, the
+    baseline's mean as a dashed line. ``xlabel`` defaults to the metric's own name, so a
+    validation series is never labelled test accuracy."""
+    plt, sns = _plt()
+    ok = table[table["status"] == "ok"]
+    order = list(summary.index)
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(order) + 1.8))
+    sns.stripplot(ok, x=metric, y="variant", order=order, ax=ax, size=7, color=PALETTE[0],
+                  alpha=0.7, jitter=0.15)
+    ax.errorbar(summary["mean"], np.arange(len(order)), xerr=summary["std"], fmt="D",
+                color="black", capsize=4, label="mean ± std over seeds")
+    if baseline in summary.index:
+        ax.axvline(summary.loc[baseline, "mean"], color=GREY, ls="--", lw=1,
+                   label="baseline mean")
+    ax.set_xlabel(xlabel or metric.replace("_", " "))
+    ax.set_ylabel("")
+    ax.set_title(title)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=10,
+               frameon=False)
     return save(fig, path)

@@ -9,6 +9,7 @@ produce, so no number in it is typed by hand.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from wic import cards
@@ -46,6 +47,34 @@ def read_rows(path: Path) -> list[dict]:
 
 def _labels(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r["recipe"] for r in rows))
+
+
+#: The nets by what they are, for legends a reader understands.
+NET_NAMES = {"seed_v1_3": "seed net", "airbench_cpu_s": "small fast net",
+             "airbench94_cpu": "full-width fast net"}
+
+
+def run_names(rows: list[dict]) -> dict[str, str]:
+    """Legend words for each run label of a time-to-accuracy CSV: the recipe, its epochs and
+    the net (``fast_3ep`` on airbench_cpu_s -> "fast recipe, 3 epochs, small fast net");
+    a repeat with another seed says so."""
+    names = {}
+    for label in _labels(rows):
+        row = next(r for r in rows if r["recipe"] == label)
+        base, _, seed = label.partition("_seed")
+        model = row.get("model") if isinstance(row.get("model"), str) else None
+        net = NET_NAMES.get(model or "", model or "")
+        if base == "seed":
+            text = "seed recipe (Adam, batch 32)"
+        else:  # the schedule's length: fast_3ep -> 3, else the named recipe's own epochs
+            from wic.training import RECIPES
+
+            m = re.search(r"_(\d+)ep$", base)
+            epochs = int(m.group(1)) if m else getattr(RECIPES.get(base), "epochs", None)
+            text = f"fast recipe, {epochs}-epoch schedule" if epochs else "fast recipe"
+        text += f", {net}" if net and base != "seed" else ""
+        names[label] = text + (f", seed {seed}" if seed else "")
+    return names
 
 
 def _final(rows: list[dict], label: str) -> dict | None:

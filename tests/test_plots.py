@@ -1,0 +1,141 @@
+"""Figures a teacher can put on a slide: readable text, integer ticks, zoomed effects, small files.
+
+Every figure function notebooks 04-07 draw through ``wic.evaluation.plots`` is drawn here on
+synthetic numbers and checked: each text at least ``plots.MIN_TEXT_PX`` pixels high when the
+PNG is shown 1024 px wide, integer axes with whole-number ticks, colours from the
+colour-blind-safe palette. And every committed figure file stays at most 200 KB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wic.evaluation import plots
+from wic.experiments import ablation
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def _probs(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    logits = rng.normal(size=(n, 10))
+    logits[np.arange(n), y] += 2.5
+    p = np.exp(logits)
+    return p / p.sum(1, keepdims=True), y
+
+
+def _ablation_table():
+    rows = []
+    for i, name in enumerate(ablation.VARIANTS):
+        for seed in (0, 1, 2):
+            rows.append({"variant": name, "seed": seed, "status": "ok",
+                         "test_accuracy": 0.45 - 0.01 * i + 0.005 * seed,
+                         "train_wall_time_s": 180.0})
+    return pd.DataFrame(rows)
+
+
+def _tta_rows():
+    rows = []
+    for label, src, speed in (("seed", "recorded (validation accuracy, from the log)", 1.0),
+                              ("fast", "measured", 6.0), ("fast_seed2", "measured", 5.0)):
+        for e in range(1, 4):
+            rows.append({"recipe": label, "epoch": e, "elapsed_s": 200 * e / speed * 10,
+                         "test_accuracy": 0.6 + 0.1 * e if label != "seed" else 0.5 + 0.09 * e,
+                         "source": src, "load_avg_end": "", "model": "net"})
+        rows.append({**rows[-1], "epoch": "final", "elapsed_s": rows[-1]["elapsed_s"] + 5,
+                     "test_accuracy": rows[-1]["test_accuracy"] + 0.002})
+    return rows
+
+
+def _figures():
+    probs, y = _probs()
+    cm = np.eye(10) * 80 + np.random.default_rng(0).integers(0, 5, (10, 10))
+    hist = {"loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.7, 1.6],
+            "accuracy": [0.3, 0.5, 0.6], "val_accuracy": [0.3, 0.45, 0.5]}
+    rows = [{"corruption": c, "family": f, "severity": s, "accuracy": 0.8 - 0.1 * s, "n": 40}
+            for c, f in (("gaussian_noise", "noise"), ("fog", "weather")) for s in (1, 3, 5)]
+    table = _ablation_table()
+    summary = ablation.summarize(table)
+    hw = {"cpu": "Some CPU", "conv_peak": {"fp32": 400.0, "bf16": 3500.0},
+          "steps": [("airbench94_cpu", "fp32", 389.0, 275.0, 0.68),
+                    ("airbench_cpu_s", "bf16", 2415.0, 377.0, 0.11)],
+          "fast_kernels": [("airbench_cpu_s b512", "bf16", 2419.0, 1478.0, 1.64)]}
+    imgs = [np.zeros((32, 32, 3), np.uint8)] * 12
+    return {
+        "training_curves": plots.training_curves(hist, title="Loss and accuracy per epoch"),
+        "confusion_matrix": plots.confusion_matrix(cm, CLASSES),
+        "image_grid": plots.image_grid(imgs, titles=["true cat\nsaid dog 97%"] * 12, ncols=6,
+                                       cell=1.7, title="Confident mistakes"),
+        "reliability_before_after": plots.reliability_before_after(probs, probs, y, 0.5),
+        "robustness_heatmap": plots.robustness_heatmap(rows, 0.9),
+        "time_to_accuracy": plots.time_to_accuracy(_tta_rows(), ["seed", "fast", "fast_seed2"]),
+        "bar": plots.bar(["a", "bb", "ccc"], [1.0, 1.4, 2.2], xlabel="images/s", title="Speed"),
+        "dots": plots.dots(["1 view", "2 views", "6 views"], [90.14, 91.27, 91.58],
+                           xlabel="test accuracy, %", title="Test-time augmentation", fmt="{:.2f}%"),
+        "hardware_efficiency": plots.hardware_efficiency(hw),
+        "ablation_runs": ablation.plot(table, summary, title="One change at a time"),
+    }
+
+
+@pytest.fixture(scope="module")
+def figures():
+    figs = _figures()
+    yield figs
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_every_text_is_readable_on_a_1024_px_slide(figures):
+    small = {name: [(t, round(px, 1)) for t, px in plots.text_px_at(fig) if px < plots.MIN_TEXT_PX]
+             for name, fig in figures.items()}
+    assert not {k: v for k, v in small.items() if v}, small
+
+
+def test_integer_axes_have_whole_number_ticks(figures):
+    fig = figures["training_curves"]
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_a_small_effect_is_drawn_on_a_zoomed_axis(figures):
+    ax = figures["dots"].axes[0]
+    lo, hi = ax.get_xlim()
+    assert lo > 80 and hi < 95  # 90.14 .. 91.58 fills the axis; bars from 0 would hide it
+    assert "zoomed" in ax.get_xlabel()
+
+
+def test_validation_series_are_named_on_the_axis(figures):
+    ax = figures["time_to_accuracy"].axes[0]
+    assert "validation" in ax.get_ylabel()  # the seed's recorded run is validation accuracy
+    assert "validation" in ablation.METRIC_LABELS["best_val_accuracy"]
+    assert "test" in figures["ablation_runs"].axes[0].get_xlabel()
+
+
+def test_end_labels_do_not_overlap(figures):
+    ax = figures["time_to_accuracy"].axes[0]
+    ends = sorted(t.get_position()[1] for t in ax.texts if t.get_text().endswith("%")
+                  and t.get_position()[0] > 0 and t.get_color() != "0.4")
+    gaps = np.diff(ends)
+    assert len(ends) == 3 and (gaps >= 0.04 * (100 - ax.get_ylim()[0]) - 1e-9).all(), ends
+
+
+def test_series_colours_come_from_the_colour_blind_safe_palette(figures):
+    from matplotlib.colors import to_hex
+
+    ax = figures["time_to_accuracy"].axes[0]
+    colours = {to_hex(line.get_color()) for line in ax.get_lines() if line.get_marker() == "o"}
+    assert colours and colours <= set(plots.PALETTE), colours
+
+
+def test_committed_figures_are_at_most_200_kb():
+    sizes = {p.name: p.stat().st_size for p in (ROOT / "figures").glob("*.png")}
+    assert sizes
+    assert not {k: v for k, v in sizes.items() if v > 200_000}, "figures above 200 KB"
