@@ -15,12 +15,23 @@ def test_every_run_is_the_budget_plus_one_change(name):
     study = ablation.study_named(name)
     runs = ablation.plan(study=name)
     assert len(runs) == len(study.variants)
-    assert runs[0] == study.budget  # the baseline changes nothing
+    assert runs[0] == {**study.budget, **study.fixed}  # the baseline changes nothing
+    # what notebook 03's own defaults would otherwise decide is pinned by the study
+    assert "validation_split" in study.fixed
     for run, change in zip(runs[1:], list(study.variants.values())[1:]):
         assert change, "a variant must change something"
         assert {k: run[k] for k in study.budget if k not in change} == \
             {k: v for k, v in study.budget.items() if k not in change}
         assert {k: run[k] for k in change} == change
+
+
+def test_an_exercise_is_the_studys_run_with_measured_expectations():
+    summary = ablation.summarize(_table({ablation.BASELINE: [0.44, 0.45, 0.46],
+                                         "no dropout": [0.50, 0.51, 0.52]}))
+    text = ablation.exercise(summary, "no dropout", "Which is better?")
+    assert "papermill 03_training.ipynb ex_no_dropout.ipynb -p model_name seed_v1_3" in text
+    assert "-p validation_split 0.2" in text and "-y '{model_kwargs: {dropout: [0.0, 0.0, 0.0]}}'" in text
+    assert "**no dropout** 51.0% (mean of 3 seeds, 50.0%–52.0%) against the baseline's 45.0%" in text
 
 
 def test_unknown_study_or_variant_is_refused_with_the_accepted_names():
@@ -46,7 +57,7 @@ def test_fast_variants_are_valid_recipes_and_builder_arguments():
 
 def test_budget_text_names_the_images():
     fast = ablation.study_named("fast")
-    assert fast.budget_text() == "fast recipe, airbench_cpu_s, all 50,000 images, 3 epochs"
+    assert fast.budget_text() == "fast recipe, small fast net (airbench_cpu_s), all 50,000 images, 3 epochs"
     assert "1,000 images, 5 epochs" in fast.budget_text({"train_subset": 1000, "epochs": 5})
     assert ablation.study_named("seed").budget_text() == "seed recipe, 5,000 images, up to 10 epochs"
 
@@ -70,7 +81,7 @@ def test_summary_and_conclusions_with_several_seeds():
     assert summary.loc["no lookahead", "runs"] == 3  # the failed run is not counted
     assert summary.loc["no lookahead", "delta_points"] == pytest.approx(-3.0)
     lines = ablation.conclusions(summary, study="fast")
-    assert lines[0].startswith("Baseline (fast recipe, airbench_cpu_s, all 50,000 images, 3 epochs): "
+    assert lines[0].startswith("Baseline (fast recipe, small fast net (airbench_cpu_s), all 50,000 images, 3 epochs): "
                                "test accuracy 0.850 ± 0.002 over 3 seeds")
     text = "\n".join(lines)
     assert "no lookahead: 0.820 ± 0.002 — hurts: -3.0 points" in text

@@ -97,3 +97,12 @@ def test_the_course_reads_in_order_in_chromium(site):
     assert has_next == 0  # the last lesson has no "next"
     assert back.startswith(PIPELINE[-2][:2])
     assert outputs > 0  # executed outputs are on the page
+
+
+def test_ci_only_cells_are_left_out_and_the_screenshot_is_in(site):
+    _, index = site
+    page = (index.parent / "06_interactive_classifier.html").read_text()
+    assert "Smoke profile only" not in page  # the cell tagged ci-only
+    assert page.count("data:image/png;base64") >= 1  # the app's screenshot, without a kernel
+    last = (index.parent / f"{Path(PIPELINE[-1]).stem}.html").read_text()
+    assert 'href="01_data_exploration.html"' in last  # the course closes back at its start

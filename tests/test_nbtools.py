@@ -79,3 +79,14 @@ def test_committed_notebooks_carry_no_machine_paths():
         assert "input_path" not in text and "output_path" not in text, nb.name
         assert not re.search(r"(/work/|/home/|/root/|/tmp/)", text), nb.name
         json.loads(text)  # still a notebook
+
+
+def test_shown_text_is_what_a_reader_sees_without_a_kernel():
+    from nbformat.v4 import new_markdown_cell
+
+    cell = new_code_cell("show()", outputs=[
+        new_output("stream", name="stdout", text="printed\n"),
+        new_output("display_data", data={"text/markdown": "**rendered**", "text/plain": "<md>"}),
+        new_output("display_data", data={"image/png": "AAAA", "text/plain": "<Figure>"})])
+    assert nbtools.shown_text(cell) == "printed\n**rendered**"
+    assert nbtools.shown_text(new_markdown_cell("# title")) == "# title"

@@ -10,7 +10,8 @@ into mean, spread and difference from the baseline, and :func:`conclusions` writ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,10 @@ VARIANTS: dict[str, dict] = {
     "batch size 128 (not 32)": {"batch_size": 128},
     "data augmentation (crop + flip)": {"augment": True},
 }
+
+#: How each metric a run records is named on a figure's axis.
+METRIC_LABELS = {"test_accuracy": "test accuracy (10,000 test images)",
+                 "best_val_accuracy": "best validation accuracy (the run's held-out 20%)"}
 
 FAST_BASELINE = "fast recipe (baseline)"
 
@@ -58,6 +63,7 @@ class Study:
     budget: dict
     variants: dict
     describe: str  # the budget in words; formatted with the budget's values and {images}
+    fixed: dict = field(default_factory=dict)  # held constant, whatever notebook 03's defaults
 
     def budget_text(self, budget: dict | None = None) -> str:
         values = {**self.budget, **(budget or {})}
@@ -67,11 +73,14 @@ class Study:
 
 
 STUDIES: dict[str, Study] = {
+    # the seed's recipe holds out 20% for its callbacks; the fast one trains on everything
     "seed": Study("seed", BASELINE, BUDGET, VARIANTS,
-                  "seed recipe, {images} images, up to {epochs} epochs"),
+                  "seed recipe, {images} images, up to {epochs} epochs",
+                  {"validation_split": 0.2}),
     "fast": Study("fast", FAST_BASELINE,
                   {"model_name": "airbench_cpu_s", "recipe": "fast", "epochs": 3},
-                  FAST_VARIANTS, "fast recipe, {model_name}, {images} images, {epochs} epochs"),
+                  FAST_VARIANTS, "fast recipe, small fast net ({model_name}), {images} images, "
+                  "{epochs} epochs", {"validation_split": 0.0}),
 }
 
 
@@ -93,7 +102,7 @@ def plan(budget: dict | None = None, variants: list[str] | None = None,
     unknown = set(names) - set(st.variants)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; accepted: {list(st.variants)}")
-    return [{**budget, **st.variants[n]} for n in names]
+    return [{**budget, **st.fixed, **st.variants[n]} for n in names]
 
 
 def label_runs(table, notebook: Path, budget: dict | None = None,
@@ -107,7 +116,7 @@ def label_runs(table, notebook: Path, budget: dict | None = None,
     ids = {}
     for name in names:
         for seed in table["seed"].dropna().unique():
-            params = {**budget, **st.variants[name], "seed": int(seed)}
+            params = {**budget, **st.fixed, **st.variants[name], "seed": int(seed)}
             ids[sweep.run_id(notebook, params)] = name
     table = table.copy()
     table["variant"] = table["run_id"].map(ids)
@@ -135,7 +144,8 @@ def summarize(table, metric: str = "test_accuracy", study: str | Study = "seed")
     return df.loc[order]
 
 
-def conclusions(summary, budget: dict | None = None, study: str | Study = "seed") -> list[str]:
+def conclusions(summary, budget: dict | None = None, study: str | Study = "seed",
+                metric: str = "test_accuracy") -> list[str]:
     """One sentence per variant, from the numbers (difference vs the runs' own spread).
 
     With one seed per variant there is no spread to compare with: a difference is then called
@@ -145,7 +155,8 @@ def conclusions(summary, budget: dict | None = None, study: str | Study = "seed"
     base = summary.loc[st.baseline]
     runs = int(base["runs"])
     spread = f" ± {base['std']:.3f} over {runs} seeds" if runs > 1 else " (one run)"
-    lines.append(f"Baseline ({st.budget_text(budget)}): test accuracy {base['mean']:.3f}{spread}.")
+    what = "test accuracy" if metric == "test_accuracy" else metric.replace("_", " ")
+    lines.append(f"Baseline ({st.budget_text(budget)}): {what} {base['mean']:.3f}{spread}.")
     for name, row in summary.iterrows():
         if name == st.baseline:
             continue
@@ -169,24 +180,83 @@ def conclusions(summary, budget: dict | None = None, study: str | Study = "seed"
 
 def plot(table, summary, metric: str = "test_accuracy", title: str = "", path=None,
          study: str | Study = "seed"):
-    """Every run as a point, mean ± std as a bar, the baseline mean as a dashed line."""
+    """Every run as a point, mean ± std as a bar, the baseline mean as a dashed line
+    (:func:`wic.evaluation.plots.ablation_runs`, the x axis named after ``metric``)."""
     from wic.evaluation import plots
 
     st = study_named(study)
-    plt, sns = plots._plt()
-    ok = table[table["status"] == "ok"]
-    order = list(summary.index)
-    fig, ax = plt.subplots(figsize=(9, 0.6 * len(order) + 1.5))
-    sns.stripplot(ok, x=metric, y="variant", order=order, ax=ax, size=7, color="tab:blue",
-                  alpha=0.7, jitter=0.15)
-    ax.errorbar(summary["mean"], np.arange(len(order)), xerr=summary["std"], fmt="D",
-                color="black", capsize=4, label="mean ± std")
-    if st.baseline in summary.index:
-        ax.axvline(summary.loc[st.baseline, "mean"], color="gray", ls="--", lw=1,
-                   label="baseline mean")
-    ax.set_xlabel("test accuracy (10,000 test images)")
-    ax.set_ylabel("")
-    ax.set_title(title)
-    ax.legend(loc="lower left", fontsize=9)
-    fig.tight_layout()
-    return plots.save(fig, path)
+    return plots.ablation_runs(table, summary, metric=metric, title=title, baseline=st.baseline,
+                               xlabel=METRIC_LABELS.get(metric), path=path)
+
+
+#: Where an exercise's figures go: the committed figures/ are never scratch space.
+EXERCISE_FIGURES = "../runs/exercise-figures"
+
+
+def papermill_command(params: dict, notebook: str = "03_training.ipynb",
+                      output: str = "exercise.ipynb") -> str:
+    """The shell command (from ``notebooks/``) that runs ``notebook`` with ``params``: ``-p``
+    for numbers and words, one ``-y`` for lists, dicts and booleans (``-p flag false`` would be
+    the string "false"); its figures go to :data:`EXERCISE_FIGURES`, not ``figures/``."""
+    import shlex
+
+    import yaml
+
+    simple = {k: v for k, v in params.items()
+              if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    structured = {k: v for k, v in params.items() if k not in simple}
+    parts = ["papermill", notebook, output]
+    for k, v in simple.items():
+        parts += ["-p", k, str(v)]
+    if structured:
+        flow = yaml.safe_dump(structured, default_flow_style=True, width=1000).strip()
+        parts += ["-y", flow]
+    return f"WIC_FIGURES_DIR={EXERCISE_FIGURES} " + " ".join(shlex.quote(p) for p in parts)
+
+
+def _range(row) -> str:
+    if row["runs"] > 1:
+        return (f"{row['mean']:.1%} (mean of {int(row['runs'])} seeds, "
+                f"{row['min']:.1%}–{row['max']:.1%})")
+    return f"{row['mean']:.1%} (one run)"
+
+
+def exercise(summary, variant: str, question: str, study: str | Study = "seed",
+             budget: dict | None = None, seed: int = 0, split: str = "test") -> str:
+    """One exercise as markdown: the notebook-03 command that trains ``variant`` under the
+    study's budget, the question, and what to expect — the variant's and the baseline's
+    measured accuracy from ``summary`` (mean and range over seeds), never a guess."""
+    st = study_named(study)
+    slug = re.sub(r"[^a-z0-9]+", "_", variant.split(" (")[0].lower()).strip("_")[:24].strip("_")
+    params = {**plan(budget, [variant], st)[0], "seed": seed, "out_name": f"ex_{slug}"}
+    row, base = summary.loc[variant], summary.loc[st.baseline]
+    took = ""
+    if "train_s" in summary and np.isfinite(row.get("train_s", np.nan)):
+        took = f" Training took {row['train_s'] / 60:.1f} min per run where this was measured."
+    return (f"`{papermill_command(params, output=f'ex_{slug}.ipynb')}`  \n"
+            f"*Question:* {question}  \n"
+            f"*Expect* ({split} accuracy, measured under this budget): **{variant}** "
+            f"{_range(row)} against the baseline's {_range(base)}.{took}")
+
+
+def seed_exercise(summary, study: str | Study = "seed",
+                  notebook: str = "04_tuning_ablations.ipynb") -> str:
+    """The one-seed exercise: re-run the study with a single seed. The expectation names the
+    variants whose seeds landed on both sides of the baseline's mean in ``summary`` — the ones
+    one seed could rank either way."""
+    st = study_named(study)
+    base = summary.loc[st.baseline]
+    both = [(v, r) for v, r in summary.iterrows()
+            if v != st.baseline and r["runs"] > 1 and r["min"] <= base["mean"] <= r["max"]]
+    cmd = papermill_command({"seeds": [0]}, notebook=notebook, output="ex_one_seed.ipynb")
+    if both:
+        named = "; ".join(f"**{v}** {r['min']:.1%}–{r['max']:.1%}" for v, r in both)
+        expect = (f"in the sweep above the seeds of {named} lay on both sides of the baseline's "
+                  f"mean ({base['mean']:.1%}): with one seed, each could come out better or worse "
+                  "than the baseline, by chance.")
+    else:
+        expect = ("in the sweep above no variant's seeds lay on both sides of the baseline's mean "
+                  f"({base['mean']:.1%}); compare the size of each difference with its spread.")
+    return (f"`{cmd}` (one seed: {len(st.variants)} runs; those already in `sweep_dir` are "
+            "skipped)  \n*Question:* does one seed per variant give the same ranking as three?  \n"
+            f"*Expect* (test accuracy, measured): {expect}")

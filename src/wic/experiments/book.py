@@ -54,7 +54,14 @@ def build(out: Path | None = None, notebooks: list[str] | None = None) -> Path:
     nb_dir = notebooks_dir()
     names = notebooks or [n for n in PIPELINE if (nb_dir / n).is_file()]
     pages = [(Path(n).with_suffix(".html").name, title_of(nb_dir / n)) for n in names]
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    from wic.experiments.nbtools import CI_ONLY_TAG
+
     exporter = HTMLExporter(template_name="lab")
+    # the smoke profile's checks are not part of the lesson
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={CI_ONLY_TAG}),
+                                   enabled=True)
     for i, name in enumerate(names):
         body, _ = exporter.from_filename(str(nb_dir / name))
         # links between notebooks go to the rendered pages

@@ -92,3 +92,17 @@ def strip_for_commit(src: Path, dst: Path | None = None) -> Path:
     dst = Path(dst or src)
     nbformat.write(nb, dst)
     return dst
+
+
+def shown_text(cell) -> str:
+    """What a reader sees of a cell without a kernel: a Markdown cell's source, or a code
+    cell's printed text and rendered Markdown (what tests compare with the numbers behind it)."""
+    if cell.get("cell_type") == "markdown":
+        return cell.get("source", "")
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        else:
+            parts.append(out.get("data", {}).get("text/markdown", ""))
+    return "".join(parts)

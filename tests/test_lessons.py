@@ -1,0 +1,198 @@
+"""Notebooks 04-07 as committed: the shape of a lesson, exercises with measured expectations,
+and prose that agrees with the outputs beside it.
+
+These read the executed notebooks in ``notebooks/`` (no kernel is started) and the result files
+their numbers come from (``figures/ablation_summary.csv``, ``benchmarks/results/*.csv``, the
+model cards). A notebook whose text and outputs disagree on a checked number fails here;
+re-publish it with ``wic pipeline --profile full --only NN --publish`` after changing it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from wic import cards
+from wic.experiments import ablation, nbtools
+from wic.experiments.nbtools import WIDGET_VIEW
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = ["04_tuning_ablations", "05_evaluation", "06_interactive_classifier", "07_fast_recipe"]
+NEXT = {"04_tuning_ablations": "(05_evaluation.ipynb)",
+        "05_evaluation": "(06_interactive_classifier.ipynb)",
+        "06_interactive_classifier": "(07_fast_recipe.ipynb)",
+        "07_fast_recipe": "(01_data_exploration.ipynb)"}
+MINE = ["04_tuning_ablations", "06_interactive_classifier", "07_fast_recipe"]
+
+
+def _nb(name: str):
+    return nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", 4)
+
+
+def _out(cell) -> str:
+    return nbtools.shown_text(cell)
+
+
+def _reader_text(nb) -> str:
+    return "\n".join(nbtools.shown_text(c) for c in nb.cells)
+
+
+def _cell(nb, needle: str):
+    return next(c for c in nb.cells if needle in c.source)
+
+
+def _summary_csv() -> pd.DataFrame:
+    return pd.read_csv(ROOT / "figures" / "ablation_summary.csv", index_col="variant")
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_a_lesson_opens_with_objectives_and_ends_with_what_was_learned_and_next(name):
+    nb = _nb(name)
+    first = nb.cells[0].source
+    assert "**You will learn to**" in first and "**Builds on:**" in first, name
+    objectives = re.findall(r"^\d\. ", first.split("**Builds on:**")[0], re.M)
+    assert 2 <= len(objectives) <= 4, objectives
+    earlier = re.findall(r"\]\((0\d)_\w+\.ipynb\)", first.split("**Builds on:**")[1])
+    assert earlier and all(n < name[:2] for n in earlier), earlier
+    md = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert any("## What we learned" in s for s in md), name
+    assert NEXT[name] in md[-1] and "Next" in md[-1], md[-1][-200:]
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_three_or_more_exercises_each_a_command_a_question_and_a_measured_expectation(name):
+    text = _reader_text(_nb(name))
+    exercises = text.split("## Exercises", 1)[1]
+    items = re.split(r"^\d\. ", exercises, flags=re.M)[1:]
+    assert len(items) >= 3, name
+    for item in items:
+        assert "*Question:*" in item and "*Expect" in item, item[:200]
+    assert "papermill" in exercises
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_committed_lessons_carry_no_dead_widgets_or_stray_reprs(name):
+    for cell in _nb(name).cells:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            assert WIDGET_VIEW not in data, (name, cell.source[:80])  # a frozen progress bar
+            if o.get("output_type") == "execute_result":  # an image, never a bare repr
+                assert set(data) - {"text/plain"}, (name, data.get("text/plain"))
+            assert o.get("output_type") != "error", name
+
+
+# ----------------------------------------------------------------------------- 04
+
+
+def test_04_table_conclusions_and_prose_are_the_committed_sweep():
+    nb = _nb("04_tuning_ablations")
+    summary = _summary_csv()
+    printed = _out(_cell(nb, "shown = summary.rename"))
+    for variant, row in summary.iterrows():  # the printed table is the committed CSV
+        line = next(ln for ln in printed.splitlines() if ln.startswith(variant))
+        numbers = [float(x) for x in line[len(variant):].split()]
+        assert numbers[0] == row["runs"] and abs(numbers[1] - row["mean"]) < 1e-4, line
+    runs = _out(_cell(nb, "values.parameters("))
+    n_seeds = int(re.search(r"x (\d+) seeds", runs).group(1))
+    assert set(summary["runs"]) == {n_seeds}  # "N seeds" in the setup line = the table's
+    conclusions = _out(_cell(nb, "ablation.conclusions("))
+    budget = {**ablation.BUDGET}
+    for line in ablation.conclusions(summary, budget):
+        assert line.split(";")[0] in conclusions, line
+
+    prose = _cell(nb, "## How to read this").source.replace("\n  ", " ")
+    std = (100 * summary["std"]).round(1)
+    assert f"ranges from {std.min():.1f} points ({std.idxmin()}) to {std.max():.1f} points " \
+           f"({std.idxmax()})" in prose
+    assert f"the largest loss in the table ({summary['delta_points'].idxmin()})" in prose
+    assert "4,000 training images" in prose and budget["train_subset"] * 0.8 == 4000
+
+
+def test_04_exercises_are_rendered_from_the_committed_sweep():
+    text = _cell(_nb("04_tuning_ablations"), "## Exercises").source
+    summary = _summary_csv()
+    assert ablation.seed_exercise(summary) in text
+    for variant in ("no dropout", "batch size 128 (not 32)"):
+        expect = ablation.exercise(summary, variant, "?").split("*Expect*", 1)[1]
+        assert expect in text, variant
+
+
+def test_04_says_which_split_ranks_the_variants():
+    nb = _nb("04_tuning_ablations")
+    intro = nb.cells[0].source
+    params = _cell(nb, "metric =").source
+    ranked_by = re.search(r'metric = "(\w+)"', params).group(1)
+    assert ranked_by == "test_accuracy" and "ranked on the **test set**" in intro
+    assert "touched last" in intro
+
+
+# ----------------------------------------------------------------------------- 06
+
+
+def test_06_shows_the_screenshot_and_its_exercises_match_the_cards():
+    nb = _nb("06_interactive_classifier")
+    shot = _cell(nb, "page_screenshot()")
+    assert any("image/png" in o.get("data", {}) for o in shot.outputs)
+    assert (ROOT / "figures" / "app_page.png").is_file()
+    text = _cell(nb, "## Exercises").source.replace("\n   ", " ")
+    card = {m: cards.read_card(ROOT / "models" / f"{m}.keras")
+            for m in ("seed_v1_3", "fast_cpu_v2", "airbench94_cpu_v1")}
+    assert f"{card['seed_v1_3']['test_accuracy']:.2%} test accuracy for `seed_v1_3`" in text
+    assert f"{card['fast_cpu_v2']['test_accuracy']:.2%} for `fast_cpu_v2`" in text
+    one_in = {m: round(1 / (1 - card[m]["test_accuracy"])) for m in ("seed_v1_3", "fast_cpu_v2")}
+    assert f"one picture in {one_in['seed_v1_3']} wrong against one in {one_in['fast_cpu_v2']}" in text
+    assert f"its card gives {card['airbench94_cpu_v1']['test_accuracy']:.2%}" in text
+    ece = {m: card[m]["calibration"]["test_ece_after"] for m in card}
+    assert f"scaling is {ece['airbench94_cpu_v1']:.3f}, against {ece['fast_cpu_v2']:.3f}" in text
+    assert card["airbench94_cpu_v1"]["calibration"].get("held_out") is False
+
+
+@pytest.mark.slow
+def test_06_grad_cam_grid_sizes_are_the_nets_last_convolutions():
+    from wic import models
+    from wic.evaluation import explain
+
+    text = _cell(_nb("06_interactive_classifier"), "## Exercises").source
+    size = {}
+    for name in ("seed_v1_3", "airbench_cpu_s", "airbench94_cpu"):
+        shape = explain.last_spatial_layer(models.build(name)).output.shape
+        size[name] = f"{shape[1]}×{shape[2]}"
+    assert size["airbench_cpu_s"] == size["airbench94_cpu"]
+    assert f"{size['seed_v1_3']} for `seed_v1_3`, {size['airbench_cpu_s']} for the fast nets" in text
+
+
+# ----------------------------------------------------------------------------- 07
+
+
+def test_07_ablation_and_exercises_are_the_benchmark_csvs():
+    nb = _nb("07_fast_recipe")
+    summary = pd.read_csv(ROOT / "benchmarks" / "results" / "fast_ablation_summary.csv",
+                          index_col="variant")
+    printed = _out(_cell(nb, 'summary = pd.read_csv(results / "fast_ablation_summary.csv"'))
+    for variant, row in summary.iterrows():
+        line = next(ln for ln in printed.splitlines() if ln.startswith(variant))
+        assert abs(float(line[len(variant):].split()[1]) - row["mean"]) < 1e-4, line
+    exercises = _out(_cell(nb, "ablation.exercise("))
+    shown = re.findall(r"\*\*(.+?)\*\* \d", exercises)
+    assert len(shown) >= 3
+    for variant in shown:
+        expect = ablation.exercise(summary, variant, "?", study="fast").split("*Expect*", 1)[1]
+        assert expect in exercises, variant
+
+
+def test_07_prose_has_no_hand_written_measurements():
+    """Every measured number in 07 is printed by a cell: its Markdown cells quote none
+    (percentages, minutes, ratios), except the targets and settings it describes."""
+    # the seed's 78% (the race's name), a share, the seed's split, the backends' decision rule
+    allowed = {"78%", "100%", "20%", "1.3x"}
+    for cell in _nb("07_fast_recipe").cells:
+        if cell.cell_type != "markdown" or "## Where the numbers come from" in cell.source:
+            continue
+        found = set(re.findall(r"\d+(?:\.\d+)?%", cell.source)) - allowed
+        found |= set(re.findall(r"\d+(?:\.\d+)? ?min(?:utes)?\b", cell.source))
+        found |= set(re.findall(r"\bx\d+\.\d+|\d+\.\d+x\b", cell.source)) - allowed
+        assert not found, (found, cell.source[:120])
