@@ -69,7 +69,10 @@ def _display(entry: dict) -> None:
 
     if get_ipython() is None:
         return
-    text = f"{entry['name']} = {entry['value']!r}"
+    value = entry["value"]
+    # what a reader sees: floats to 4 significant digits (the JSON keeps the full value)
+    shown = f"{value:.4g}" if isinstance(value, float) else repr(value)
+    text = f"{entry['name']} = {shown}"
     display({MIME: entry, "text/plain": text}, raw=True)
 
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 from wic import config, values
 
-Optimizer = Literal["adam", "adamw", "sgd", "nesterov"]
+Optimizer = Literal["adam", "adamw", "sgd", "nesterov", "muon"]
 Schedule = Literal["constant", "onecycle", "linear"]
 Flip = Literal["random", "alternate", "none"]
 Precision = Literal["auto", "float32", "mixed_bfloat16"]
@@ -34,7 +34,9 @@ class Recipe:
 
     optimizer: Optimizer = "adam"
     learning_rate: float = 1e-3  # the peak learning rate when a schedule is used
-    momentum: float = 0.9  # SGD / Nesterov only
+    momentum: float = 0.9  # SGD / Nesterov only (with 'muon': for the weights that are not filters)
+    muon_lr: float = 0.24  # 'muon': the 3x3 filters' peak step (orthogonalised, see training.muon)
+    muon_momentum: float = 0.6  # 'muon': the filters' (Nesterov) momentum
     weight_decay: float = 0.0  # decoupled, per step x learning rate (0: none)
     label_smoothing: float = 0.0  # target = (1 - s) one-hot + s / 10
     batch_size: int = 32
@@ -91,6 +93,10 @@ class Recipe:
         for name in ("warmup_fraction", "lr_start_factor", "lr_end_factor"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, "a fraction in [0, 1]")
+        if self.muon_lr <= 0:
+            bad("muon_lr", "a positive number")
+        if not 0.0 <= self.muon_momentum < 1.0:
+            bad("muon_momentum", "a fraction in [0, 1)")
         if self.weight_decay < 0:
             bad("weight_decay", "a number >= 0")
         if self.train_subset is not None and self.train_subset < 1:

@@ -4,6 +4,8 @@
   forgiving, the seed's choice. **SGD with (Nesterov) momentum** keeps a velocity — a running
   sum of past gradients — and steps along it; with a good schedule it generalises better and
   costs less per step, so the fast recipe uses it.
+- **Muon** (``optimizer="muon"``, :mod:`wic.training.muon`): momentum, then every 3x3 filter
+  bank's step is orthogonalised so all its directions move equally; the other weights keep SGD.
 - **Schedules**: ``constant``; ``onecycle`` (linear warm-up to the peak, then linear decay:
   a triangle); ``linear`` (decay only). A warm-up keeps the first, largest gradients of a
   fresh net from throwing it off; the decay lets it settle into a minimum.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from wic.backend import keras
+from wic.training.muon import MuonSGD
 from wic.training.recipe import Recipe
 
 ops = keras.ops
@@ -69,6 +72,10 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int):
         return keras.optimizers.Adam(lr)
     if recipe.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay or 0.004)
+    if recipe.optimizer == "muon":
+        return MuonSGD(lr, peak_learning_rate=recipe.learning_rate, muon_lr=recipe.muon_lr,
+                       muon_momentum=recipe.muon_momentum, momentum=recipe.momentum,
+                       nesterov=True, weight_decay=recipe.weight_decay or None)
     return keras.optimizers.SGD(lr, momentum=recipe.momentum,
                                 nesterov=recipe.optimizer == "nesterov",
                                 weight_decay=recipe.weight_decay or None)

@@ -1,0 +1,112 @@
+"""Fewer epochs to 94%: one ingredient at a time on the same budget, selected on held-out images.
+
+Each run is ``wic train`` (a fresh process, resumable) with a tenth of the training images held
+out: the variants are compared on **validation** accuracy (those held-out images, after the
+last epoch, with TTA as the card's evaluation), never on the test set. The test accuracy
+each card records is kept in the table but is not what ranks the variants.
+
+    WIC_DATA_DIR=... python benchmarks/optimizer_study.py --model airbench_cpu_s --epochs 4 \\
+        --variant nesterov= --variant muon=optimizer=muon --seeds 0 1 2
+
+A variant is ``NAME=FIELD=VALUE[,FIELD=VALUE...]`` (recipe fields, as ``wic train --set``);
+``NAME=`` is the recipe unchanged. Rows go to ``benchmarks/results/optimizer_study.csv``
+(appended; a finished run is read back from its folder instead of being trained again), one
+per run: the CPU, model, recipe, variant, seed, epochs, validation accuracy per epoch and at
+the end, the card's test accuracy and the training seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ["cpu", "model", "recipe", "variant", "changes", "seed", "epochs", "validation_split",
+           "val_accuracy", "val_accuracy_per_epoch", "test_accuracy", "train_seconds",
+           "load_avg", "run_dir"]
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    name, sep, rest = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"variant {text!r}: expected NAME=FIELD=VALUE[,...] or NAME=")
+    sets = [s for s in rest.split(",") if s]
+    for s in sets:
+        if "=" not in s:
+            raise argparse.ArgumentTypeError(f"variant {text!r}: {s!r} is not FIELD=VALUE")
+    return name, sets
+
+
+def run_one(args, name: str, sets: list[str], seed: int) -> dict:
+    out = f"{args.model}_{args.recipe}_e{args.epochs}_{name}_s{seed}"
+    run_dir = args.runs / out
+    card = run_dir / f"{out}.json"
+    if not card.is_file():
+        cmd = [sys.executable, "-m", "wic.cli", "train", "--model", args.model, "--recipe",
+               args.recipe, "--epochs", str(args.epochs), "--seed", str(seed),
+               "--validation-split", str(args.validation_split), "--run-dir", str(run_dir),
+               "--out", out, "--verbose", "2"]
+        for s in sets:
+            cmd += ["--set", s]
+        print("$", " ".join(cmd[2:]), flush=True)
+        subprocess.run(cmd, check=True)
+    c = json.loads(card.read_text())
+    hist = json.loads((run_dir / "state.json").read_text())["history"]
+    from wic import config
+
+    return {"cpu": config.describe_cpu(), "model": args.model, "recipe": args.recipe,
+            "variant": name, "changes": ";".join(sets), "seed": seed, "epochs": args.epochs,
+            "validation_split": args.validation_split,
+            "val_accuracy": round(hist["val_accuracy"][-1], 4),
+            "val_accuracy_per_epoch": " ".join(f"{v:.4f}" for v in hist["val_accuracy"]),
+            "test_accuracy": c.get("test_accuracy"),
+            "train_seconds": round(c.get("train_wall_time_s") or 0, 1),
+            "load_avg": round(os.getloadavg()[0], 2), "run_dir": str(run_dir.relative_to(ROOT))
+            if run_dir.is_relative_to(ROOT) else str(run_dir)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="airbench_cpu_s")
+    ap.add_argument("--recipe", default="fast")
+    ap.add_argument("--epochs", type=int, required=True)
+    ap.add_argument("--validation-split", type=float, default=0.1)
+    ap.add_argument("--variant", type=parse_variant, action="append", required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "optimizer_study")
+    ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results" / "optimizer_study.csv")
+    args = ap.parse_args(argv)
+    if not 0 < args.validation_split < 1:
+        ap.error("--validation-split must be in (0, 1): variants are ranked on held-out images")
+    from wic import config
+
+    print(f"CPU: {config.describe_cpu()}", flush=True)
+    done = set()
+    if args.csv.is_file():
+        with open(args.csv, newline="") as fh:
+            done = {r["run_dir"] for r in csv.DictReader(fh)}
+    for seed in args.seeds:  # seeds outer: every variant gets a first run before any a second
+        for name, sets in args.variant:
+            row = run_one(args, name, sets, seed)
+            print(f"{name} seed {seed}: val {row['val_accuracy']:.4f}, test "
+                  f"{row['test_accuracy']}, {row['train_seconds']} s", flush=True)
+            if row["run_dir"] in done:
+                continue
+            new = not args.csv.is_file()
+            args.csv.parent.mkdir(parents=True, exist_ok=True)
+            with open(args.csv, "a", newline="") as fh:
+                w = csv.DictWriter(fh, COLUMNS)
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+            done.add(row["run_dir"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
