@@ -2,8 +2,9 @@
 
 Every figure function notebooks 04-07 draw through ``wic.evaluation.plots`` is drawn here on
 synthetic numbers and checked: each text at least ``plots.MIN_TEXT_PX`` pixels high when the
-PNG is shown 1024 px wide, integer axes with whole-number ticks, colours from the
-colour-blind-safe palette. And every committed figure file stays at most 200 KB.
+PNG is shown ``plots.SHOWN_PX`` wide (the rendered course's column in a 1024-px window),
+integer axes with whole-number ticks, colours from the colour-blind-safe palette. And every
+committed figure file stays at most 200 KB.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def figures():
     plt.close("all")
 
 
-def test_every_text_is_readable_on_a_1024_px_slide(figures):
+def test_every_text_is_readable_in_the_rendered_course(figures):
     small = {name: [(t, round(px, 1)) for t, px in plots.text_px_at(fig) if px < plots.MIN_TEXT_PX]
              for name, fig in figures.items()}
     assert not {k: v for k, v in small.items() if v}, small

@@ -7,7 +7,8 @@ saves it as a PNG at 150 dpi. Styling is shared so every figure reads well on a 
 - integer ticks on integer axes (epochs, severities), markers on measured points only;
 - axes that show the effect: a zoomed dot plot (:func:`dots`) where bars from zero would hide
   a one-point difference;
-- text at least :data:`MIN_TEXT_PX` pixels high when the saved PNG is shown 1024 px wide
+- text at least :data:`MIN_TEXT_PX` pixels high when the saved PNG is shown 850 px wide (the
+  rendered course's output column in a 1024-px window)
   (``tests/test_plots.py`` checks every function here);
 - axis labels that say which split a series was measured on.
 """
@@ -24,8 +25,10 @@ from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS, TIME_TO_ACCURACY_TH
 #: purple, sky blue, yellow, black): every series colour in the project's figures.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000")
 GREY = "#999999"
-#: Smallest text height (pixels) when a figure is shown 1024 px wide (a projected slide).
+#: Smallest text height (pixels) when a figure is shown :data:`SHOWN_PX` wide: the output
+#: column of the rendered course in a 1024-px window (a slide shows it larger).
 MIN_TEXT_PX = 10
+SHOWN_PX = 850
 
 
 def _plt():
@@ -47,7 +50,7 @@ def integer_ticks(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def text_px_at(fig, width_px: int = 1024) -> list[tuple[str, float]]:
+def text_px_at(fig, width_px: int = SHOWN_PX) -> list[tuple[str, float]]:
     """Every visible text of ``fig`` with its height in pixels when the saved (tight) PNG is
     shown ``width_px`` wide: how a figure reads on a slide or in the rendered course."""
     fig.canvas.draw()
@@ -61,16 +64,17 @@ def text_px_at(fig, width_px: int = 1024) -> list[tuple[str, float]]:
 
 
 def _spread(points: list[tuple[float, float]], gap: float, near: float) -> list[float]:
-    """Heights for labels at ``points`` (x, y), in the same order: a label moves up until it is
-    at least ``gap`` above every lower label less than ``near`` away in x, so end labels never
-    overlap each other (labels far apart in x keep their own height)."""
-    order = sorted(range(len(points)), key=lambda i: points[i][1])
+    """Heights for labels at ``points`` (x, y), in the same order: from the highest down, a
+    label moves down until it is at least ``gap`` below every higher label less than ``near``
+    away in x, so end labels never overlap each other and never climb out of the axes (labels
+    far apart in x keep their own height)."""
+    order = sorted(range(len(points)), key=lambda i: -points[i][1])
     placed: dict[int, float] = {}
     for i in order:
         x, y = points[i]
-        for j in sorted(placed, key=placed.get):
-            if abs(points[j][0] - x) < near and y < placed[j] + gap:
-                y = placed[j] + gap
+        for j in sorted(placed, key=placed.get, reverse=True):
+            if abs(points[j][0] - x) < near and y > placed[j] - gap:
+                y = placed[j] - gap
         placed[i] = y
     return [placed[i] for i in range(len(points))]
 
@@ -172,7 +176,7 @@ def image_grid(images, titles=None, ncols: int = 10, title: str | None = None, p
             ax.imshow(images[i], interpolation="nearest")
             if titles is not None:
                 color = title_colors[i] if title_colors is not None else "black"
-                ax.set_title(titles[i], fontsize=8, color=color)
+                ax.set_title(titles[i], fontsize=9, color=color)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -239,14 +243,14 @@ def _reliability_panel(ax, ax_counts, probs, y, label: str, colour: str):
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
     ax.set_title(f"{label}\nECE = {expected_calibration_error(probs, y):.3f}", fontsize=11)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=9)
     ax_counts.bar(centers[mask], counts[mask], width=width * 0.95, color=GREY)
     ax_counts.set_yscale("log")
     ax_counts.set_xlim(0, 1)
     ax_counts.set_xlabel("confidence (largest probability)")
     ax_counts.set_ylabel("images")
     for x_, n in zip(centers[mask], counts[mask]):
-        ax_counts.text(x_, n, f"{n:,}", ha="center", va="bottom", fontsize=8, rotation=90)
+        ax_counts.text(x_, n, f"{n:,}", ha="center", va="bottom", fontsize=9, rotation=90)
 
 
 def reliability_diagram(probs, y, title: str = "Reliability diagram", path=None):
@@ -468,11 +472,11 @@ def hardware_efficiency(summary: dict, path=None):
     ax.barh(labels, peaks, color="0.88", label="conv peak of that dtype")
     bars = ax.barh(labels, got, color=PALETTE[0], label="training step (3 x forward FLOPs)")
     ax.bar_label(bars, labels=[f"{g:,.0f} GFLOP/s ({g / p:.0%})" if p else f"{g:,.0f}"
-                               for g, p in zip(got, peaks)], padding=3, fontsize=10)
+                               for g, p in zip(got, peaks)], padding=3, fontsize=11)
     ax.invert_yaxis()
     ax.set_xlabel("GFLOP/s")
     ax.set_title("How much of the machine a training step uses")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=10, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=11, frameon=False)
     if fast:
         ax = axes[0][1]
         y = np.arange(len(fast))
@@ -480,17 +484,17 @@ def hardware_efficiency(summary: dict, path=None):
         on = [f[2] for f in fast]
         b_off = ax.barh(y - 0.2, off, height=0.4, color="0.6", label="Keras' ops")
         b_on = ax.barh(y + 0.2, on, height=0.4, color=PALETTE[2], label="wic's fast kernels")
-        ax.bar_label(b_off, labels=[f"{v:,.0f}" for v in off], padding=3, fontsize=10)
+        ax.bar_label(b_off, labels=[f"{v:,.0f}" for v in off], padding=3, fontsize=11)
         ax.bar_label(b_on, labels=[f"{v:,.0f} (x{f[4]:.2f})" for v, f in zip(on, fast)],
-                     padding=3, fontsize=10)
+                     padding=3, fontsize=11)
         ax.set_yticks(y, [f"{what}\n{dt}" for what, dt, *_ in fast])
         ax.invert_yaxis()
         ax.margins(x=0.3)
         ax.set_xlabel("training images/s")
         ax.set_title("BatchNorm fused, GELU's gradient written out")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=10,
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=11,
                   frameon=False)
-    fig.suptitle(summary["cpu"], fontsize=11)
+    fig.suptitle(summary["cpu"], fontsize=12)
     fig.tight_layout()
     return save(fig, path)
 
