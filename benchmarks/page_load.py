@@ -51,8 +51,9 @@ BEFORE = [  # the `make app` recipe before the class page (commit 3f31550), verb
 GOALS = {"ready_p50_s": 3.0, "ready_p95_s": 15.0, "upload_p95_s": 2.0, "peak_gb": 6.0}
 FIELDS = ["design", "tabs", "ready_ok", "full_pages", "results_ok", "ready_p50_s", "ready_p95_s",
           "ready_max_s", "upload_p50_s", "upload_p95_s", "upload_max_s", "peak_gb", "processes",
-          "next_visitor", "cpu_server_s", "cpu_kernels_s", "cpu_browsers_s", "warm_up_s", "note",
-          "cpu", "load_before"]
+          "next_visitor", "cpu_server_s", "cpu_kernels_s", "cpu_browsers_s", "cpu_driver_s",
+          "upload_cpu_server_s", "upload_cpu_kernels_s", "upload_cpu_browsers_s",
+          "upload_cpu_driver_s", "warm_up_s", "note", "cpu", "load_before", "load_after"]
 
 
 def _pct(values, q):
@@ -73,6 +74,7 @@ async def _run_class(url: str, n: int, spread_s: float, photos: list[Path], page
             errors = [r for r in results if isinstance(r, BaseException)]
             ready = [t.ready_s for t in tabs]
             uploads, ok = [], 0
+            cpu_mid = visitors.cpu_seconds(page.process.pid)  # every tab ready: the uploads' share
             if tabs:
                 timed = await asyncio.gather(
                     *(t.timed_result(ph) for t, ph in zip(tabs, photos, strict=False)),
@@ -85,6 +87,7 @@ async def _run_class(url: str, n: int, spread_s: float, photos: list[Path], page
                         errors.append(r)
             cpu1 = visitors.cpu_seconds(page.process.pid)
             cpu = {k: round(cpu1[k] - cpu0[k], 1) for k in cpu0}
+            cpu.update({f"upload_{k}": round(cpu1[k] - cpu_mid[k], 2) for k in cpu0})
             next_visitor = ""
             if extra:  # N is the capacity: the next visitor must see the full page
                 nxt = await visitors.Tab.open(browser, url)
@@ -125,10 +128,14 @@ def run_one(design: str, n: int, args, photos, workdir: Path) -> dict:
         "upload_p95_s": _pct(uploads, 95), "upload_max_s": _pct(uploads, 100),
         "peak_gb": round(peak / 1e9, 3), "processes": procs, "next_visitor": nxt,
         "cpu_server_s": cpu["server"], "cpu_kernels_s": cpu["kernels"],
-        "cpu_browsers_s": cpu["browsers"], "warm_up_s": round(warm_s, 1),
+        "cpu_browsers_s": cpu["browsers"], "cpu_driver_s": cpu["driver"],
+        **{f"upload_cpu_{k}_s": cpu[f"upload_{k}"] for k in ("server", "kernels", "browsers",
+                                                               "driver")},
+        "warm_up_s": round(warm_s, 1),
         "note": "; ".join(sorted({type(e).__name__ + ": " + str(e).splitlines()[0][:120]
                                   for e in errors})),
         "cpu": config.describe_cpu(), "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
     }
     return row
 
@@ -186,12 +193,21 @@ def readme_table(rows: list[dict]) -> str:
     def cell(v, unit=""):
         return "–" if v in (None, "") else f"{v:g}{unit}" if isinstance(v, float) else f"{v}{unit}"
 
+    def per_upload(r):
+        n = r.get("results_ok") or 0
+        parts = [r.get(f"upload_cpu_{k}_s") for k in ("server", "kernels", "browsers", "driver")]
+        if not n or any(p in (None, "") for p in parts):
+            return "–"
+        return (f"{(parts[0] + parts[1]) / n:.3f} / {parts[2] / n:.3f} / {parts[3] / n:.3f} s")
+
     lines = ["| design | tabs | results | page ready p50 / p95 | upload → result p50 / p95 | "
-             "server + kernels, peak | CPU: server + kernels / browsers | visitor after the last |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "server + kernels, peak | CPU: server + kernels / browsers / driver | uploads' CPU "
+             "per upload: server + kernels / browsers / driver | visitor after the last | load "
+             "(1 min) before / after |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         if r.get("ready_ok") is None:
-            lines.append(f"| {r['design']} | {r['tabs']} | {r['note']} | | | | | |")
+            lines.append(f"| {r['design']} | {r['tabs']} | {r['note']} | | | | | | | |")
             continue
         lines.append(
             f"| {r['design']} | {r['tabs']} | {r['results_ok']}/{r['tabs']} | "
@@ -199,7 +215,9 @@ def readme_table(rows: list[dict]) -> str:
             f"{cell(r['upload_p50_s'], ' s')} / {cell(r['upload_p95_s'], ' s')} | "
             f"{cell(r['peak_gb'], ' GB')} | "
             f"{cell(round(r['cpu_server_s'] + r['cpu_kernels_s'], 1), ' s')} / "
-            f"{cell(r['cpu_browsers_s'], ' s')} | {r['next_visitor'] or '–'} |")
+            f"{cell(r['cpu_browsers_s'], ' s')} / {cell(r.get('cpu_driver_s'), ' s')} | "
+            f"{per_upload(r)} | {r['next_visitor'] or '–'} | "
+            f"{cell(r.get('load_before'))} / {cell(r.get('load_after'))} |")
     cpu = next((r["cpu"] for r in rows if r.get("cpu")), "")
     lines.append(f"\nMeasured by `python benchmarks/page_load.py --update-readme README.md` in one "
                  f"run on {cpu}; CSV: `benchmarks/results/page_load.csv`.")
@@ -255,13 +273,16 @@ def main(argv=None) -> int:
                   f"{row['ready_p95_s']} s; upload p50 {row['upload_p50_s']} s p95 "
                   f"{row['upload_p95_s']} s; results {row['results_ok']}/{n}; peak "
                   f"{row['peak_gb']} GB ({row['processes']} processes)"
-                  + f"; CPU s server/kernels/browsers {row['cpu_server_s']}/"
-                    f"{row['cpu_kernels_s']}/{row['cpu_browsers_s']}"
+                  + f"; CPU s server/kernels/browsers/driver {row['cpu_server_s']}/"
+                    f"{row['cpu_kernels_s']}/{row['cpu_browsers_s']}/{row['cpu_driver_s']}"
+                    f" (uploads: {row['upload_cpu_server_s']}/{row['upload_cpu_kernels_s']}/"
+                    f"{row['upload_cpu_browsers_s']}/{row['upload_cpu_driver_s']})"
+                  + f"; load {row['load_before']} -> {row['load_after']}"
                   + (f"; next visitor: {row['next_visitor']}" if row["next_visitor"] else "")
                   + (f"; {row['note']}" if row["note"] else ""), flush=True)
     for n, why in skipped.items():
         rows.append({"design": "before", "tabs": n, "note": f"not run: {why}",
-                     "cpu": config.describe_cpu(), **{k: None for k in FIELDS[2:18]}})
+                     "cpu": config.describe_cpu(), **{k: None for k in FIELDS[2:23]}})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as fh:

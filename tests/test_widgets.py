@@ -264,3 +264,47 @@ def test_every_hostile_file_in_one_upload(app, monkeypatch):
             assert len(top3(h)) == 3, (case.name, h)
     app.upload.value = (upload_item("after.png", encoded()),)
     assert len(top3(cards_html(app)[0])) == 3
+
+
+# ----------------------------------------------------------------------------- reduced uploads
+# PhotoUpload's JavaScript sends a big photo as raw RGB pixels at 256 px on its shorter side,
+# with the original's size and dimensions (wic.serving.upload; its JavaScript runs in
+# tests/test_browser.py and benchmarks/browser_reduce.py).
+
+
+def reduced_item(name: str, w: int = 320, h: int = 256, original=(2500, 2000), nbytes=None,
+                 size: int = 5_100_000) -> dict:
+    pixels = np.random.default_rng(3).integers(0, 256, (h, w, 3), dtype=np.uint8).tobytes()
+    if nbytes is not None:
+        pixels = pixels[:nbytes]
+    return {"name": name, "type": "image/jpeg", "size": size, "content": memoryview(pixels),
+            "last_modified": 0, "shape": [h, w], "original_px": list(original)}
+
+
+def test_a_photo_reduced_in_the_browser_is_classified_with_its_own_size(app):
+    app.upload.value = (reduced_item("big.jpg"),)
+    assert app.upload.value == ()
+    (card,) = cards_html(app)
+    assert len(top3(card)) == 3 and "big.jpg" in card
+    assert "4.9 MB, 2500×2000 px (sent reduced to 320×256)" in card
+    assert app.results[0].x32.shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    (reduced_item("bomb.jpg", original=(30000, 30000)), "the limit is 50 megapixels"),
+    (reduced_item("strip.jpg", original=(20000, 500)), "too thin to classify"),
+    (reduced_item("short.jpg", nbytes=1000), "the browser sent 1,000 bytes for a 320x256"),
+    ({**reduced_item("odd.jpg"), "original_px": "wide"}, "without its dimensions"),
+])
+def test_a_reduced_photo_is_checked_like_the_original(app, item, message):
+    app.upload.value = (item,)
+    (err,) = cards_html(app)
+    assert 'class="wic-error"' in err and item["name"] in err and html.escape(message) in err
+    app.upload.value = (upload_item("ok.png", encoded()),)  # the next upload works
+    assert len(top3(cards_html(app)[0])) == 3
+
+
+def test_a_card_is_born_complete_and_shares_its_layout(app):
+    app.upload.value = (upload_item("a.png", encoded()), upload_item("b.png", encoded(seed=1)))
+    a, b = app.results_box.children
+    assert "wic-result" in a._dom_classes and a.layout is b.layout and a.style is b.style

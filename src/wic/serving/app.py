@@ -15,9 +15,10 @@ Rules the app keeps, because it is served to strangers by Voilà:
   log (the kernel's real stderr, never the page); the next upload works either way.
 - Uploads are processed then cleared (``upload.value = ()``), so the kernel does not keep the
   files and the notebook never saves them in its widget state.
-- Speed (the budget is one second from upload to result for a 5 MB photo): a card is one HTML
-  widget with its images inlined and the top-3 drawn with CSS — one message to the browser, no
-  matplotlib; the model is loaded and the whole upload path run once when the app starts; the
+- Speed (the budget is one second from upload to result for a 5 MB photo): a big photo is
+  reduced in the visitor's browser before it is sent (:mod:`wic.serving.upload`); a card is one
+  HTML widget, born complete with its images inlined, the top-3 drawn with CSS and a layout and
+  style shared by every card — one message to the browser, no matplotlib; the model is loaded and the whole upload path run once when the app starts; the
   explanation overlay, which needs a backward pass, is computed after the card is on screen and
   the card is redrawn with it.
 """
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 
 import ipywidgets as W
 import numpy as np
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from wic import cards, config
 from wic.files import human_size
@@ -46,7 +48,8 @@ from wic.serving.classifier import (
     resolve_model_path,
     top_classes,
 )
-from wic.serving.images import ACCEPTED, ImageError
+from wic.serving.images import ACCEPTED, MAX_PIXELS, ImageError
+from wic.serving.upload import PhotoUpload, received
 
 MAX_RESULTS = 24  # cards kept on the page (older ones are dropped with their arrays)
 THUMB_PX = 192  # the uploaded picture is shown at most this wide/high
@@ -212,7 +215,7 @@ def _model_label(row: dict) -> str:
 class _Result:
     """One card on the page: a single HTML widget, re-rendered when its explanation changes."""
 
-    widget: W.HTML
+    widget: W.HTML | None
     x32: np.ndarray = field(repr=False)
     class_index: int
     label: str
@@ -221,11 +224,13 @@ class _Result:
     info: str = field(repr=False)  # file name, model, timing and the top-3 chart
     overlay: str = field(default="", repr=False)
 
+    def html(self) -> str:
+        return ('<div style="display:flex;flex-flow:row wrap;align-items:flex-start">'
+                f'{self.figures}{self.overlay}<div class="wic-info-col" style="min-width:330px">'
+                f'{self.info}</div></div>')
+
     def render(self) -> None:
-        self.widget.value = (
-            '<div style="display:flex;flex-flow:row wrap;align-items:flex-start">'
-            f'{self.figures}{self.overlay}<div class="wic-info-col" style="min-width:330px">'
-            f'{self.info}</div></div>')
+        self.widget.value = self.html()
 
 
 # ----------------------------------------------------------------------------- the app
@@ -263,8 +268,8 @@ class ClassifierApp:
         self.model_select = W.Dropdown(description="Model:", options=[],
                                        style={"description_width": "initial"},
                                        layout=W.Layout(width="430px", margin="6px 0 4px 0"))
-        self.upload = W.FileUpload(accept="image/*,.svg", multiple=True,
-                                   description="Upload images", button_style="primary")
+        self.upload = PhotoUpload(accept="image/*,.svg", multiple=True,
+                                  description="Upload images")
         self.random_button = W.Button(
             description="Random CIFAR-10 test images", icon="random",
             disabled=not self._data_available, layout=W.Layout(width="240px"),
@@ -277,6 +282,8 @@ class ClassifierApp:
         self.clear_button = W.Button(description="Clear results", icon="trash",
                                      layout=W.Layout(width="140px"))
         self.status = W.HTML()
+        self._card_layout = W.Layout(border="1px solid #ddd", padding="8px", margin="4px 0")
+        self._card_style = HTMLStyle()
         self.results_box = W.VBox(layout=W.Layout(margin="8px 0 0 0"))
         for w, cls in ((self.upload, "wic-upload"), (self.random_button, "wic-random"),
                        (self.model_select, "wic-model"), (self.explain_toggle, "wic-explain"),
@@ -414,12 +421,16 @@ class ClassifierApp:
             for f in files:
                 name = _safe_name(f.get("name") if isinstance(f, dict) else None)
                 with self._guard("reading the upload", name):
-                    self.classify(f["content"], name)
+                    clf = self.classifier
+                    src, size_note = received(f, clf.max_pixels if clf else MAX_PIXELS)
+                    self.classify(src, name, size_note=size_note)
         finally:
             self.upload.value = ()
 
-    def classify(self, content, name: str = "image") -> _Result:
-        """Classify one image (bytes, memoryview, path, PIL or array) and show its card."""
+    def classify(self, content, name: str = "image", *, size_note: str | None = None) -> _Result:
+        """Classify one image (bytes, memoryview, path, PIL or array) and show its card.
+
+        ``size_note`` replaces the shown size (a photo reduced in the browser: its own size)."""
         if self.classifier is None:
             raise ModelError("No model is loaded; choose one in the Model list.")
         clf = self.classifier
@@ -429,7 +440,8 @@ class ClassifierApp:
         top = top_classes(probs, clf.class_names, 3)
         thumb, mime, (tw, th) = _thumbnail(picture)
         elapsed = time.perf_counter() - t0
-        size = f"{human_size(memoryview(content).nbytes)} · " if _is_bytes(content) else ""
+        size = (f"{size_note} · " if size_note else
+                f"{human_size(memoryview(content).nbytes)} · " if _is_bytes(content) else "")
         info = (f'<div class="wic-file" style="font-weight:600;margin-bottom:2px">'
                 f'{html.escape(name)}</div><div class="wic-meta" style="font-size:12px;color:#666;'
                 f'margin-bottom:4px">{size}{html.escape(clf.name)} · {elapsed * 1000:.0f} ms</div>')
@@ -489,14 +501,16 @@ class ClassifierApp:
 
     # -- cards --------------------------------------------------------------------------------
     def _show(self, figures, info, top, x32, clf, true_label=None) -> _Result:
-        widget = W.HTML(layout=W.Layout(border="1px solid #ddd", padding="8px", margin="4px 0"))
-        widget.add_class("wic-result")
         label = top[0][0]
-        result = _Result(widget, np.asarray(x32), list(clf.class_names).index(label), label,
+        result = _Result(None, np.asarray(x32), list(clf.class_names).index(label), label,
                          str(clf.path), figures, info + bars_html(top, true_label))
-        result.render()
+        # Born complete, with the layout and style every card shares: one message to the
+        # browser (a new HTML widget with its own layout and style, then its class and then its
+        # value, were five).
+        result.widget = W.HTML(result.html(), layout=self._card_layout, style=self._card_style,
+                               _dom_classes=("wic-result",))
         self.results.insert(0, result)
-        self._add_card(widget)
+        self._add_card(result.widget)
         self._explain(result)  # after the card is on screen: it fills in a moment later
         return result
 

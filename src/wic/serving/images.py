@@ -120,7 +120,8 @@ def _too_big(size: int | None, max_bytes: int, what: str = "file") -> ImageError
     return ImageError(f"{what} is {shown}; the limit is {limit}")
 
 
-def _check_dims(w: int, h: int, max_pixels: int) -> None:
+def check_dims(w: int, h: int, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse dimensions with no pixels, too many (a decompression bomb) or too thin a strip."""
     if w <= 0 or h <= 0:
         raise ImageError(f"image is {w}x{h} pixels: it has no pixels to classify")
     if w * h > max_pixels:
@@ -295,7 +296,7 @@ def _decode_raster(data: bytes, fmt: str, max_pixels: int, draft: int | None) ->
             detail = "" if isinstance(exc, UnidentifiedImageError) else f" ({short_error(exc)})"
             raise ImageError(f"could not read this {fmt} image: its header is corrupt{detail}; "
                              f"accepted: {ACCEPTED}") from None
-        _check_dims(*img.size, max_pixels)
+        check_dims(*img.size, max_pixels)
         try:
             if draft and img.format in ("JPEG", "MPO"):
                 img.draft(None, (draft, draft))  # DCT-domain downscale: 1/2, 1/4 or 1/8
@@ -351,7 +352,7 @@ def _from_array(arr: np.ndarray, max_pixels: int) -> Image.Image:
     else:
         raise ImageError(f"array has shape {a.shape}; accepted: (H, W), (H, W, 1), (H, W, 3), "
                          "(H, W, 4)")
-    _check_dims(a.shape[1], a.shape[0], max_pixels)
+    check_dims(a.shape[1], a.shape[0], max_pixels)
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif a.dtype == np.uint16:
@@ -384,7 +385,7 @@ def load_image(src, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
     ≥ ``draft`` px (much faster and smaller for 12+ MP photos); other formats ignore it.
     """
     if isinstance(src, Image.Image):
-        _check_dims(*src.size, max_pixels)
+        check_dims(*src.size, max_pixels)
         try:
             if getattr(src, "n_frames", 1) > 1:
                 src.seek(0)  # animations: the first frame
@@ -616,7 +617,7 @@ def _decode_svg(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
                          "(or a viewBox)")
     if w <= 0 or h <= 0:
         raise ImageError(f"SVG declares a size of {w:g}x{h:g}: it has no pixels to classify")
-    _check_dims(max(1, round(w)), max(1, round(h)), max_pixels)
+    check_dims(max(1, round(w)), max(1, round(h)), max_pixels)
 
     scale = SVG_RENDER_SIDE / max(w, h)
     out_w, out_h = max(1, round(w * scale)), max(1, round(h * scale))
