@@ -149,6 +149,10 @@ def test_06_shows_the_screenshot_and_its_exercises_match_the_cards():
     ece = {m: card[m]["calibration"]["test_ece_after"] for m in card}
     assert f"scaling is {ece['airbench94_cpu_v1']:.3f}, against {ece['fast_cpu_v2']:.3f}" in text
     assert card["airbench94_cpu_v1"]["calibration"].get("held_out") is False
+    from wic.serving.classifier import default_model  # the page's default is the one named
+
+    default = default_model(cards.catalogue(ROOT / "models"))["name"]
+    assert f"with the default (`{default}`)" in text and default == "fast_cpu_v2"
 
 
 @pytest.mark.slow
