@@ -12,7 +12,8 @@ A variant is ``NAME=FIELD=VALUE[,FIELD=VALUE...]`` (recipe fields, as ``wic trai
 ``NAME=`` is the recipe unchanged. Rows go to ``benchmarks/results/optimizer_study.csv``
 (appended; a finished run is read back from its folder instead of being trained again), one
 per run: the CPU, model, recipe, variant, seed, epochs, validation accuracy per epoch and at
-the end, the card's test accuracy and the training seconds.
+the end, the card's test accuracy, the training seconds and the 1-minute load average when the row
+was written (training seconds are comparable only between runs on an otherwise idle machine).
 """
 
 from __future__ import annotations

@@ -175,3 +175,22 @@ def test_backends_table_gives_ratios_to_tensorflow_in_the_same_precision(tmp_pat
     assert "| tensorflow | 2.21 | bf16 | 2,400 | – | 25 | 70.00% |" in table
     assert "| jax | 0.10 | bf16 | 300 | x0.12 | 170 | 69.00% |" in table
     assert "| torch | – | fp32 | – | – | – | not installed" in table
+
+
+def test_optimizer_study_table_groups_seeds_and_ranks_nothing_on_test(tmp_path):
+    cols = ["cpu", "model", "recipe", "variant", "changes", "seed", "epochs", "validation_split",
+            "val_accuracy", "val_accuracy_per_epoch", "test_accuracy", "train_seconds",
+            "load_avg", "run_dir"]
+    base = {"cpu": "Test CPU", "model": "m", "recipe": "fast", "epochs": 8,
+            "validation_split": 0.1, "val_accuracy_per_epoch": "", "train_seconds": 1,
+            "load_avg": 0, "run_dir": "r"}
+    rows = [dict(base, variant="muon", changes="optimizer=muon", seed=s, val_accuracy=v,
+                 test_accuracy=t) for s, v, t in ((0, 0.94, 0.941), (1, 0.92, 0.935))]
+    rows.append(dict(base, variant="nesterov", changes="", seed=0, val_accuracy=0.93,
+                     test_accuracy=0.93))
+    path = results.write_rows(tmp_path / "optimizer_study.csv", rows, cols)
+    table = results.optimizer_study_table(path)
+    assert "| `m` | 8 | muon | optimizer=muon | 2 | 93.00% (92.00%–94.00%) | 93.80% (93.50%–94.10%) |" in table
+    assert "| nesterov | (recipe as is) | 1 | 93.00% | 93.00% |" in table
+    block = results.render(tmp_path)
+    assert "Test CPU" in block and "ranked on them" in block

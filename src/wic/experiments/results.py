@@ -294,6 +294,28 @@ def ablation_table(summary_csv: Path, runs_csv: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def optimizer_study_table(path: Path) -> str:
+    """``optimizer_study.csv`` per (model, epochs, variant): runs, validation accuracy (what
+    ranks the variants: held-out training images) as mean and range, and the cards' test
+    accuracy beside it (reported, not used to choose)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in read_rows(path):
+        groups.setdefault((r["model"], int(r["epochs"]), r["variant"]), []).append(r)
+    lines = ["| model | epochs | variant | changes | runs | validation accuracy: mean (range) "
+             "| test accuracy: mean (range) |", "|---|---:|---|---|---:|---:|---:|"]
+
+    def stat(vals):
+        m = sum(vals) / len(vals)
+        return f"{m:.2%}" if len(vals) == 1 else f"{m:.2%} ({min(vals):.2%}–{max(vals):.2%})"
+
+    for (model, epochs, variant), rows in groups.items():
+        val = [float(r["val_accuracy"]) for r in rows]
+        test = [float(r["test_accuracy"]) for r in rows if r.get("test_accuracy")]
+        lines.append(f"| `{model}` | {epochs} | {variant} | {rows[0]['changes'] or '(recipe as is)'} "
+                     f"| {len(rows)} | {stat(val)} | {stat(test) if test else '–'} |")
+    return "\n".join(lines)
+
+
 def _cpu_of(rows: list[dict]) -> str:
     """The CPU a per-machine CSV's runs recorded (its final rows carry it)."""
     return next((r["cpu"] for r in rows if r.get("cpu")), "another machine")
@@ -329,6 +351,11 @@ def render(results_dir: Path) -> str:
     if (d / "fast_ablation_summary.csv").is_file():
         parts += ["", "**One ingredient removed at a time** (`fast_ablation_summary.csv`):", "",
                   ablation_table(d / "fast_ablation_summary.csv", d / "fast_ablation_runs.csv")]
+    if (d / "optimizer_study.csv").is_file():
+        rows = read_rows(d / "optimizer_study.csv")
+        parts += ["", f"**Fewer epochs: variants compared on held-out images** (`optimizer_study.csv`, "
+                  f"{_cpu_of(rows)}; a tenth of the training images held out, ranked on them):", "",
+                  optimizer_study_table(d / "optimizer_study.csv")]
     for name, title in (("throughput_idle.csv", "alone on the machine"),
                         ("throughput_contended_1.csv", "while another job shared the CPU")):
         if (d / name).is_file():
