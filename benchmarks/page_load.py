@@ -178,8 +178,10 @@ def plot(rows: list[dict], path: Path, skipped: dict) -> None:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper left", frameon=False)
+    loads = [r[k] for r in rows for k in ("load_before", "load_after") if r.get(k) is not None]
+    busy = f"; load average {min(loads):g}-{max(loads):g}" if loads else ""
     fig.suptitle(f"The class page with N visitors uploading a 5 MB photo at once "
-                 f"({config.describe_cpu()})", fontsize=11)
+                 f"({config.describe_cpu()}{busy})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -219,9 +221,41 @@ def readme_table(rows: list[dict]) -> str:
             f"{per_upload(r)} | {r['next_visitor'] or '–'} | "
             f"{cell(r.get('load_before'))} / {cell(r.get('load_after'))} |")
     cpu = next((r["cpu"] for r in rows if r.get("cpu")), "")
-    lines.append(f"\nMeasured by `python benchmarks/page_load.py --update-readme README.md` in one "
-                 f"run on {cpu}; CSV: `benchmarks/results/page_load.csv`.")
+    designs = sorted({r["design"] for r in rows})
+    option = "" if designs == ["after", "before"] else f" --designs {','.join(designs)}"
+    lines.append(f"\nMeasured by `python benchmarks/page_load.py{option} --update-readme README.md` "
+                 f"in one run on {cpu}; CSV: `benchmarks/results/page_load.csv`. The last column is "
+                 "the machine's load average: the simulated visitors' browsers and every other "
+                 "job on the machine share its two cores with the page.")
     return "\n".join(lines)
+
+
+def redraw(args) -> int:
+    """The plot and the README table again, from the CSV a run wrote."""
+    with open(args.out, newline="") as fh:
+        rows = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    measured = [r for r in rows if r.get("ready_ok") is not None]
+    skipped = {r["tabs"]: r["note"] for r in rows if r.get("ready_ok") is None}
+    plot(measured, Path(args.plot), skipped)
+    print(f"redrew {args.plot} from {args.out}")
+    if args.update_readme:
+        from wic import cards
+
+        cards.replace_block(Path(args.update_readme), README_BEGIN, README_END, readme_table(rows))
+        print(f"{args.update_readme}: page-load table written")
+    return 0
+
+
+def _number(v: str):
+    """A CSV cell back to what the run wrote: None for empty, int or float for numbers."""
+    if v == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(v)
+        except ValueError:
+            pass
+    return v
 
 
 def main(argv=None) -> int:
@@ -238,7 +272,11 @@ def main(argv=None) -> int:
     p.add_argument("--plot", default=str(ROOT / "figures" / "page_load.png"))
     p.add_argument("--update-readme", metavar="README",
                    help="also write the table between the page-load markers of this file")
+    p.add_argument("--from-csv", action="store_true",
+                   help="measure nothing: redraw the plot and the README table from --out")
     args = p.parse_args(argv)
+    if args.from_csv:
+        return redraw(args)
     tabs = [int(t) for t in args.tabs.split(",")]
     designs = args.designs.split(",")
     if not set(designs) <= {"before", "after"}:
