@@ -85,7 +85,7 @@ def whitening_filters(kernel: np.ndarray, variances: np.ndarray | None = None, p
         ax.set_xlabel("filter (direction in 2x2-patch space)")
         ax.set_ylabel("% of patch variance")
         ax.set_xticks(np.arange(1, m + 1))
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=10)
     fig.suptitle(title, fontsize=12)
     return save(fig, path, dpi=110)
 
@@ -175,11 +175,10 @@ def learning_curves(history: dict, title: str = "Training and validation, epoch 
     if "val_loss" in history and len(epochs) > 1:
         best = int(np.argmin(history["val_loss"])) + 1
         for ax in axes:
-            ax.axvline(best, color="#666666", lw=1, ls=":")
-        axes[0].annotate(f"lowest validation loss\n(epoch {best})", (best, max(loss)),
-                         textcoords="offset points", xytext=(6, -4), fontsize=9, va="top")
+            ax.axvline(best, color="#666666", lw=1.2, ls=":",
+                       label=f"lowest validation loss (epoch {best})")
     handles, labels = axes[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=10,
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, fontsize=10,
                bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title, fontsize=12)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -195,7 +194,8 @@ def parting_epoch(history: dict) -> dict:
     return {"best_epoch": best + 1, "epochs": len(vl), "best_val_loss": float(vl[best]),
             "final_val_loss": float(vl[-1]), "gap_at_best": float(acc[best] - val[best]),
             "final_gap": float(acc[-1] - val[-1]), "final_train_accuracy": float(acc[-1]),
-            "final_val_accuracy": float(val[-1]), "best_val_accuracy": float(val.max())}
+            "final_val_accuracy": float(val[-1]), "best_val_accuracy": float(val.max()),
+            "train_loss_falls": bool(np.all(np.diff(np.asarray(history["loss"], float)) < 0))}
 
 
 # ----------------------------------------------------------------------- features, side by side
@@ -291,3 +291,81 @@ def recipe_table(recipe: dict, fields=None):
     names = list(fields or RECIPE_FIELDS)
     return pd.DataFrame({"value": [recipe[n] for n in names],
                          "what it sets": [RECIPE_FIELDS.get(n, "") for n in names]}, index=names)
+
+
+# ----------------------------------------------------------------------- thumbnails, kept small
+
+
+def thumbnail_rows(rows, row_labels, col_titles=None, title: str | None = None, scale: int = 2,
+                   path=None, gap: int = 2) -> bytes:
+    """Rows of 32x32 images as one mosaic at an integer scale (no resampling blur), row labels
+    on the left, optional column titles above; shown once in a notebook and returned as PNG.
+
+    Photos barely compress as PNG (60 CIFAR-10 thumbnails make ~200 KB), so the picture is
+    stored with a 256-colour palette: at this size the eye cannot tell, and a grid of a few
+    dozen thumbnails stays under 100 KB — small enough to commit (``wic.experiments.nbtools``).
+    """
+    import io
+
+    from PIL import Image
+
+    plt, _ = _plt()
+    rows = [[np.asarray(im) if np.asarray(im).dtype == np.uint8
+             else (np.clip(np.asarray(im), 0, 1) * 255).round().astype(np.uint8) for im in row]
+            for row in rows]
+    h, w = rows[0][0].shape[:2]
+    ncols = max(len(r) for r in rows)
+    mosaic = np.full((len(rows) * (h + gap) - gap, ncols * (w + gap) - gap, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, im in enumerate(row):
+            mosaic[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = im
+    mosaic = np.repeat(np.repeat(mosaic, scale, 0), scale, 1)
+    mh, mw = mosaic.shape[:2]
+    dpi, left = 100, 10 + 9 * max(len(s) for s in row_labels)
+    top = (34 if title else 6) + (34 if col_titles else 0)
+    fig = plt.figure(figsize=((mw + left + 8) / dpi, (mh + top + 6) / dpi), dpi=dpi)
+    W, H = mw + left + 8, mh + top + 6
+    ax = fig.add_axes([left / W, 6 / H, mw / W, mh / H])
+    ax.imshow(mosaic, interpolation="none")
+    ax.axis("off")
+    cell_h, cell_w = (h + gap) * scale, (w + gap) * scale
+    for i, label in enumerate(row_labels):
+        fig.text((left - 6) / W, (6 + mh - (i + 0.5) * cell_h + gap * scale / 2) / H, label,
+                 ha="right", va="center", fontsize=10)
+    for j, label in enumerate(col_titles or []):
+        fig.text((left + (j + 0.5) * cell_w - gap * scale / 2) / W, (6 + mh + 4) / H, label,
+                 ha="center", va="bottom", fontsize=8)
+    if title:
+        fig.text(0.5, 1 - 18 / H, title, ha="center", va="center", fontsize=11)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    buf.seek(0)
+    out = io.BytesIO()
+    Image.open(buf).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(
+        out, format="PNG", optimize=True)
+    png = out.getvalue()
+    if path is not None:
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(png)
+    if _in_kernel():
+        from IPython.display import Image as Shown
+        from IPython.display import display
+
+        display(Shown(data=png, format="png"))
+    return png
+
+
+def _in_kernel() -> bool:
+    from wic.evaluation.plots import _in_kernel as in_kernel
+
+    return in_kernel()
+
+
+def class_sample_rows(x, y, num_classes: int = 10, per_class: int = 6, seed: int = 0):
+    """``per_class`` random images of each class, one list per class (for :func:`thumbnail_rows`)."""
+    rng = np.random.default_rng(seed)
+    return [[x[i] for i in rng.choice(np.flatnonzero(y == c), per_class, replace=False)]
+            for c in range(num_classes)]

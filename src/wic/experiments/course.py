@@ -51,7 +51,7 @@ EXERCISES: dict[str, list[Exercise]] = {
                  "does comparing with five times as many training images make the raw-pixel "
                  "baselines much better?",
                  "the {knn_neighbours}-nearest-neighbour vote scores {knn_accuracy:.1%} and the "
-                 "linear classifier {linear_accuracy:.1%} on the same {baseline_test_images:,} "
+                 "linear classifier {linear_accuracy:.1%} on the same {baseline_test_images:,.0f} "
                  "test images — compare with the numbers above."),
         Exercise({"knn_neighbours": 1},
                  "is the single closest training image a better guess than a vote of five?",
@@ -59,14 +59,14 @@ EXERCISES: dict[str, list[Exercise]] = {
         Exercise({"near_copy_threshold": 0.95},
                  "how many test images have a near-copy when 'near' means a similarity above "
                  "0.95 instead of 0.98?",
-                 "{near_copies:,} of {duplicate_test_images:,} test images "
+                 "{near_copies:,.0f} of {duplicate_test_images:,.0f} test images "
                  "({near_copy_share:.1%})."),
     ],
     "02_model_construction": [
         Exercise({"fast_model": "airbench94_cpu"},
                  "how much bigger, and how much costlier per image, is the full-width net that "
                  "reaches 94%?",
-                 "{fast_parameters:,} parameters and {fast_mmacs:.1f} million multiply-adds per "
+                 "{fast_parameters:,.0f} parameters and {fast_mmacs:.1f} million multiply-adds per "
                  "image (forward, one view) — compare with airbench_cpu_s above."),
         Exercise({"whiten_images": 500},
                  "do the whitening filters change when they are computed from 500 training "
@@ -122,7 +122,7 @@ def measured(notebook: str, index: int, results: Path | None = None) -> dict:
     """The metrics the exercise's own run recorded (``course_exercises.csv``)."""
     import pandas as pd
 
-    df = pd.read_csv(results or _root() / RESULTS)
+    df = pd.read_csv(results or _root() / RESULTS, dtype={"value": str, "params": str})
     rows = df[(df.notebook == notebook) & (df.exercise == index)]
     if rows.empty:
         raise LookupError(f"no measured run of {notebook} exercise {index} in {RESULTS}; "
@@ -200,7 +200,8 @@ def run(notebook_prefix: str, indices: list[int] | None = None, *, out: Path | N
     nb_dir = _root() / "notebooks"
     name = next(p.stem for p in nb_dir.glob(f"{notebook_prefix}*.ipynb"))
     out = out or _root() / RESULTS
-    rows = pd.read_csv(out).to_dict("records") if out.is_file() else []
+    rows = (pd.read_csv(out, dtype={"value": str, "params": str}).to_dict("records")
+            if out.is_file() else [])
     for i, ex in enumerate(EXERCISES[name]):
         if ex.source != "course" or (indices and i not in indices):
             continue
