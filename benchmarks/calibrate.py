@@ -4,7 +4,7 @@ For each model: its held-out training images (or, for a model trained on all of 
 first 5,000 training images, flagged ``held_out: false`` in the card), the test set only to
 report the ECE before and after. Test-set probabilities are cached in ``runs/cache/``.
 
-    python benchmarks/calibrate.py seed_v1_3 fast_cpu_v1 airbench94_cpu_v1
+    python benchmarks/calibrate.py seed_v1_3 fast_cpu_v2 airbench94_cpu_v2
 """
 
 from __future__ import annotations

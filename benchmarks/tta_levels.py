@@ -4,7 +4,7 @@ Level 0 is the plain net, 1 adds the mirror image (2 views), 2 adds two 1-pixel 
 (6 views; the level the saved models use). Same weights for every row, so the differences are
 TTA alone; the seconds are the whole 10,000-image test evaluation at that level.
 
-    WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py python benchmarks/tta_levels.py fast_cpu_v1 [more models]
+    WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py python benchmarks/tta_levels.py fast_cpu_v2 [more models]
 """
 
 from __future__ import annotations

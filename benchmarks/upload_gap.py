@@ -6,7 +6,7 @@ and saved as JPEG (quality 85-95), PNG or WebP in turn; the bytes then go throug
 an upload goes through (``wic.serving.load_image`` → ``to_model_input``) with each candidate
 downscaling filter. The gap is accuracy(raw arrays) - accuracy(upload path), in points.
 
-    python benchmarks/upload_gap.py --models seed_v1_3 fast_cpu_v1 airbench94_cpu_v1 -n 2000
+    python benchmarks/upload_gap.py --models seed_v1_3 fast_cpu_v2 airbench94_cpu_v2 -n 2000
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Models that travel: a ``.keras`` model as ONNX (for onnxruntime) or as a TensorFlow SavedModel.
 
     from wic.models import export
-    export.export("fast_cpu_v1", "onnx", "dist/")          # -> dist/fast_cpu_v1.onnx
+    export.export("fast_cpu_v2", "onnx", "dist/")          # -> dist/fast_cpu_v2.onnx
     export.export("models/seed_v1_3.keras", "savedmodel", "dist/")  # -> dist/seed_v1_3_savedmodel/
     export.export_onnx(model, "x.onnx"); export.export_savedmodel(model, "x_savedmodel")
 

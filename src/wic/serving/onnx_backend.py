@@ -1,7 +1,7 @@
 """A TensorFlow-free inference backend: an exported ``.onnx`` model on onnxruntime + numpy.
 
     from wic.serving.onnx_backend import OnnxModel
-    model = OnnxModel("dist/fast_cpu_v1.onnx")        # 1 intra-op thread by default
+    model = OnnxModel("dist/fast_cpu_v2.onnx")        # 1 intra-op thread by default
     probs = model.predict(x)                           # (n, 10) float32
     model.top_k(x[0], k=3)                             # [("cat", 0.91), ...]
 
