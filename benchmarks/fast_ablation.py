@@ -5,7 +5,8 @@ recipe ``fast``, all 50,000 training images, 3 epochs, TTA in the final test sco
 variant per ingredient (whitening, dirac init, the fast BatchNorm bias, label smoothing,
 lookahead, alternating flips, translation, bfloat16). Every run is a papermill execution of
 notebook 03 through ``wic.sweep`` (so it resumes: finished runs are skipped on a re-run, and
-``--dask`` sends the runs to a cluster). Writes
+``--dask`` sends the runs to a cluster), with 03's teaching demos off (``demos=False``,
+``ablation.SWEEP_ONLY``). Writes
 
 - ``benchmarks/results/fast_ablation_runs.csv`` — one row per run (variant, seed, accuracy,
   training seconds, status);

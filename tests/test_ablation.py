@@ -15,7 +15,8 @@ def test_every_run_is_the_budget_plus_one_change(name):
     study = ablation.study_named(name)
     runs = ablation.plan(study=name)
     assert len(runs) == len(study.variants)
-    assert runs[0] == {**study.budget, **study.fixed}  # the baseline changes nothing
+    # the baseline changes nothing; every sweep run skips notebook 03's teaching demos
+    assert runs[0] == {**study.budget, **study.fixed, "demos": False}
     # what notebook 03's own defaults would otherwise decide is pinned by the study
     assert "validation_split" in study.fixed
     for run, change in zip(runs[1:], list(study.variants.values())[1:]):
@@ -32,6 +33,7 @@ def test_an_exercise_is_the_studys_run_with_measured_expectations():
     assert "papermill 03_training.ipynb ex_no_dropout.ipynb -p model_name seed_v1_3" in text
     assert "-p validation_split 0.2" in text and "-y '{model_kwargs: {dropout: [0.0, 0.0, 0.0]}}'" in text
     assert "**no dropout** 51.0% (mean of 3 seeds, 50.0%–52.0%) against the baseline's 45.0%" in text
+    assert "demos" not in text  # a student's run shows the whole lesson
 
 
 def test_unknown_study_or_variant_is_refused_with_the_accepted_names():
@@ -167,3 +169,22 @@ def test_wic_train_refuses_bad_settings_before_loading_data(argv, message, capsy
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"wic train: error: {message}") and err.count("\n") == 1, err
+
+
+def test_sweep_only_parameters_are_notebook_03_parameters_and_label_runs_matches_them():
+    from pathlib import Path
+
+    import nbformat
+
+    from wic.experiments import sweep
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "03_training.ipynb", 4)
+    params = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    for name, value in ablation.SWEEP_ONLY.items():
+        assert f"\n{name} = " in f"\n{params}", name  # papermill would inject an unknown name silently
+        assert value is not True, "a sweep switches the demos off"
+    notebook = Path("03_training.ipynb")
+    run = ablation.plan(variants=["no dropout"])[0]
+    table = pd.DataFrame({"run_id": [sweep.run_id(notebook, {**run, "seed": 1})], "seed": [1]})
+    labelled = ablation.label_runs(table, notebook, variants=[ablation.BASELINE, "no dropout"])
+    assert labelled["variant"].tolist() == ["no dropout"]

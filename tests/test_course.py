@@ -119,7 +119,23 @@ def test_exercise_commands_use_papermill_types_correctly():
     cmd = course.command("03_training", {"recipe_overrides": {"label_smoothing": 0.0},
                                          "epochs": 3, "augment": True})
     assert "-p epochs 3" in cmd
-    assert "-y '{recipe_overrides: {label_smoothing: 0.0}, augment: true}'" in cmd
+    assert "-y '{augment: true, recipe_overrides: {label_smoothing: 0.0}}'" in cmd
+    # one command builder for the whole course: exercise figures never land in figures/
+    assert cmd.startswith("WIC_FIGURES_DIR=../runs/exercise-figures papermill 03_training.ipynb ")
+
+
+def test_an_exercise_repeating_an_ablation_variant_runs_what_the_study_ran():
+    from wic.experiments import ablation
+
+    for name, exercises in course.EXERCISES.items():
+        for ex in exercises:
+            if ex.row is None:
+                continue
+            study = "fast" if ex.source == course.FAST_ABLATION else "seed"
+            run = ablation.plan(variants=[ex.row], study=study)[0]
+            assert {k: v for k, v in ex.params.items() if k != "out_name"} == \
+                {k: v for k, v in run.items() if k not in ablation.SWEEP_ONLY}, (name, ex.row)
+            assert ex.base == ablation.study_named(study).baseline
 
 
 def test_02_formula_counts_agree_with_keras_and_the_seed_table():
@@ -158,3 +174,31 @@ def test_thumbnails_are_small_palette_pngs_and_baselines_work_on_toy_data():
     assert explore.nearest_neighbour_accuracy(xs, ys, xs, ys, k=3) == 1.0
     assert explore.linear_accuracy(xs, ys, xs, ys) == 1.0
     assert teaching.neighbour_agreement(xs.reshape(40, -1).astype(float), ys) == 1.0
+
+
+@pytest.mark.parametrize("name", ["seed_v1_3", "airbench_cpu_s", "airbench94_cpu"])
+def test_penultimate_features_for_every_kind_of_net_03_trains(name, tmp_path):
+    """03's t-SNE reads the last Dense layer's input: from a Sequential net (the seed, whose
+    `model.input` Keras 3 refuses), a functional one (the fast nets, TTA switched off and back
+    on) and both after a save and load."""
+    import numpy as np
+
+    from wic import models
+    from wic.backend import keras
+    from wic.evaluation import teaching
+    from wic.models import airbench
+
+    x = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    model = models.build(name)
+    head = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    features = teaching.penultimate_features(model, x, batch=4)
+    assert features.shape == (6, head.kernel.shape[0]) and np.isfinite(features).all()
+    if isinstance(model, keras.Sequential):  # the head is the last layer: it reproduces the output
+        np.testing.assert_allclose(np.asarray(head(features)),
+                                   np.asarray(model(x.astype(np.float32) / 255.0, training=False)),
+                                   rtol=1e-4, atol=1e-5)
+    assert airbench.tta_level(model) is None or all(
+        layer.enabled for layer in model.layers if isinstance(layer, airbench._TTABase))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(teaching.penultimate_features(loaded, x), features, rtol=1e-4, atol=1e-5)

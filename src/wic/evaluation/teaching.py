@@ -201,16 +201,31 @@ def parting_epoch(history: dict) -> dict:
 # ----------------------------------------------------------------------- features, side by side
 
 
+def feature_model(model):
+    """A Keras model from ``model``'s input to the input of its last Dense layer (the classifier
+    head), built from the model's own functional graph: works for ``Sequential`` nets (the seed;
+    Keras 3 gives them ``inputs`` but no ``input``), functional ones (the fast nets) and both
+    after ``keras.models.load_model``."""
+    from wic.backend import keras
+
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    if not dense:
+        raise ValueError(f"model {model.name!r} has no Dense layer to read features before")
+    inputs = model.inputs  # a built Sequential or Functional model; `model.input` fails on the former
+    if not inputs:
+        raise ValueError(f"model {model.name!r} is not built: no input to extract features from")
+    return keras.Model(inputs[0] if len(inputs) == 1 else inputs, dense[-1].input,
+                       name=f"{model.name}_features")
+
+
 def penultimate_features(model, images_uint8: np.ndarray, batch: int = 500) -> np.ndarray:
     """The input of the model's last Dense layer (what the classifier reads), one row per image,
-    computed without test-time augmentation."""
-    from wic.backend import keras
+    computed without test-time augmentation (:func:`feature_model`)."""
     from wic.models import airbench
 
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
     airbench.set_tta(model, enabled=False)
     try:
-        extractor = keras.Model(model.input, dense.input)
+        extractor = feature_model(model)
         out = [np.asarray(extractor(np.asarray(images_uint8[i:i + batch], np.float32) / 255.0,
                                     training=False), np.float32)
                for i in range(0, len(images_uint8), batch)]

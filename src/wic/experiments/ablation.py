@@ -84,6 +84,13 @@ STUDIES: dict[str, Study] = {
 }
 
 
+#: Given to every sweep run of notebook 03 and left out of the exercise commands: they change what
+#: the notebook shows, not what it measures. ``demos=False`` skips 03's teaching demos (the
+#: overfitting run of the seed net and the t-SNE of learned features), which would multiply every
+#: run's time. Part of each run's parameters, so part of its id (:func:`label_runs` matches).
+SWEEP_ONLY = {"demos": False}
+
+
 def study_named(study: str | Study) -> Study:
     """A :class:`Study` from its name (``"seed"`` or ``"fast"``); a Study is returned as is."""
     if isinstance(study, Study):
@@ -95,14 +102,15 @@ def study_named(study: str | Study) -> Study:
 
 def plan(budget: dict | None = None, variants: list[str] | None = None,
          study: str | Study = "seed") -> list[dict]:
-    """The sweep's runs (without seeds): the budget plus each variant's changes."""
+    """The sweep's runs (without seeds): the budget plus each variant's changes (and
+    :data:`SWEEP_ONLY`)."""
     st = study_named(study)
     budget = {**st.budget, **(budget or {})}
     names = variants or list(st.variants)
     unknown = set(names) - set(st.variants)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; accepted: {list(st.variants)}")
-    return [{**budget, **st.fixed, **st.variants[n]} for n in names]
+    return [{**budget, **st.fixed, **st.variants[n], **SWEEP_ONLY} for n in names]
 
 
 def label_runs(table, notebook: Path, budget: dict | None = None,
@@ -116,7 +124,8 @@ def label_runs(table, notebook: Path, budget: dict | None = None,
     ids = {}
     for name in names:
         for seed in table["seed"].dropna().unique():
-            params = {**budget, **st.fixed, **st.variants[name], "seed": int(seed)}
+            params = {**budget, **st.fixed, **st.variants[name], **SWEEP_ONLY,
+                      "seed": int(seed)}
             ids[sweep.run_id(notebook, params)] = name
     table = table.copy()
     table["variant"] = table["run_id"].map(ids)
@@ -228,7 +237,8 @@ def exercise(summary, variant: str, question: str, study: str | Study = "seed",
     measured accuracy from ``summary`` (mean and range over seeds), never a guess."""
     st = study_named(study)
     slug = re.sub(r"[^a-z0-9]+", "_", variant.split(" (")[0].lower()).strip("_")[:24].strip("_")
-    params = {**plan(budget, [variant], st)[0], "seed": seed, "out_name": f"ex_{slug}"}
+    params = {k: v for k, v in plan(budget, [variant], st)[0].items() if k not in SWEEP_ONLY}
+    params.update(seed=seed, out_name=f"ex_{slug}")
     row, base = summary.loc[variant], summary.loc[st.baseline]
     took = ""
     if "train_s" in summary and np.isfinite(row.get("train_s", np.nan)):

@@ -11,6 +11,13 @@ and says what to expect with numbers read from a results file — never typed by
 
 The notebooks render :func:`exercises_markdown`; ``tests/test_course.py`` checks the
 committed notebooks show exactly what the files say today.
+
+One command builder and one definition of each study's runs serve the whole course: the
+commands are :func:`wic.experiments.ablation.papermill_command` (figures to ``runs/``, never
+the committed ``figures/``), and an exercise that repeats an ablation variant takes its
+parameters from the study itself (:func:`study_run`), so it runs what was measured. Notebooks
+04 and 07 render theirs with :func:`wic.experiments.ablation.exercise`, which fills the
+expectation from the same summaries with one fixed sentence.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wic import config
+from wic.experiments import ablation
 
 RESULTS = Path("benchmarks/results/course_exercises.csv")
 FAST_ABLATION = Path("benchmarks/results/fast_ablation_summary.csv")
@@ -41,9 +49,20 @@ class Exercise:
     extra: dict = field(default_factory=dict)  # parameters that reproduce the file's budget
 
 
-_03_FAST = {"validation_split": 0.0, "epochs": 3}  # the fast ablation: all 50,000, 3 epochs
-_03_SEED = {"model_name": "seed_v1_3", "recipe": "seed", "train_subset": 5000, "epochs": 10,
-            "validation_split": 0.2}  # notebook 04's seed study
+def study_run(study: str, variant: str, out_name: str) -> dict:
+    """Notebook 03's parameters for one variant of an ablation study, exactly as its sweep ran
+    it (less :data:`~wic.experiments.ablation.SWEEP_ONLY`: a student sees the whole lesson)."""
+    run = ablation.plan(variants=[variant], study=study)[0]
+    return {**{k: v for k, v in run.items() if k not in ablation.SWEEP_ONLY}, "out_name": out_name}
+
+
+def _ablation_exercise(study: str, variant: str, out_name: str, question: str,
+                       expect: str) -> Exercise:
+    st = ablation.study_named(study)
+    source = FAST_ABLATION if study == "fast" else SEED_ABLATION
+    return Exercise(study_run(study, variant, out_name), question, expect, source, variant,
+                    st.baseline)
+
 
 EXERCISES: dict[str, list[Exercise]] = {
     "01_data_exploration": [
@@ -83,33 +102,30 @@ EXERCISES: dict[str, list[Exercise]] = {
                  "wrong."),
     ],
     "03_training": [
-        Exercise({"recipe_overrides": {"label_smoothing": 0.0}, "out_name": "ex_no_smoothing",
-                  **_03_FAST},
-                 "does training towards hard 0/1 targets help or hurt the test accuracy?",
-                 "{row.mean:.2%} test accuracy (mean of {row.runs:.0f} seeds, "
-                 "{row.min:.2%}-{row.max:.2%}) against {base.mean:.2%} with smoothing: "
-                 "{row.delta_points:+.2f} points.", FAST_ABLATION,
-                 "no label smoothing (not 0.2)", "fast recipe (baseline)"),
-        Exercise({"recipe_overrides": {"lookahead": False}, "out_name": "ex_no_lookahead",
-                  **_03_FAST},
-                 "is the change bigger than the spread between two seeds of the same recipe?",
-                 "{row.mean:.2%} against {base.mean:.2%} ({row.delta_points:+.2f} points), while "
-                 "two seeds of the recipe as is differ by {spread:.2f} points: the change is "
-                 "{verdict} the seed-to-seed spread.", FAST_ABLATION, "no lookahead",
-                 "fast recipe (baseline)"),
-        Exercise({**_03_SEED, "optimizer": "sgd", "learning_rate": 0.01,
-                  "out_name": "ex_seed_sgd"},
-                 "plain SGD with momentum instead of Adam, on the seed net: which learns faster "
-                 "in 10 epochs?",
-                 "{row.mean:.2%} with SGD against {base.mean:.2%} with Adam (means of "
-                 "{row.runs:.0f} seeds, {row.delta_points:+.2f} points).", SEED_ABLATION,
-                 "SGD + momentum 0.9, lr 0.01 (not Adam)", "seed recipe (baseline)"),
-        Exercise({**_03_SEED, "augment": True, "out_name": "ex_seed_augment"},
-                 "does augmentation help the seed net within 10 epochs on 5,000 images?",
-                 "{row.mean:.2%} with crops and flips against {base.mean:.2%} without "
-                 "({row.delta_points:+.2f} points, means of {row.runs:.0f} seeds): a harder "
-                 "training set {helps} in a budget this short.", SEED_ABLATION,
-                 "data augmentation (crop + flip)", "seed recipe (baseline)"),
+        _ablation_exercise(
+            "fast", "no label smoothing (not 0.2)", "ex_no_smoothing",
+            "does training towards hard 0/1 targets help or hurt the test accuracy?",
+            "{row.mean:.2%} test accuracy (mean of {row.runs:.0f} seeds, "
+            "{row.min:.2%}-{row.max:.2%}) against {base.mean:.2%} with smoothing: "
+            "{row.delta_points:+.2f} points."),
+        _ablation_exercise(
+            "fast", "no lookahead", "ex_no_lookahead",
+            "is the change bigger than the spread between two seeds of the same recipe?",
+            "{row.mean:.2%} against {base.mean:.2%} ({row.delta_points:+.2f} points), while "
+            "two seeds of the recipe as is differ by {spread:.2f} points: the change is "
+            "{verdict} the seed-to-seed spread."),
+        _ablation_exercise(
+            "seed", "SGD + momentum 0.9, lr 0.01 (not Adam)", "ex_seed_sgd",
+            "plain SGD with momentum instead of Adam, on the seed net: which learns faster "
+            "in 10 epochs?",
+            "{row.mean:.2%} with SGD against {base.mean:.2%} with Adam (means of "
+            "{row.runs:.0f} seeds, {row.delta_points:+.2f} points)."),
+        _ablation_exercise(
+            "seed", "data augmentation (crop + flip)", "ex_seed_augment",
+            "does augmentation help the seed net within 10 epochs on 5,000 images?",
+            "{row.mean:.2%} with crops and flips against {base.mean:.2%} without "
+            "({row.delta_points:+.2f} points, means of {row.runs:.0f} seeds): a harder "
+            "training set {helps} in a budget this short."),
     ],
 }
 
@@ -158,18 +174,12 @@ def expectation(notebook: str, index: int) -> str:
         helps="helps" if row.delta_points > 0 else "does not help")
 
 
-def command(notebook: str, params: dict) -> str:
-    """The papermill command of an exercise (``-p`` for numbers and words, ``-y`` for the rest)."""
-    parts = [f"papermill {notebook}.ipynb out.ipynb"]
-    yaml = {}
-    for k, v in params.items():
-        if isinstance(v, (int, float, str)) and not isinstance(v, bool):
-            parts.append(f"-p {k} {v}")
-        else:
-            yaml[k] = v
-    if yaml:
-        parts.append("-y '" + json.dumps(yaml).replace('"', "") + "'")
-    return " ".join(parts)
+def command(notebook: str, params: dict, output: str | None = None) -> str:
+    """The papermill command of an exercise, run from ``notebooks/``
+    (:func:`wic.experiments.ablation.papermill_command`: ``-p`` for numbers and words, one
+    ``-y`` for booleans, lists and dicts; figures to ``runs/exercise-figures``)."""
+    output = output or f"{params.get('out_name') or 'ex_' + notebook[:2]}.ipynb"
+    return ablation.papermill_command(params, notebook=f"{notebook}.ipynb", output=output)
 
 
 def exercises_markdown(notebook: str) -> str:
@@ -177,10 +187,14 @@ def exercises_markdown(notebook: str) -> str:
     lines = []
     for i, ex in enumerate(EXERCISES[notebook]):
         params = {**ex.params}
-        shown = ", ".join(f"`{k}={v!r}`" for k, v in params.items())
+        if ex.row:  # an ablation variant: its change is its name, its budget the study's
+            what = f"Train the ablation variant *{ex.row}* under its study's budget"
+        else:
+            what = "Set " + ", ".join(f"`{k}={v!r}`" for k, v in params.items())
+        output = None if "out_name" in params else f"ex_{notebook[:2]}_{i + 1}.ipynb"
         source = ("measured by running this exercise" if ex.source == "course"
                   else f"from `{Path(ex.source).as_posix()}`")
-        lines.append(f"{i + 1}. Set {shown}:\n   `{command(notebook, params)}`\n"
+        lines.append(f"{i + 1}. {what}:\n   `{command(notebook, params, output)}`\n"
                      f"   *Question:* {ex.question}\n"
                      f"   *Expect* ({source}): {expectation(notebook, i)}")
     return "\n".join(lines)
