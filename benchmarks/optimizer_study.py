@@ -96,6 +96,9 @@ def main(argv=None) -> int:
             row = run_one(args, name, sets, seed)
             print(f"{name} seed {seed}: val {row['val_accuracy']:.4f}, test "
                   f"{row['test_accuracy']}, {row['train_seconds']} s", flush=True)
+            if args.csv.is_file():  # another invocation may have written it meanwhile
+                with open(args.csv, newline="") as fh:
+                    done |= {r["run_dir"] for r in csv.DictReader(fh)}
             if row["run_dir"] in done:
                 continue
             new = not args.csv.is_file()

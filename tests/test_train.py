@@ -100,6 +100,34 @@ def test_recipe_mismatch_on_resume_is_refused(tiny, tmp_path):
         training.fit("seed_v1_3", tiny, training.Recipe(epochs=2), run_dir=run, verbose=0)
 
 
+def test_a_second_process_cannot_train_into_a_busy_run_folder(tiny, tmp_path):
+    """The same command started twice must not interleave two runs' checkpoints."""
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys, time
+            from pathlib import Path
+            from wic.training import trainer
+            with trainer.run_lock(Path(sys.argv[1])):
+                print("locked", flush=True)
+                time.sleep(30)
+        """), str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        recipe = training.Recipe(epochs=1, early_stopping=False, reduce_lr=False)
+        with pytest.raises(ValueError, match=rf"being trained by another process \(pid {holder.pid}\)"):
+            training.fit("seed_v1_3", tiny, recipe, run_dir=run, verbose=0)
+        assert not (run / "state.json").exists()  # refused before touching anything
+    finally:
+        holder.kill()
+        holder.wait()
+    # the OS frees the lock with the process, however it ended: now the run goes through
+    training.fit("seed_v1_3", tiny, training.Recipe(epochs=1, early_stopping=False,
+                                                    reduce_lr=False), run_dir=run, verbose=0)
+    assert (run / "state.json").is_file()
+
+
 KILLABLE = textwrap.dedent("""
     import sys, time, keras
     from wic import data, training

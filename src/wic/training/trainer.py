@@ -13,7 +13,9 @@ is shipped (:mod:`wic.training.ship`). The test set is not touched here.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
 import math
 import os
@@ -180,10 +182,43 @@ def fit(
     With ``resume=True`` and a ``state.json`` in ``run_dir``, training continues after the
     last finished epoch (model, optimiser, LR, callback counters, history, elapsed time).
     """
-    config.set_seed(recipe.seed)
     run_dir = Path(run_dir) if run_dir else config.runs_dir() / f"{model_name}-{recipe.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        return _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, callbacks)
 
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """One training process per run folder: a second one (the same command started twice)
+    would overwrite the first one's checkpoints epoch by epoch. The lock is the OS's
+    (``flock``): it is released when the process ends, however it ends."""
+    with open(Path(run_dir) / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise RunFolderBusy(f"run folder {run_dir} is being trained by another process (pid "
+                                f"{holder}); wait for it to finish, or train into another "
+                                "folder (--out NAME)") from None
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class RunFolderBusy(ValueError):
+    """Another process is training into the same run folder (a ValueError, so the command line
+    reports it in one line like any other refused value: here the output name)."""
+
+
+def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, callbacks):
+    config.set_seed(recipe.seed)
     (x_tr, y_tr), held_out = training_arrays(dataset, recipe)
     state = load_state(run_dir) if resume else None
     if state and {**recipe.to_dict(), **state.get("recipe", {})} != recipe.to_dict():
