@@ -1,8 +1,8 @@
 """Fewer epochs to 94%: one ingredient at a time on the same budget, selected on held-out images.
 
 Each run is ``wic train`` (a fresh process, resumable) with a tenth of the training images held
-out: the variants are compared on **validation** accuracy (those held-out images, after the
-last epoch, with TTA as the card's evaluation), never on the test set. The test accuracy
+out: the variants are compared on **validation** accuracy (those held-out images, as Keras
+evaluates them after the last epoch, with the net's TTA), never on the test set. The test accuracy
 each card records is kept in the table but is not what ranks the variants.
 
     WIC_DATA_DIR=... python benchmarks/optimizer_study.py --model airbench_cpu_s --epochs 4 \\
@@ -19,7 +19,6 @@ was written (training seconds are comparable only between runs on an otherwise i
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -87,28 +86,18 @@ def main(argv=None) -> int:
     from wic import config
 
     print(f"CPU: {config.describe_cpu()}", flush=True)
-    done = set()
-    if args.csv.is_file():
-        with open(args.csv, newline="") as fh:
-            done = {r["run_dir"] for r in csv.DictReader(fh)}
+    from wic.experiments import results
+
     for seed in args.seeds:  # seeds outer: every variant gets a first run before any a second
         for name, sets in args.variant:
             row = run_one(args, name, sets, seed)
             print(f"{name} seed {seed}: val {row['val_accuracy']:.4f}, test "
                   f"{row['test_accuracy']}, {row['train_seconds']} s", flush=True)
-            if args.csv.is_file():  # another invocation may have written it meanwhile
-                with open(args.csv, newline="") as fh:
-                    done |= {r["run_dir"] for r in csv.DictReader(fh)}
-            if row["run_dir"] in done:
-                continue
-            new = not args.csv.is_file()
-            args.csv.parent.mkdir(parents=True, exist_ok=True)
-            with open(args.csv, "a", newline="") as fh:
-                w = csv.DictWriter(fh, COLUMNS)
-                if new:
-                    w.writeheader()
-                w.writerow(row)
-            done.add(row["run_dir"])
+            # read now, not at start: a run already in the table (also one another invocation
+            # wrote meanwhile) is not appended twice
+            rows = results.read_rows(args.csv) if args.csv.is_file() else []
+            if row["run_dir"] not in {r["run_dir"] for r in rows}:
+                results.write_rows(args.csv, [*rows, row], COLUMNS)
     return 0
 
 

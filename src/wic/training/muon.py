@@ -62,9 +62,10 @@ class MuonSGD(keras.optimizers.SGD):
     def build(self, variables):
         if self.built:
             return
-        self._filter_keys = {self._var_key(v) for v in variables if is_filter(v)}
+        filters = [v for v in variables if is_filter(v)]
+        self._filter_keys = {self._var_key(v) for v in filters}
         if self.weight_decay:
-            self.exclude_from_weight_decay(var_list=[v for v in variables if is_filter(v)])
+            self.exclude_from_weight_decay(var_list=filters)
         super().build(variables)
         if not self.momentums:  # SGD makes them only when momentum != 0; Muon always needs one
             self.momentums = self.add_optimizer_variables(variables, "momentum")
