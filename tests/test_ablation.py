@@ -26,14 +26,50 @@ def test_every_run_is_the_budget_plus_one_change(name):
         assert {k: run[k] for k in change} == change
 
 
-def test_an_exercise_is_the_studys_run_with_measured_expectations():
+def test_an_exercise_is_the_studys_run_with_measured_expectations(tmp_path, monkeypatch):
+    """Notebook 04's exercises: notebook 03's command for the study's run, the expectation
+    read from the summary file 04 wrote (its split and budget included)."""
+    from wic.experiments import course
+
     summary = ablation.summarize(_table({ablation.BASELINE: [0.44, 0.45, 0.46],
-                                         "no dropout": [0.50, 0.51, 0.52]}))
-    text = ablation.exercise(summary, "no dropout", "Which is better?")
+                                         "no dropout": [0.50, 0.51, 0.52],
+                                         "batch size 128 (not 32)": [0.20, 0.46, 0.30],
+                                         "SGD + momentum 0.9, lr 0.01 (not Adam)": [0.40, 0.41, 0.42]}))
+    (tmp_path / "figures").mkdir()
+    summary.assign(metric="best_val_accuracy", train_subset=3000, epochs=6).to_csv(
+        tmp_path / course.SEED_ABLATION, index_label="variant")
+    monkeypatch.setattr(course, "_root", lambda: tmp_path)
+    text = course.exercises_markdown("04_tuning_ablations")
     assert "papermill 03_training.ipynb ex_no_dropout.ipynb -p model_name seed_v1_3" in text
     assert "-p validation_split 0.2" in text and "-y '{model_kwargs: {dropout: [0.0, 0.0, 0.0]}}'" in text
     assert "**no dropout** 51.0% (mean of 3 seeds, 50.0%–52.0%) against the baseline's 45.0%" in text
     assert "demos" not in text  # a student's run shows the whole lesson
+    # the one-seed exercise names the variant whose seeds straddle the baseline's mean
+    assert "papermill 04_tuning_ablations.ipynb ex_04_1.ipynb -y '{seeds: [0]}'" in text
+    assert "the same ranking as 3 seeds do?" in text
+    assert "**batch size 128 (not 32)** 20.0%–46.0% lay on both sides" in text
+    assert "**no dropout** 50.0%" not in text.split("both sides")[0].split("seeds of")[-1]
+    # the split that ranked them and the file's budget, not the study's defaults
+    assert "41.00% validation accuracy with SGD against 45.00% with Adam" in text
+    assert "which learns faster in 6 epochs?" in text
+
+
+def test_the_test_set_is_scored_once_for_the_variant_chosen_on_validation():
+    rows = []
+    for v, (val, test) in {ablation.BASELINE: ([0.40, 0.42], [0.41, 0.43]),
+                           "no dropout": ([0.50, 0.52], [0.47, 0.49]),
+                           "no BatchNorm": ([0.30, 0.32], [0.60, 0.62])}.items():
+        rows += [{"variant": v, "seed": s, "status": "ok", "best_val_accuracy": a,
+                  "test_accuracy": t} for s, (a, t) in enumerate(zip(val, test))]
+    table = pd.DataFrame(rows)
+    summary = ablation.summarize(table, metric="best_val_accuracy")
+    text = ablation.final_test_score(table, summary, metric="best_val_accuracy")
+    # chosen by validation (not by the better test score of "no BatchNorm")
+    assert text.startswith("Chosen on validation: **no dropout** (51.0% validation accuracy, +10.0")
+    assert "48.0% ± 1.4% (2 seeds) against the baseline's 42.0% ± 1.4% (2 seeds): +6.0 points" in text
+    assert "confirms the choice" in text
+    ranked_on_test = ablation.final_test_score(table, ablation.summarize(table), metric="test_accuracy")
+    assert "no longer a fair estimate" in ranked_on_test and "**no BatchNorm**" in ranked_on_test
 
 
 def test_unknown_study_or_variant_is_refused_with_the_accepted_names():
@@ -61,7 +97,8 @@ def test_budget_text_names_the_images():
     fast = ablation.study_named("fast")
     assert fast.budget_text() == "fast recipe, small fast net (airbench_cpu_s), all 50,000 images, 3 epochs"
     assert "1,000 images, 5 epochs" in fast.budget_text({"train_subset": 1000, "epochs": 5})
-    assert ablation.study_named("seed").budget_text() == "seed recipe, 5,000 images, up to 10 epochs"
+    assert ablation.study_named("seed").budget_text({"train_subset": 5000, "epochs": 10}) == \
+        "seed recipe, 5,000 images, up to 10 epochs"
 
 
 def _table(accuracies: dict[str, list[float]]) -> pd.DataFrame:

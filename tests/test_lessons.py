@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from wic import cards
-from wic.experiments import ablation, nbtools
+from wic.experiments import ablation, course, nbtools
 from wic.experiments.nbtools import WIDGET_VIEW
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,25 +100,26 @@ def test_04_table_conclusions_and_prose_are_the_committed_sweep():
     n_seeds = int(re.search(r"x (\d+) seeds", runs).group(1))
     assert set(summary["runs"]) == {n_seeds}  # "N seeds" in the setup line = the table's
     conclusions = _out(_cell(nb, "ablation.conclusions("))
-    budget = {**ablation.BUDGET}
-    for line in ablation.conclusions(summary, budget):
+    metric = summary["metric"].iloc[0]
+    budget = {**ablation.BUDGET, "train_subset": int(summary["train_subset"].iloc[0]),
+              "epochs": int(summary["epochs"].iloc[0])}
+    for line in ablation.conclusions(summary, budget, metric=metric):
         assert line.split(";")[0] in conclusions, line
 
-    prose = _cell(nb, "## How to read this").source.replace("\n  ", " ")
+    prose = _out(_cell(nb, "## How to read this")).replace("\n  ", " ")
     std = (100 * summary["std"]).round(1)
     assert f"ranges from {std.min():.1f} points ({std.idxmin()}) to {std.max():.1f} points " \
            f"({std.idxmax()})" in prose
-    assert f"the largest loss in the table ({summary['delta_points'].idxmin()})" in prose
-    assert "4,000 training images" in prose and budget["train_subset"] * 0.8 == 4000
+    worst = summary["delta_points"].idxmin()
+    assert f"**{worst}** ({summary.loc[worst, 'delta_points']:+.1f} points)" in prose
+    train = int(budget["train_subset"] * 0.8)
+    assert f"on the {train:,} training images left" in prose
 
 
 def test_04_exercises_are_rendered_from_the_committed_sweep():
-    text = _cell(_nb("04_tuning_ablations"), "## Exercises").source
-    summary = _summary_csv()
-    assert ablation.seed_exercise(summary) in text
-    for variant in ("no dropout", "batch size 128 (not 32)"):
-        expect = ablation.exercise(summary, variant, "?").split("*Expect*", 1)[1]
-        assert expect in text, variant
+    nb = _nb("04_tuning_ablations")
+    shown = _out(_cell(nb, 'course.exercises_markdown("04_tuning_ablations")'))
+    assert shown.strip() == course.exercises_markdown("04_tuning_ablations").strip()
 
 
 def test_04_says_which_split_ranks_the_variants():
@@ -126,8 +127,11 @@ def test_04_says_which_split_ranks_the_variants():
     intro = nb.cells[0].source
     params = _cell(nb, "metric =").source
     ranked_by = re.search(r'metric = "(\w+)"', params).group(1)
-    assert ranked_by == "test_accuracy" and "ranked on the **test set**" in intro
+    assert ranked_by == "best_val_accuracy" and "ranked on **validation**" in intro.replace("\n", " ")
     assert "touched last" in intro
+    assert set(_summary_csv()["metric"]) == {ranked_by}  # the committed table is that ranking
+    chosen = _out(_cell(nb, "ablation.final_test_score("))
+    assert chosen.startswith(("Chosen on validation:", "No variant beat the baseline"))
 
 
 # ----------------------------------------------------------------------------- 06
@@ -188,12 +192,9 @@ def test_07_ablation_and_exercises_are_the_benchmark_csvs():
     for variant, row in summary.iterrows():
         line = next(ln for ln in printed.splitlines() if ln.startswith(variant))
         assert abs(float(line[len(variant):].split()[1]) - row["mean"]) < 1e-4, line
-    exercises = _out(_cell(nb, "ablation.exercise("))
-    shown = re.findall(r"\*\*(.+?)\*\* \d", exercises)
-    assert len(shown) >= 3
-    for variant in shown:
-        expect = ablation.exercise(summary, variant, "?", study="fast").split("*Expect*", 1)[1]
-        assert expect in exercises, variant
+    exercises = _out(_cell(nb, 'course.exercises_markdown("07_fast_recipe")'))
+    assert exercises.strip() == course.exercises_markdown("07_fast_recipe").strip()
+    assert len(re.findall(r"^\d\. ", exercises, re.M)) >= 3
 
 
 def test_07_prose_has_no_hand_written_measurements():

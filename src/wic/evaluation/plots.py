@@ -25,6 +25,10 @@ from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS, TIME_TO_ACCURACY_TH
 #: purple, sky blue, yellow, black): every series colour in the project's figures.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000")
 GREY = "#999999"
+#: Ten distinguishable colours for the ten classes: the palette, then grey and a brown. Class
+#: plots also vary the marker (:data:`MARKERS`), so no class relies on colour alone.
+CLASS_COLOURS = PALETTE + (GREY, "#8c510a")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 #: Smallest text height (pixels) when a figure is shown :data:`SHOWN_PX` wide: the output
 #: column of the rendered course in a 1024-px window (a slide shows it larger).
 MIN_TEXT_PX = 10

@@ -14,15 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from wic.evaluation.plots import _plt, save
+from wic.evaluation.plots import CLASS_COLOURS, MARKERS, PALETTE, _plt, save
 
-#: Okabe & Ito's palette (distinguishable with the common colour-vision deficiencies), plus a
-#: grey and a brown for the ninth and tenth class; markers differ too, so no class relies on
-#: colour alone.
-OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442",
-             "#000000", "#999999", "#8C510A")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-TRAIN, VALIDATION = OKABE_ITO[0], OKABE_ITO[3]
+TRAIN, VALIDATION = PALETTE[0], PALETTE[3]  # blue and vermillion, in every figure
 
 
 def _integer_ticks(ax, axis: str = "x") -> None:
@@ -43,8 +37,8 @@ def activations(path=None):
     relu = np.maximum(x, 0)
     gelu = x * 0.5 * (1 + np.vectorize(erf)(x / sqrt(2)))
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    ax.plot(x, relu, color=OKABE_ITO[0], lw=2.5, label="ReLU: max(0, x) (the seed net)")
-    ax.plot(x, gelu, color=OKABE_ITO[1], lw=2.5, ls="--", label="GELU: x·Φ(x) (the fast net)")
+    ax.plot(x, relu, color=PALETTE[0], lw=2.5, label="ReLU: max(0, x) (the seed net)")
+    ax.plot(x, gelu, color=PALETTE[1], lw=2.5, ls="--", label="GELU: x·Φ(x) (the fast net)")
     ax.axhline(0, color="#888888", lw=0.8)
     ax.axvline(0, color="#888888", lw=0.8)
     ax.set_xlabel("input to the unit")
@@ -80,7 +74,7 @@ def whitening_filters(kernel: np.ndarray, variances: np.ndarray | None = None, p
     if variances is not None:
         ax = fig.add_subplot(grid[nrows:, :])
         share = 100 * np.asarray(variances[:m], float) / float(np.sum(variances))
-        ax.bar(np.arange(1, m + 1), share, color=OKABE_ITO[0])
+        ax.bar(np.arange(1, m + 1), share, color=PALETTE[0])
         ax.set_yscale("log")
         ax.set_xlabel("filter (direction in 2x2-patch space)")
         ax.set_ylabel("% of patch variance")
@@ -119,7 +113,7 @@ def lr_schedule(lrs, steps_per_epoch: int, title: str = "Learning rate over the 
     lrs = np.asarray(lrs, float)
     epochs = np.arange(len(lrs)) / steps_per_epoch
     fig, ax = plt.subplots(figsize=(7, 3.8))
-    ax.plot(epochs, lrs, color=OKABE_ITO[0], lw=2.5)
+    ax.plot(epochs, lrs, color=PALETTE[0], lw=2.5)
     peak = int(np.argmax(lrs))
     ax.annotate(f"peak {lrs[peak]:.3g} at step {peak:,}", (epochs[peak], lrs[peak]),
                 textcoords="offset points", xytext=(12, -4), fontsize=10)
@@ -267,7 +261,7 @@ def embeddings_side_by_side(panels: list[tuple[str, np.ndarray]], y, class_names
     for ax, (label, emb) in zip(axes, panels):
         for c, name in enumerate(class_names):
             pts = emb[y == c]
-            ax.scatter(pts[:, 0], pts[:, 1], s=9, alpha=0.7, color=OKABE_ITO[c % 10],
+            ax.scatter(pts[:, 0], pts[:, 1], s=9, alpha=0.7, color=CLASS_COLOURS[c % 10],
                        marker=MARKERS[c % 10], linewidths=0, label=name)
         ax.set_title(label, fontsize=11)
         ax.set_xticks([])

@@ -1,28 +1,28 @@
 """The course's exercises: a parameter change, a question, and a *measured* expectation.
 
-Each exercise of notebooks 01-03 names the papermill parameters to change, asks a question,
-and says what to expect with numbers read from a results file — never typed by hand:
+Every notebook's exercises (01-07) are :data:`EXERCISES`, rendered by :func:`exercises_markdown`:
+each names the papermill parameters to change, asks a question, and says what to expect with
+numbers read from a results file — never typed by hand:
 
 - ``source="course"``: ``benchmarks/results/course_exercises.csv``, written by running the
   exercise itself (``python -m wic.experiments.course 01``: papermill with the exercise's
   parameters, the metrics the notebook records read back);
-- a results CSV with one row per variant (the ablation summaries): the exercise's ``row``
-  against the study's ``base`` row.
+- an ablation summary (one row per variant: ``figures/ablation_summary.csv`` from notebook 04,
+  ``benchmarks/results/fast_ablation_summary.csv`` from ``benchmarks/fast_ablation.py``): the
+  exercise's ``row`` against the study's ``base`` row, with the split that ranked them.
 
-The notebooks render :func:`exercises_markdown`; ``tests/test_course.py`` checks the
-committed notebooks show exactly what the files say today.
+``tests/test_course.py`` checks the committed notebooks show exactly what the files say today.
 
 One command builder and one definition of each study's runs serve the whole course: the
 commands are :func:`wic.experiments.ablation.papermill_command` (figures to ``runs/``, never
 the committed ``figures/``), and an exercise that repeats an ablation variant takes its
-parameters from the study itself (:func:`study_run`), so it runs what was measured. Notebooks
-04 and 07 render theirs with :func:`wic.experiments.ablation.exercise`, which fills the
-expectation from the same summaries with one fixed sentence.
+parameters from the study itself (:func:`study_run`), so it runs what was measured.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -47,6 +47,7 @@ class Exercise:
     row: str | None = None  # the variant of an ablation summary
     base: str | None = None  # ... and the row it is compared with
     extra: dict = field(default_factory=dict)  # parameters that reproduce the file's budget
+    runs: str | None = None  # the notebook the command executes (None: the exercise's own)
 
 
 def study_run(study: str, variant: str, out_name: str) -> dict:
@@ -56,12 +57,18 @@ def study_run(study: str, variant: str, out_name: str) -> dict:
     return {**{k: v for k, v in run.items() if k not in ablation.SWEEP_ONLY}, "out_name": out_name}
 
 
+#: The expectation of an ablation exercise when nothing more specific is said.
+AGAINST_BASELINE = ("**{row_name}** {row_range} against the baseline's {base_range}.{took}")
+
+
 def _ablation_exercise(study: str, variant: str, out_name: str, question: str,
-                       expect: str) -> Exercise:
+                       expect: str = AGAINST_BASELINE) -> Exercise:
+    """Train one variant of an ablation study (notebook 03, the study's budget); the question
+    and the expectation are templates filled from the study's summary (:func:`expectation`)."""
     st = ablation.study_named(study)
     source = FAST_ABLATION if study == "fast" else SEED_ABLATION
     return Exercise(study_run(study, variant, out_name), question, expect, source, variant,
-                    st.baseline)
+                    st.baseline, runs="03_training")
 
 
 EXERCISES: dict[str, list[Exercise]] = {
@@ -105,27 +112,60 @@ EXERCISES: dict[str, list[Exercise]] = {
         _ablation_exercise(
             "fast", "no label smoothing (not 0.2)", "ex_no_smoothing",
             "does training towards hard 0/1 targets help or hurt the test accuracy?",
-            "{row.mean:.2%} test accuracy (mean of {row.runs:.0f} seeds, "
+            "{row.mean:.2%} {split} (mean of {row.runs:.0f} seeds, "
             "{row.min:.2%}-{row.max:.2%}) against {base.mean:.2%} with smoothing: "
             "{row.delta_points:+.2f} points."),
         _ablation_exercise(
             "fast", "no lookahead", "ex_no_lookahead",
-            "is the change bigger than the spread between two seeds of the same recipe?",
+            "is the change bigger than the spread between {base.runs:.0f} seeds of the same recipe?",
             "{row.mean:.2%} against {base.mean:.2%} ({row.delta_points:+.2f} points), while "
-            "two seeds of the recipe as is differ by {spread:.2f} points: the change is "
+            "{base.runs:.0f} seeds of the recipe as is span {spread:.2f} points: the change is "
             "{verdict} the seed-to-seed spread."),
+        _ablation_exercise(
+            "fast", "no translation (not 2 px)", "ex_no_translation",
+            "does shifting the training images by up to 2 pixels help the fast net within "
+            "{budget[epochs]} epochs?",
+            "{row.mean:.2%} {split} without shifts against {base.mean:.2%} with them "
+            "({row.delta_points:+.2f} points), while {base.runs:.0f} seeds of the recipe as is span "
+            "{spread:.2f} points: the change is {verdict} the seed-to-seed spread. A harder "
+            "training set pays off over longer runs (notebook 07's 94% recipe keeps it)."),
+    ],
+    "04_tuning_ablations": [
+        Exercise({"seeds": [0]},
+                 "does one seed per variant give the same ranking as {base.runs:.0f} seeds do?",
+                 "{both_sides} ({n_variants} runs; those already in `sweep_dir` are skipped).",
+                 SEED_ABLATION, base=ablation.BASELINE),
+        _ablation_exercise(
+            "seed", "no dropout", "ex_no_dropout",
+            "Dropout is a regulariser: why does removing it *help* under this budget? Compare "
+            "training and validation accuracy in the run's curves."),
+        _ablation_exercise(
+            "seed", "batch size 128 (not 32)", "ex_batch_size_128",
+            "How many optimiser steps does one epoch take at batch 128, against batch 32? Then "
+            "add `-p learning_rate 0.004` and see whether a larger step makes up for fewer steps."),
         _ablation_exercise(
             "seed", "SGD + momentum 0.9, lr 0.01 (not Adam)", "ex_seed_sgd",
             "plain SGD with momentum instead of Adam, on the seed net: which learns faster "
-            "in 10 epochs?",
-            "{row.mean:.2%} with SGD against {base.mean:.2%} with Adam (means of "
+            "in {budget[epochs]} epochs?",
+            "{row.mean:.2%} {split} with SGD against {base.mean:.2%} with Adam (means of "
             "{row.runs:.0f} seeds, {row.delta_points:+.2f} points)."),
+    ],
+    "07_fast_recipe": [
         _ablation_exercise(
-            "seed", "data augmentation (crop + flip)", "ex_seed_augment",
-            "does augmentation help the seed net within 10 epochs on 5,000 images?",
-            "{row.mean:.2%} with crops and flips against {base.mean:.2%} without "
-            "({row.delta_points:+.2f} points, means of {row.runs:.0f} seeds): a harder "
-            "training set {helps} in a budget this short."),
+            "fast", "no label smoothing (not 0.2)", "ex_no_smoothing",
+            "How many points does label smoothing buy in {budget[epochs]} epochs? Then evaluate "
+            "your model in notebook 05 (`-p model_name ex_no_smoothing`): is it more or less "
+            "confident than the shipped one?"),
+        _ablation_exercise(
+            "fast", "no patch whitening (a trainable 2x2 conv)", "ex_no_whitening",
+            "The whitening layer is frozen, so it costs almost nothing to train: what does it "
+            "buy?"),
+        _ablation_exercise(
+            "fast", "float32 (not bfloat16)", "ex_float32",
+            "Is bfloat16 worth it on your machine? Compare your run's accuracy and its training "
+            "seconds (`train_wall_time_s` in the card) with the baseline's. On a CPU without "
+            "bfloat16 in hardware the recipe already trains in float32, so both runs are the "
+            "same."),
     ],
 }
 
@@ -154,24 +194,67 @@ class _Row:
 NOT_MEASURED = "not measured yet: run `python -m wic.experiments.course {prefix}`"
 
 
-def expectation(notebook: str, index: int) -> str:
-    """The exercise's expectation, filled in from its results file (or a note that it has not
-    been measured yet: the exercise runs themselves execute this notebook)."""
+def _range(row: _Row) -> str:
+    if row.runs > 1:
+        return f"{row.mean:.1%} (mean of {row.runs:.0f} seeds, {row.min:.1%}–{row.max:.1%})"
+    return f"{row.mean:.1%} (one run)"
+
+
+def _both_sides(table, base_name: str) -> str:
+    """The variants whose seeds landed on both sides of the baseline's mean: the ones a
+    single seed could rank either way."""
+    base = table.loc[base_name]
+    both = [(v, r) for v, r in table.iterrows()
+            if v != base_name and r["runs"] > 1 and r["min"] <= base["mean"] <= r["max"]]
+    if not both:
+        return ("in the sweep no variant's seeds lay on both sides of the baseline's mean "
+                f"({base['mean']:.1%}); compare the size of each difference with its spread")
+    named = "; ".join(f"**{v}** {r['min']:.1%}–{r['max']:.1%}" for v, r in both)
+    return (f"in the sweep the seeds of {named} lay on both sides of the baseline's mean "
+            f"({base['mean']:.1%}): with one seed, each could come out better or worse than the "
+            "baseline, by chance")
+
+
+def _table_fields(ex: Exercise, table) -> dict:
+    """What an ablation exercise's templates may name: ``row``/``base`` (the summary rows),
+    their ranges, the split that ranked them, the study's budget and spreads."""
+    base = _Row(table.loc[ex.base])
+    study = ablation.study_named("fast" if ex.base == ablation.FAST_BASELINE else "seed")
+    metric = str(table["metric"].iloc[0]) if "metric" in table else "test_accuracy"
+    budget = {"train_subset": 50000, **study.budget}  # the study's, unless the file says
+    budget.update({k: table[k].iloc[0].item() for k in ("train_subset", "epochs") if k in table})
+    fields = {"base": base, "base_range": _range(base), "spread": 100 * (base.max - base.min),
+              "split": ablation.METRIC_SHORT.get(metric, metric), "budget": budget,
+              "n_variants": len(table), "both_sides": _both_sides(table, ex.base)}
+    if ex.row:
+        row = _Row(table.loc[ex.row])
+        train_s = getattr(row, "train_s", math.nan)
+        took = (f" Training took {train_s / 60:.1f} min per run where this was measured."
+                if math.isfinite(train_s) else "")
+        fields.update(row=row, row_name=ex.row, row_range=_range(row), took=took,
+                      verdict="within" if abs(row.delta_points) <= fields["spread"] else "larger than",
+                      helps="helps" if row.delta_points > 0 else "does not help")
+    return fields
+
+
+def _fill(notebook: str, index: int) -> tuple[str, str]:
+    """The exercise's question and expectation, filled in from its results file (or a note
+    that it has not been measured yet: the exercise runs themselves execute this notebook)."""
     import pandas as pd
 
     ex = EXERCISES[notebook][index]
     if ex.source == "course":
         try:
-            return ex.expect.format(**measured(notebook, index))
+            return ex.question, ex.expect.format(**measured(notebook, index))
         except (LookupError, FileNotFoundError):
-            return NOT_MEASURED.format(prefix=notebook[:2])
-    table = pd.read_csv(_root() / ex.source).set_index("variant")
-    row, base = _Row(table.loc[ex.row]), _Row(table.loc[ex.base])
-    spread = 100 * (base.max - base.min)
-    return ex.expect.format(
-        row=row, base=base, spread=spread,
-        verdict="within" if abs(row.delta_points) <= spread else "larger than",
-        helps="helps" if row.delta_points > 0 else "does not help")
+            return ex.question, NOT_MEASURED.format(prefix=notebook[:2])
+    fields = _table_fields(ex, pd.read_csv(_root() / ex.source).set_index("variant"))
+    return ex.question.format(**fields), ex.expect.format(**fields)
+
+
+def expectation(notebook: str, index: int) -> str:
+    """The exercise's expectation, filled in from its results file."""
+    return _fill(notebook, index)[1]
 
 
 def command(notebook: str, params: dict, output: str | None = None) -> str:
@@ -194,9 +277,10 @@ def exercises_markdown(notebook: str) -> str:
         output = None if "out_name" in params else f"ex_{notebook[:2]}_{i + 1}.ipynb"
         source = ("measured by running this exercise" if ex.source == "course"
                   else f"from `{Path(ex.source).as_posix()}`")
-        lines.append(f"{i + 1}. {what}:\n   `{command(notebook, params, output)}`\n"
-                     f"   *Question:* {ex.question}\n"
-                     f"   *Expect* ({source}): {expectation(notebook, i)}")
+        question, expect = _fill(notebook, i)
+        lines.append(f"{i + 1}. {what}:\n   `{command(ex.runs or notebook, params, output)}`\n"
+                     f"   *Question:* {question}\n"
+                     f"   *Expect* ({source}): {expect}")
     return "\n".join(lines)
 
 

@@ -10,7 +10,9 @@ that is how the committed figures are reproduced.
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import time
 from pathlib import Path
 
@@ -93,4 +95,56 @@ def run_pipeline(profile: str = "smoke", out: Path | None = None, only: list[str
     finally:
         os.environ.clear()
         os.environ.update(env_before)
+    if publish and not only:  # a whole course published: its times go in the README
+        record_times(out)
     return out
+
+
+TIMES_CSV = Path("benchmarks/results/pipeline_times.csv")
+TIMES_BEGIN, TIMES_END = "<!-- pipeline-times:begin -->", "<!-- pipeline-times:end -->"
+_LOGGED = re.compile(r"^\[wic\] (\S+\.ipynb): ([\d.]+) s$", re.M)
+
+
+def notebook_times(run_dir: Path) -> dict[str, float]:
+    """Seconds per notebook of a pipeline run, read from the line each log ends with."""
+    times = {}
+    for log in sorted(Path(run_dir).glob("*.log")):
+        for name, secs in _LOGGED.findall(log.read_text(errors="replace")):
+            times[name] = float(secs)
+    return times
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def record_times(run_dir: Path, root: Path | None = None) -> str:
+    """Append a full run's per-notebook times to ``benchmarks/results/pipeline_times.csv`` and
+    rewrite the README's pipeline-times line from them; returns that line.
+
+    Refused unless every notebook of :data:`PIPELINE` has a time: a partial run is not a
+    course's time."""
+    root = root or config.project_root()
+    times = notebook_times(run_dir)
+    missing = [n for n in PIPELINE if n not in times]
+    if missing:
+        raise ValueError(f"{run_dir} has no time for {', '.join(missing)}: not a whole run")
+    csv_path = root / TIMES_CSV
+    new = not csv_path.is_file()
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    cpu, stamp = config.describe_cpu(), Path(run_dir).name
+    with open(csv_path, "a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(["run", "cpu", "notebook", "seconds"])
+        for name in PIPELINE:
+            w.writerow([stamp, cpu, name, times[name]])
+    total = sum(times[n] for n in PIPELINE)
+    parts = " · ".join(f"{n[:2]} {_duration(times[n])}" for n in PIPELINE)
+    line = (f"The last published full run (`{stamp}`) took **{total / 60:.1f} min** for the seven "
+            f"notebooks ({parts}) on {cpu}; setting up `.venv` on a fresh machine comes on top. "
+            f"Every run: `{TIMES_CSV.as_posix()}`.")
+    from wic import cards
+
+    cards.replace_block(root / "README.md", TIMES_BEGIN, TIMES_END, line)
+    return line
