@@ -162,3 +162,22 @@ def test_the_warm_pool_is_refilled_only_within_the_capacity():
     km._pools["nb"].append("warm2-task")  # its replacement: 3 seated + 2 warm
     km.fill_if_needed(notebook_name="nb")
     assert km.fills == 1, "refilled beyond capacity + spare"
+
+
+def test_readme_page_load_prose_agrees_with_the_committed_run():
+    """The README's sentence on where an upload's CPU goes is the committed benchmark's: from
+    five tabs on, the simulated browsers' CPU per upload is over ten times the page's own."""
+    import csv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = " ".join((root / "README.md").read_text().split())
+    assert ("from five tabs on, the browsers' share of an upload to the new design is more than "
+            "ten times the server's and kernel's together") in readme
+    with open(root / "benchmarks" / "results" / "page_load.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["design"] == "after" and r["results_ok"]]
+    many = [r for r in rows if int(r["tabs"]) >= 5]
+    assert many
+    for r in many:
+        page = float(r["upload_cpu_server_s"]) + float(r["upload_cpu_kernels_s"])
+        assert float(r["upload_cpu_browsers_s"]) > 10 * page, r["tabs"]
