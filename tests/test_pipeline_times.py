@@ -25,7 +25,7 @@ def test_a_whole_run_is_recorded_and_written_into_the_readme(tmp_path):
         f"intro\n{pipeline.TIMES_BEGIN}\nold line\n{pipeline.TIMES_END}\nrest\n")
     seconds = dict(zip(pipeline.PIPELINE, [38.7, 15.1, 225.2, 840.0, 101.1, 7.8, 10.0]))
     line = pipeline.record_times(_run(tmp_path, seconds), root=tmp_path)
-    assert "took **20.6 min** for the seven notebooks (01 39 s · 02 15 s · 03 3.8 min · " \
+    assert "took **20.6 min** for the 7 notebooks (01 39 s · 02 15 s · 03 3.8 min · " \
            "04 14.0 min · 05 1.7 min · 06 8 s · 07 10 s)" in line
     readme = (tmp_path / "README.md").read_text()
     assert line in readme and "old line" not in readme and readme.endswith("rest\n")

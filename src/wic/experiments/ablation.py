@@ -229,7 +229,7 @@ def papermill_command(params: dict, notebook: str = "03_training.ipynb",
 
 
 def final_test_score(table, summary, metric: str = "best_val_accuracy",
-              study: str | Study = "seed") -> str:
+                     study: str | Study = "seed") -> str:
     """The test set, touched once after choosing: the baseline's and the chosen variant's
     (first on ``metric``) mean test accuracy over their seeds, as a Markdown sentence.
 

@@ -232,8 +232,7 @@ def _table_fields(ex: Exercise, table) -> dict:
         took = (f" Training took {train_s / 60:.1f} min per run where this was measured."
                 if math.isfinite(train_s) else "")
         fields.update(row=row, row_name=ex.row, row_range=_range(row), took=took,
-                      verdict="within" if abs(row.delta_points) <= fields["spread"] else "larger than",
-                      helps="helps" if row.delta_points > 0 else "does not help")
+                      verdict="within" if abs(row.delta_points) <= fields["spread"] else "larger than")
     return fields
 
 

@@ -141,7 +141,7 @@ def record_times(run_dir: Path, root: Path | None = None) -> str:
             w.writerow([stamp, cpu, name, times[name]])
     total = sum(times[n] for n in PIPELINE)
     parts = " · ".join(f"{n[:2]} {_duration(times[n])}" for n in PIPELINE)
-    line = (f"The last published full run (`{stamp}`) took **{total / 60:.1f} min** for the seven "
+    line = (f"The last published full run (`{stamp}`) took **{total / 60:.1f} min** for the {len(PIPELINE)} "
             f"notebooks ({parts}) on {cpu}; setting up `.venv` on a fresh machine comes on top. "
             f"Every run: `{TIMES_CSV.as_posix()}`.")
     from wic import cards
