@@ -36,6 +36,8 @@ from wic.experiments import ablation
 RESULTS = Path("benchmarks/results/course_exercises.csv")
 FAST_ABLATION = Path("benchmarks/results/fast_ablation_summary.csv")
 SEED_ABLATION = Path("figures/ablation_summary.csv")
+#: Where each ablation study's summary is written (the study an exercise's file belongs to).
+STUDY_SOURCES = {"fast": FAST_ABLATION, "seed": SEED_ABLATION}
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def _ablation_exercise(study: str, variant: str, out_name: str, question: str,
     """Train one variant of an ablation study (notebook 03, the study's budget); the question
     and the expectation are templates filled from the study's summary (:func:`expectation`)."""
     st = ablation.study_named(study)
-    source = FAST_ABLATION if study == "fast" else SEED_ABLATION
+    source = STUDY_SOURCES[study]
     return Exercise(study_run(study, variant, out_name), question, expect, source, variant,
                     st.baseline, runs="03_training")
 
@@ -219,13 +221,15 @@ def _table_fields(ex: Exercise, table) -> dict:
     """What an ablation exercise's templates may name: ``row``/``base`` (the summary rows),
     their ranges, the split that ranked them, the study's budget and spreads."""
     base = _Row(table.loc[ex.base])
-    study = ablation.study_named("fast" if ex.base == ablation.FAST_BASELINE else "seed")
+    study = ablation.study_named(next(k for k, v in STUDY_SOURCES.items() if v == ex.source))
     metric = str(table["metric"].iloc[0]) if "metric" in table else "test_accuracy"
     budget = {"train_subset": 50000, **study.budget}  # the study's, unless the file says
     budget.update({k: table[k].iloc[0].item() for k in ("train_subset", "epochs") if k in table})
     fields = {"base": base, "base_range": _range(base), "spread": 100 * (base.max - base.min),
               "split": ablation.METRIC_SHORT.get(metric, metric), "budget": budget,
-              "n_variants": len(table), "both_sides": _both_sides(table, ex.base)}
+              "n_variants": len(table)}
+    if "{both_sides}" in ex.expect:  # the one-seed exercise's sentence, only where it is used
+        fields["both_sides"] = _both_sides(table, ex.base)
     if ex.row:
         row = _Row(table.loc[ex.row])
         train_s = getattr(row, "train_s", math.nan)
@@ -236,7 +240,7 @@ def _table_fields(ex: Exercise, table) -> dict:
     return fields
 
 
-def _fill(notebook: str, index: int) -> tuple[str, str]:
+def _fill(notebook: str, index: int, tables: dict | None = None) -> tuple[str, str]:
     """The exercise's question and expectation, filled in from its results file (or a note
     that it has not been measured yet: the exercise runs themselves execute this notebook)."""
     import pandas as pd
@@ -247,7 +251,10 @@ def _fill(notebook: str, index: int) -> tuple[str, str]:
             return ex.question, ex.expect.format(**measured(notebook, index))
         except (LookupError, FileNotFoundError):
             return ex.question, NOT_MEASURED.format(prefix=notebook[:2])
-    fields = _table_fields(ex, pd.read_csv(_root() / ex.source).set_index("variant"))
+    tables = {} if tables is None else tables  # one read per file for a whole notebook
+    if ex.source not in tables:
+        tables[ex.source] = pd.read_csv(_root() / ex.source).set_index("variant")
+    fields = _table_fields(ex, tables[ex.source])
     return ex.question.format(**fields), ex.expect.format(**fields)
 
 
@@ -266,7 +273,7 @@ def command(notebook: str, params: dict, output: str | None = None) -> str:
 
 def exercises_markdown(notebook: str) -> str:
     """The notebook's exercises as Markdown: parameters, command, question, measured expectation."""
-    lines = []
+    lines, tables = [], {}
     for i, ex in enumerate(EXERCISES[notebook]):
         params = {**ex.params}
         if ex.row:  # an ablation variant: its change is its name, its budget the study's
@@ -276,7 +283,7 @@ def exercises_markdown(notebook: str) -> str:
         output = None if "out_name" in params else f"ex_{notebook[:2]}_{i + 1}.ipynb"
         source = ("measured by running this exercise" if ex.source == "course"
                   else f"from `{Path(ex.source).as_posix()}`")
-        question, expect = _fill(notebook, i)
+        question, expect = _fill(notebook, i, tables)
         lines.append(f"{i + 1}. {what}:\n   `{command(ex.runs or notebook, params, output)}`\n"
                      f"   *Question:* {question}\n"
                      f"   *Expect* ({source}): {expect}")
