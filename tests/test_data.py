@@ -242,3 +242,89 @@ def test_summary_names_the_dataset_through_wic_data_dir(tmp_path, monkeypatch):
     assert str(tmp_path) not in ds.summary()
     monkeypatch.delenv("WIC_DATA_DIR")  # an explicit folder outside the configuration: shown as is
     assert str(tmp_path) in data.load_cifar10(tmp_path, expect_full=False).summary()
+
+
+def test_jitter_batch_moves_brightness_and_contrast_within_their_ranges():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    images = (0.3 + 0.4 * rng.random((200, 32, 32, 3))).astype(np.float32)  # no clipping
+    pair = tf.constant([4, 5], tf.int64)
+    out = pipeline.jitter_batch(tf.constant(images), pair, 0.14, 0.13).numpy()
+    np.testing.assert_array_equal(out, pipeline.jitter_batch(tf.constant(images), pair, 0.14,
+                                                             0.13).numpy())
+    mean_in, mean_out = images.mean((1, 2, 3)), out.mean((1, 2, 3))
+    shift = mean_out - mean_in
+    scale = (out - mean_out[:, None, None, None]).std((1, 2, 3)) / images.std((1, 2, 3))
+    assert np.abs(shift).max() <= 0.14 + 1e-5 and np.abs(shift).max() > 0.1  # spread, bounded
+    assert np.abs(scale - 1).max() <= 0.13 + 1e-4 and np.abs(scale - 1).max() > 0.09
+    assert abs(np.corrcoef(shift, scale)[0, 1]) < 0.3  # drawn independently
+    # off means untouched; bright images stay pictures
+    np.testing.assert_array_equal(
+        pipeline.jitter_batch(tf.constant(images), pair, 0.0, 0.0).numpy(), images)
+    white = pipeline.jitter_batch(tf.ones((50, 4, 4, 3)), pair, 0.5, 0.5).numpy()
+    assert white.min() >= 0.5 - 1e-6 and white.max() <= 1.0
+
+
+def test_train_pipeline_jitters_only_when_asked_and_refuses_out_of_range():
+    x, y = synthetic_images(64)
+    kw = dict(batch_size=64, epochs=1, seed=1, flip="none", translate=0, one_hot=False)
+    plain, lab = _epoch(x, y, **kw)
+    jittered, lab2 = _epoch(x, y, brightness=0.2, contrast=0.2, **kw)
+    np.testing.assert_array_equal(lab, lab2)  # same order: jitter draws from its own seed
+    assert not np.allclose(plain, jittered) and jittered.min() >= 0 and jittered.max() <= 1
+    for name in ("brightness", "contrast"):
+        with pytest.raises(ValueError, match=f"{name}=1.5; accepted: a fraction in"):
+            pipeline.train_pipeline(x, y, batch_size=4, epochs=1, **{name: 1.5})
+
+
+def test_recipe_jitter_fields_are_checked():
+    from wic.training import recipes
+
+    fast = recipes.FAST.with_text({"brightness": "0.14", "contrast": "0.13"})
+    assert (fast.brightness, fast.contrast) == (0.14, 0.13)
+    with pytest.raises(ValueError, match="contrast"):
+        recipes.FAST.with_(contrast=-0.1)
+
+
+def test_blur_batch_is_a_gaussian_per_image_and_sigma_zero_is_identity():
+    import tensorflow as tf
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    images = rng.random((3, 32, 32, 3)).astype(np.float32)
+    out = pipeline.blur_batch(tf.constant(images), tf.constant([0.0, 0.7, 1.5])).numpy()
+    np.testing.assert_allclose(out[0], images[0], atol=1e-6)
+    for i, s in ((1, 0.7), (2, 1.5)):  # scipy's Gaussian with the same reach and borders
+        ref = ndimage.gaussian_filter(images[i], sigma=(s, s, 0), mode="mirror",
+                                      truncate=pipeline.BLUR_RADIUS / s)
+        np.testing.assert_allclose(out[i], ref, atol=2e-5)
+    assert out[2].std() < out[1].std() < images[1].std()  # more blur, less detail
+
+
+def test_noise_batch_adds_the_asked_spread_and_stays_in_range():
+    import tensorflow as tf
+
+    images = np.full((2, 64, 64, 3), 0.5, np.float32)
+    out = pipeline.noise_batch(tf.constant(images), tf.constant([1, 2], tf.int64),
+                               tf.constant([0.0, 0.08])).numpy()
+    np.testing.assert_array_equal(out[0], images[0])
+    assert abs(out[1].std() - 0.08) < 0.005 and out.min() >= 0 and out.max() <= 1
+
+
+def test_train_pipeline_blur_and_noise_refuse_out_of_range_and_recipe_checks_them():
+    from wic.training import recipes
+
+    x, y = synthetic_images(64)
+    kw = dict(batch_size=64, epochs=1, seed=1, flip="none", translate=0, one_hot=False)
+    plain, _ = _epoch(x, y, **kw)
+    noisy, _ = _epoch(x, y, blur=1.0, noise=0.1, **kw)
+    assert not np.allclose(plain, noisy) and noisy.min() >= 0 and noisy.max() <= 1
+    with pytest.raises(ValueError, match="blur=2.0; accepted: a sigma in pixels, 0..1.5"):
+        pipeline.train_pipeline(x, y, batch_size=4, epochs=1, blur=2.0)
+    with pytest.raises(ValueError, match="noise=0.9; accepted: a sigma 0..0.5"):
+        pipeline.train_pipeline(x, y, batch_size=4, epochs=1, noise=0.9)
+    assert recipes.FAST.with_text({"blur": "1", "noise": "0.1"}).changes(recipes.FAST) == {
+        "blur": 1.0, "noise": 0.1}
+    with pytest.raises(ValueError, match="noise"):
+        recipes.FAST.with_(noise=0.7)

@@ -4,7 +4,11 @@ Training (:func:`train_pipeline`) serves every epoch of a run in one pass, each 
 ``len(x) // batch_size`` full batches (fixed shapes), with the same augmentation code for every
 recipe: translate by up to ``translate`` pixels (reflect padding) and mirror (``flip``:
 ``'alternate'`` derandomised as airbench does, ``'random'`` a fresh coin per image and epoch,
-``'none'``). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
+``'none'``), and optionally jitter brightness and contrast (``brightness``/``contrast``: each
+image gets ``+ U(-b, b)`` and its deviations from its own mean scaled by ``1 + U(-c, c)``,
+clipped to [0, 1]; the 2025 airbench record's colour jitter), and blur and add noise (``blur``,
+``noise``: each image blurred with a Gaussian of sigma ``U(0, blur)`` pixels, then given
+Gaussian noise of sigma ``U(0, noise)``; the robustness augmentations). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
 same batches. Evaluation (:func:`eval_pipeline`) is batch → float, in order.
 """
 
@@ -33,9 +37,50 @@ def translate_batch(images, seed_pair, pad: int):
     return tf.gather(images, cols, axis=2, batch_dims=1)
 
 
+def jitter_batch(images, seed_pair, brightness: float, contrast: float):
+    """Per image: deviations from its mean scaled by ``1 + U(-contrast, contrast)``, then
+    ``U(-brightness, brightness)`` added; clipped to [0, 1] (still a picture). Stateless."""
+    n = tf.shape(images)[0]
+    u = tf.random.stateless_uniform([n, 2], seed=seed_pair, minval=-1.0, maxval=1.0)
+    scale = (1.0 + contrast * u[:, 0])[:, None, None, None]
+    shift = (brightness * u[:, 1])[:, None, None, None]
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return tf.clip_by_value((images - mean) * scale + mean + shift, 0.0, 1.0)
+
+
+BLUR_RADIUS = 3  # blur kernels are 7 taps wide: enough for sigma <= 1.5 (3 sigma inside)
+
+
+def blur_batch(images, sigmas):
+    """Each image blurred by a separable Gaussian of its own ``sigmas[i]`` pixels (reflect
+    borders; sigma 0 leaves it as it is). One depthwise convolution per axis, the batch and
+    colour channels folded into the channel axis."""
+    n, h, w, c = tf.shape(images)[0], images.shape[1], images.shape[2], images.shape[3]
+    taps = tf.range(-BLUR_RADIUS, BLUR_RADIUS + 1, dtype=tf.float32)
+    sig = tf.maximum(tf.cast(sigmas, tf.float32), 1e-3)[:, None]
+    k = tf.exp(-0.5 * tf.square(taps[None, :] / sig))
+    k = k / tf.reduce_sum(k, axis=1, keepdims=True)  # (n, taps)
+    k = tf.reshape(tf.repeat(k, c, axis=0), (-1, 2 * BLUR_RADIUS + 1))  # (n*c, taps)
+    r = BLUR_RADIUS
+    x = tf.pad(images, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
+    x = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), (1, h + 2 * r, w + 2 * r, n * c))
+    kt = tf.transpose(k)  # (taps, n*c)
+    x = tf.nn.depthwise_conv2d(x, kt[:, None, :, None], [1, 1, 1, 1], "VALID")  # along rows
+    x = tf.nn.depthwise_conv2d(x, kt[None, :, :, None], [1, 1, 1, 1], "VALID")  # along columns
+    return tf.transpose(tf.reshape(x, (h, w, n, c)), [2, 0, 1, 3])
+
+
+def noise_batch(images, seed_pair, sigmas):
+    """Gaussian noise of standard deviation ``sigmas[i]`` on image ``i``, clipped to [0, 1]."""
+    eps = tf.random.stateless_normal(tf.shape(images), seed=seed_pair)
+    return tf.clip_by_value(images + tf.cast(sigmas, tf.float32)[:, None, None, None] * eps,
+                            0.0, 1.0)
+
+
 def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int,
                    initial_epoch: int = 0, seed: int = 0, flip: str = "alternate",
-                   translate: int = 2, one_hot: bool = True, num_classes: int = NUM_CLASSES):
+                   translate: int = 2, brightness: float = 0.0, contrast: float = 0.0,
+                   blur: float = 0.0, noise: float = 0.0, one_hot: bool = True, num_classes: int = NUM_CLASSES):
     """All epochs ``initial_epoch..epochs-1`` in one pass; pass ``steps_per_epoch`` to ``fit``.
 
     Each epoch ``e`` has its own shuffle and translations (seeded by ``(seed, e)``).
@@ -45,6 +90,14 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
     """
     if flip not in FLIPS:
         raise ValueError(f"flip={flip!r}; accepted: {', '.join(FLIPS)}")
+    for name, value in (("brightness", brightness), ("contrast", contrast)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{name}={value!r}; accepted: a fraction in [0, 1) (0: off)")
+    if not 0.0 <= blur <= BLUR_RADIUS / 2:
+        raise ValueError(f"blur={blur!r}; accepted: a sigma in pixels, 0..{BLUR_RADIUS / 2} "
+                         "(0: off)")
+    if not 0.0 <= noise <= 0.5:
+        raise ValueError(f"noise={noise!r}; accepted: a sigma 0..0.5 of the [0, 1] range (0: off)")
     n = len(x)
     if len(y) != n:
         raise ValueError(f"{n} images but {len(y)} labels")
@@ -72,6 +125,14 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
             mirror = tf.random.stateless_uniform([batch_size], seed=pair + 7) < 0.5
         if flip != "none":
             batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
+        if brightness or contrast:
+            batch = jitter_batch(batch, pair + 11, brightness, contrast)
+        if blur:
+            batch = blur_batch(batch, tf.random.stateless_uniform([batch_size], seed=pair + 13,
+                                                                  maxval=blur))
+        if noise:
+            sigmas = tf.random.stateless_uniform([batch_size], seed=pair + 17, maxval=noise)
+            batch = noise_batch(batch, pair + 19, sigmas)
         lab = tf.gather(labels, idx)
         if one_hot:
             lab = tf.one_hot(lab, num_classes)

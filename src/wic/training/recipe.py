@@ -10,7 +10,7 @@ The fields fall in three groups (the named recipes are in :mod:`wic.training.rec
 
 - *optimisation*: optimizer, learning rate and schedule, momentum, weight decay, label smoothing,
   batch size, epochs, lookahead, precision, XLA;
-- *data*: augmentation (translate, flip), validation split, training subset;
+- *data*: augmentation (translate, flip, brightness/contrast jitter, blur, noise), validation split, training subset;
 - *stopping*: early stopping and LR reduction on a validation metric (the seed's), time budget.
 """
 
@@ -56,6 +56,10 @@ class Recipe:
     augment: bool = False  # random translations and mirroring (below)
     flip: Flip = "random"  # with augment: 'random' per image, 'alternate' (derandomised), 'none'
     translate: int = 4  # with augment: shifts of up to this many pixels (reflect padding)
+    brightness: float = 0.0  # with augment: add U(-b, b) to each image (0: off)
+    contrast: float = 0.0  # with augment: scale each image's contrast by 1 + U(-c, c) (0: off)
+    blur: float = 0.0  # with augment: Gaussian blur of sigma U(0, blur) pixels (0: off; <= 1.5)
+    noise: float = 0.0  # with augment: Gaussian noise of sigma U(0, noise) (0: off; <= 0.5)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     train_subset: int | None = None  # train on this many images (stratified); None: all
     time_budget_s: float | None = None  # stop training after this many seconds
@@ -87,7 +91,7 @@ class Recipe:
             bad("batch_size", "an integer >= 1")
         if self.learning_rate <= 0:
             bad("learning_rate", "a positive number")
-        for name in ("validation_split", "label_smoothing"):
+        for name in ("validation_split", "label_smoothing", "brightness", "contrast"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 bad(name, "a fraction in [0, 1)")
         for name in ("warmup_fraction", "lr_start_factor", "lr_end_factor"):
@@ -103,6 +107,10 @@ class Recipe:
             bad("train_subset", "a positive integer or none (all)")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             bad("time_budget_s", "a positive number of seconds or none")
+        if not 0.0 <= self.blur <= 1.5:
+            bad("blur", "a sigma in pixels, 0..1.5 (0: off)")
+        if not 0.0 <= self.noise <= 0.5:
+            bad("noise", "a sigma 0..0.5 of the [0, 1] pixel range (0: off)")
         if not 0 <= self.translate <= 8:
             bad("translate", "an integer 0..8 (pixels)")
         for name in ("early_stopping_patience", "reduce_lr_patience"):

@@ -233,7 +233,11 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
     train_ds = train_pipeline(x_tr, y_tr, batch_size=recipe.batch_size, epochs=recipe.epochs,
                               initial_epoch=first, seed=recipe.seed,
                               flip=recipe.flip if recipe.augment else "none",
-                              translate=recipe.translate if recipe.augment else 0)
+                              translate=recipe.translate if recipe.augment else 0,
+                              brightness=recipe.brightness if recipe.augment else 0.0,
+                              contrast=recipe.contrast if recipe.augment else 0.0,
+                              blur=recipe.blur if recipe.augment else 0.0,
+                              noise=recipe.noise if recipe.augment else 0.0)
     val_ds = (eval_pipeline(held_out[0], held_out[1], batch_size=max(256, recipe.batch_size))
               if held_out is not None else None)
 
