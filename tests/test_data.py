@@ -328,3 +328,12 @@ def test_train_pipeline_blur_and_noise_refuse_out_of_range_and_recipe_checks_the
         "blur": 1.0, "noise": 0.1}
     with pytest.raises(ValueError, match="noise"):
         recipes.FAST.with_(noise=0.7)
+
+
+def test_blur_and_noise_leave_about_half_of_the_images_clean():
+    x = np.full((512, 32, 32, 3), 128, np.uint8)
+    y = np.arange(512) % 10
+    out, _ = _epoch(x, y, batch_size=512, epochs=1, seed=2, flip="none", translate=0, noise=0.1,
+                    one_hot=False)
+    clean = np.all(np.isclose(out, 128 / 255.0), axis=(1, 2, 3)).mean()
+    assert 0.4 < clean < 0.6

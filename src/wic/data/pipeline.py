@@ -7,8 +7,8 @@ recipe: translate by up to ``translate`` pixels (reflect padding) and mirror (``
 ``'none'``), and optionally jitter brightness and contrast (``brightness``/``contrast``: each
 image gets ``+ U(-b, b)`` and its deviations from its own mean scaled by ``1 + U(-c, c)``,
 clipped to [0, 1]; the 2025 airbench record's colour jitter), and blur and add noise (``blur``,
-``noise``: each image blurred with a Gaussian of sigma ``U(0, blur)`` pixels, then given
-Gaussian noise of sigma ``U(0, noise)``; the robustness augmentations). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
+``noise``: a random half of the images blurred with a Gaussian of sigma ``U(0, blur)`` pixels,
+and a random half given Gaussian noise of sigma ``U(0, noise)``; the robustness augmentations). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
 same batches. Evaluation (:func:`eval_pipeline`) is batch → float, in order.
 """
 
@@ -77,6 +77,13 @@ def noise_batch(images, seed_pair, sigmas):
                             0.0, 1.0)
 
 
+def _half_the_images(n, seed_pair, top):
+    """A strength per image: ``U(0, top)`` for a random half of them, 0 (clean) for the rest,
+    so the net keeps seeing clean pictures as often as corrupted ones."""
+    u = tf.random.stateless_uniform([n, 2], seed=seed_pair)
+    return tf.where(u[:, 0] < 0.5, top * u[:, 1], 0.0)
+
+
 def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int,
                    initial_epoch: int = 0, seed: int = 0, flip: str = "alternate",
                    translate: int = 2, brightness: float = 0.0, contrast: float = 0.0,
@@ -128,11 +135,9 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
         if brightness or contrast:
             batch = jitter_batch(batch, pair + 11, brightness, contrast)
         if blur:
-            batch = blur_batch(batch, tf.random.stateless_uniform([batch_size], seed=pair + 13,
-                                                                  maxval=blur))
+            batch = blur_batch(batch, _half_the_images(batch_size, pair + 13, blur))
         if noise:
-            sigmas = tf.random.stateless_uniform([batch_size], seed=pair + 17, maxval=noise)
-            batch = noise_batch(batch, pair + 19, sigmas)
+            batch = noise_batch(batch, pair + 19, _half_the_images(batch_size, pair + 17, noise))
         lab = tf.gather(labels, idx)
         if one_hot:
             lab = tf.one_hot(lab, num_classes)

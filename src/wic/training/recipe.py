@@ -58,8 +58,8 @@ class Recipe:
     translate: int = 4  # with augment: shifts of up to this many pixels (reflect padding)
     brightness: float = 0.0  # with augment: add U(-b, b) to each image (0: off)
     contrast: float = 0.0  # with augment: scale each image's contrast by 1 + U(-c, c) (0: off)
-    blur: float = 0.0  # with augment: Gaussian blur of sigma U(0, blur) pixels (0: off; <= 1.5)
-    noise: float = 0.0  # with augment: Gaussian noise of sigma U(0, noise) (0: off; <= 0.5)
+    blur: float = 0.0  # with augment: half the images blurred, sigma U(0, blur) px (0: off; <= 1.5)
+    noise: float = 0.0  # with augment: half get Gaussian noise, sigma U(0, noise) (0: off; <= 0.5)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     train_subset: int | None = None  # train on this many images (stratified); None: all
     time_budget_s: float | None = None  # stop training after this many seconds
