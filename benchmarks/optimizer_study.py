@@ -8,6 +8,10 @@ each card records is kept in the table but is not what ranks the variants.
     WIC_DATA_DIR=... python benchmarks/optimizer_study.py --model airbench_cpu_s --epochs 4 \\
         --variant nesterov= --variant muon=optimizer=muon --seeds 0 1 2
 
+``--final`` trains the variants on all 50,000 training images (nothing held out) once the
+choice is made: those rows have no validation accuracy and report only the test accuracy — the
+number a recipe is quoted with (airbench's convention), never used to choose.
+
 A variant is ``NAME=FIELD=VALUE[,FIELD=VALUE...]`` (recipe fields, as ``wic train --set``);
 ``NAME=`` is the recipe unchanged. Rows go to ``benchmarks/results/optimizer_study.csv``
 (appended; a finished run is read back from its folder instead of being trained again), one
@@ -43,13 +47,14 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
 
 
 def run_one(args, name: str, sets: list[str], seed: int) -> dict:
-    out = f"{args.model}_{args.recipe}_e{args.epochs}_{name}_s{seed}"
+    out = f"{args.model}_{args.recipe}_e{args.epochs}_{name}_s{seed}" + ("_all" if args.final else "")
     run_dir = args.runs / out
     card = run_dir / f"{out}.json"
+    split = 0.0 if args.final else args.validation_split
     if not card.is_file():
         cmd = [sys.executable, "-m", "wic.cli", "train", "--model", args.model, "--recipe",
                args.recipe, "--epochs", str(args.epochs), "--seed", str(seed),
-               "--validation-split", str(args.validation_split), "--run-dir", str(run_dir),
+               "--validation-split", str(split), "--run-dir", str(run_dir),
                "--out", out, "--verbose", "2"]
         for s in sets:
             cmd += ["--set", s]
@@ -57,13 +62,14 @@ def run_one(args, name: str, sets: list[str], seed: int) -> dict:
         subprocess.run(cmd, check=True)
     c = json.loads(card.read_text())
     hist = json.loads((run_dir / "state.json").read_text())["history"]
+    val = hist.get("val_accuracy") or []
     from wic import config
 
     return {"cpu": config.describe_cpu(), "model": args.model, "recipe": args.recipe,
             "variant": name, "changes": ";".join(sets), "seed": seed, "epochs": args.epochs,
-            "validation_split": args.validation_split,
-            "val_accuracy": round(hist["val_accuracy"][-1], 4),
-            "val_accuracy_per_epoch": " ".join(f"{v:.4f}" for v in hist["val_accuracy"]),
+            "validation_split": split,
+            "val_accuracy": round(val[-1], 4) if val else "",
+            "val_accuracy_per_epoch": " ".join(f"{v:.4f}" for v in val),
             "test_accuracy": c.get("test_accuracy"),
             "train_seconds": round(c.get("train_wall_time_s") or 0, 1),
             "load_avg": round(os.getloadavg()[0], 2), "run_dir": str(run_dir.relative_to(ROOT))
@@ -77,11 +83,13 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, required=True)
     ap.add_argument("--validation-split", type=float, default=0.1)
     ap.add_argument("--variant", type=parse_variant, action="append", required=True)
+    ap.add_argument("--final", action="store_true",
+                    help="train on all training images (no validation): the chosen variant's test")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "optimizer_study")
     ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results" / "optimizer_study.csv")
     args = ap.parse_args(argv)
-    if not 0 < args.validation_split < 1:
+    if not args.final and not 0 < args.validation_split < 1:
         ap.error("--validation-split must be in (0, 1): variants are ranked on held-out images")
     from wic import config
 
@@ -91,7 +99,7 @@ def main(argv=None) -> int:
     for seed in args.seeds:  # seeds outer: every variant gets a first run before any a second
         for name, sets in args.variant:
             row = run_one(args, name, sets, seed)
-            print(f"{name} seed {seed}: val {row['val_accuracy']:.4f}, test "
+            print(f"{name} seed {seed}: val {row['val_accuracy'] or '-'}, test "
                   f"{row['test_accuracy']}, {row['train_seconds']} s", flush=True)
             # read now, not at start: a run already in the table (also one another invocation
             # wrote meanwhile) is not appended twice

@@ -188,9 +188,14 @@ def test_optimizer_study_table_groups_seeds_and_ranks_nothing_on_test(tmp_path):
                  test_accuracy=t) for s, v, t in ((0, 0.94, 0.941), (1, 0.92, 0.935))]
     rows.append(dict(base, variant="nesterov", changes="", seed=0, val_accuracy=0.93,
                      test_accuracy=0.93))
+    # the chosen variant's final runs on all training images: test only, a row of their own
+    rows += [dict(base, variant="muon", changes="optimizer=muon", seed=s, validation_split=0.0,
+                  val_accuracy="", test_accuracy=t) for s, t in ((0, 0.95), (1, 0.94))]
     path = results.write_rows(tmp_path / "optimizer_study.csv", rows, cols)
     table = results.optimizer_study_table(path)
-    assert "| `m` | 8 | muon | optimizer=muon | 2 | 93.00% (92.00%–94.00%) | 93.80% (93.50%–94.10%) |" in table
-    assert "| nesterov | (recipe as is) | 1 | 93.00% | 93.00% |" in table
+    assert ("| `m` | 8 | muon | optimizer=muon | 10% | 2 | 93.00% (92.00%–94.00%) "
+            "| 93.80% (93.50%–94.10%) |") in table
+    assert "| nesterov | (recipe as is) | 10% | 1 | 93.00% | 93.00% |" in table
+    assert "| muon | optimizer=muon | none (final) | 2 | – | 94.50% (94.00%–95.00%) |" in table
     block = results.render(tmp_path)
     assert "Test CPU" in block and "ranked on them" in block

@@ -295,24 +295,27 @@ def ablation_table(summary_csv: Path, runs_csv: Path | None = None) -> str:
 
 
 def optimizer_study_table(path: Path) -> str:
-    """``optimizer_study.csv`` per (model, epochs, variant): runs, validation accuracy (what
-    ranks the variants: held-out training images) as mean and range, and the cards' test
-    accuracy beside it (reported, not used to choose)."""
+    """``optimizer_study.csv`` per (model, epochs, variant, share held out): runs, validation
+    accuracy (what ranks the variants: held-out training images) as mean and range, and the
+    cards' test accuracy beside it (reported, not used to choose). Final runs (``--final``: all
+    training images, nothing held out) have test accuracy only."""
     groups: dict[tuple, list[dict]] = {}
     for r in read_rows(path):
-        groups.setdefault((r["model"], int(r["epochs"]), r["variant"]), []).append(r)
-    lines = ["| model | epochs | variant | changes | runs | validation accuracy: mean (range) "
-             "| test accuracy: mean (range) |", "|---|---:|---|---|---:|---:|---:|"]
+        held = float(r.get("validation_split") or 0)
+        groups.setdefault((r["model"], int(r["epochs"]), r["variant"], held), []).append(r)
+    lines = ["| model | epochs | variant | changes | held out | runs | validation accuracy: mean "
+             "(range) | test accuracy: mean (range) |", "|---|---:|---|---|---:|---:|---:|---:|"]
 
     def stat(vals):
         m = sum(vals) / len(vals)
         return f"{m:.2%}" if len(vals) == 1 else f"{m:.2%} ({min(vals):.2%}–{max(vals):.2%})"
 
-    for (model, epochs, variant), rows in groups.items():
-        val = [float(r["val_accuracy"]) for r in rows]
+    for (model, epochs, variant, held), rows in groups.items():
+        val = [float(r["val_accuracy"]) for r in rows if r.get("val_accuracy")]
         test = [float(r["test_accuracy"]) for r in rows if r.get("test_accuracy")]
         lines.append(f"| `{model}` | {epochs} | {variant} | {rows[0]['changes'] or '(recipe as is)'} "
-                     f"| {len(rows)} | {stat(val)} | {stat(test) if test else '–'} |")
+                     f"| {f'{held:.0%}' if held else 'none (final)'} | {len(rows)} "
+                     f"| {stat(val) if val else '–'} | {stat(test) if test else '–'} |")
     return "\n".join(lines)
 
 
