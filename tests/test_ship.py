@@ -166,6 +166,26 @@ def test_believable_percentages_come_first_then_accuracy():
     assert not believable({})
 
 
+def test_the_most_robust_within_half_a_point_of_the_most_accurate_is_the_default():
+    from wic.serving.classifier import ACCURACY_TOLERANCE
+
+    assert ACCURACY_TOLERANCE == 0.005
+
+    def robust(r, mean):
+        r["card"]["robustness"] = {"mean_accuracy": mean, "n_images": 300}
+        return r
+
+    top = robust(_calibrated(row("top", 0.944, 10.0)), 0.69)
+    sturdy = robust(_calibrated(row("sturdy", 0.940, 10.0)), 0.82)
+    sturdier_but_worse = robust(_calibrated(row("worse", 0.938, 10.0)), 0.90)
+    never_run = _calibrated(row("never", 0.942, 10.0))
+    assert default_model([top, sturdy, sturdier_but_worse, never_run])["name"] == "sturdy"
+    assert default_model([top, sturdier_but_worse, never_run])["name"] == "top"  # 0.6 pt: too far
+    assert default_model([top, never_run])["name"] == "top"  # benchmarked beats never run
+    twin = robust(_calibrated(row("twin", 0.943, 10.0)), 0.69)
+    assert default_model([twin, top])["name"] == "top"  # equal robustness: the more accurate
+
+
 def _copy_committed(models_dir: Path, *names: str) -> None:
     for name in names:
         for suffix in (".keras", ".json"):
