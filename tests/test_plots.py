@@ -81,7 +81,19 @@ def _figures():
                            xlabel="test accuracy, %", title="Test-time augmentation", fmt="{:.2f}%"),
         "hardware_efficiency": plots.hardware_efficiency(hw),
         "ablation_runs": ablation.plot(table, summary, title="One change at a time"),
+        "epoch_study": plots.epoch_study(_epoch_study_rows(), title="net, 8 epochs"),
     }
+
+
+def _epoch_study_rows():
+    base = {"validation_split": 0.1}
+    rows = [dict(base, variant=v, seed=s, val_accuracy=0.93 + d + 0.001 * s,
+                 test_accuracy=0.931 + d, val_accuracy_per_epoch=" ".join(
+                     f"{0.6 + 0.04 * e + d:.4f}" for e in range(8)))
+            for v, d in (("nesterov", 0.0), ("muon", 0.004)) for s in (0, 1, 2)]
+    return rows + [dict(variant="muon", seed=s, validation_split=0.0, val_accuracy="",
+                        val_accuracy_per_epoch="", test_accuracy=0.94 + 0.001 * s)
+                   for s in (0, 1, 2)]
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +146,16 @@ def test_series_colours_come_from_the_colour_blind_safe_palette(figures):
     ax = figures["time_to_accuracy"].axes[0]
     colours = {to_hex(line.get_color()) for line in ax.get_lines() if line.get_marker() == "o"}
     assert colours and colours <= set(plots.PALETTE), colours
+
+
+def test_epoch_study_shows_each_variants_curve_and_every_runs_end(figures):
+    left, right = figures["epoch_study"].axes
+    assert "validation" in left.get_ylabel() and "test" in right.get_xlabel()
+    assert [t.get_text() for t in right.get_yticklabels()] == [
+        "nesterov", "muon", "muon, all images (final)"]
+    assert len([ln for ln in left.get_lines() if ln.get_marker() not in ("None", "")]) == 2
+    ends = [ln for ln in right.get_lines() if ln.get_marker() in ("o", "x")]
+    assert sum(len(ln.get_xdata()) for ln in ends) == 6 + 6 + 3  # val + test, and final tests
 
 
 def test_committed_figures_are_at_most_200_kb():

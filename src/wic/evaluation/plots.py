@@ -526,3 +526,57 @@ def ablation_runs(table, summary, metric: str = "test_accuracy", title: str = ""
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=10,
                frameon=False)
     return save(fig, path)
+
+
+def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=None):
+    """``optimizer_study.csv`` rows of one model and epoch budget, in two panels.
+
+    Left: validation accuracy after each epoch, the mean over seeds of each variant (the held-out
+    runs). Right: every run's end — validation (circles) and test (crosses), one row per
+    variant, runs on all training images (``validation_split`` 0, test only) in a row of their
+    own, and the ``target`` as a dashed line: a teacher can see at a glance whether an
+    ingredient's gain is larger than the spread between seeds."""
+    plt, _ = _plt()
+    groups: dict[tuple[str, bool], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["variant"], float(r.get("validation_split") or 0) > 0), []).append(r)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.5 * len(groups) + 4.2),
+                                      gridspec_kw={"width_ratios": [1, 1.2]})
+    ends = []
+    for i, ((variant, held), runs) in enumerate(groups.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        label = variant if held else f"{variant}, all images (final)"
+        curves = [[float(v) for v in str(r["val_accuracy_per_epoch"]).split()] for r in runs
+                  if held and r.get("val_accuracy_per_epoch")]
+        if curves:
+            n = min(len(c) for c in curves)
+            mean = 100 * np.mean([c[:n] for c in curves], axis=0)
+            left.plot(np.arange(1, n + 1), mean, marker=MARKERS[i % len(MARKERS)], color=colour,
+                      label=f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
+        val = [100 * float(r["val_accuracy"]) for r in runs if r.get("val_accuracy")]
+        test = [100 * float(r["test_accuracy"]) for r in runs if r.get("test_accuracy")]
+        ends.append((label, colour, val, test))
+    left.axhline(100 * target, ls="--", color=GREY, lw=1)
+    left.set_xlabel("epoch")
+    left.set_ylabel("validation accuracy, % (held-out training images)")
+    left.set_title("After each epoch (mean over seeds)")
+    integer_ticks(left.xaxis)
+    left.legend(fontsize=11.5, loc="lower right")
+    for y, (_label, colour, val, test) in enumerate(ends):
+        right.plot(val, [y - 0.12] * len(val), "o", ms=9, color=colour, alpha=0.85)
+        right.plot(test, [y + 0.12] * len(test), "x", ms=9, mew=2, color=colour)
+        for vals, dy in ((val, -0.12), (test, 0.12)):
+            if vals:
+                right.vlines(np.mean(vals), y + dy - 0.18, y + dy + 0.18, color=colour, lw=2)
+    right.axvline(100 * target, ls="--", color=GREY, lw=1)
+    right.annotate(f"target {target:.0%}", (100 * target, -0.6), ha="center", fontsize=12,
+                   color="0.3")
+    right.set_yticks(range(len(ends)), [e[0] for e in ends])
+    right.set_ylim(len(ends) - 0.5, -0.9)
+    right.set_xlabel("accuracy at the end, %: ○ validation, × test, | mean (axis zoomed)")
+    right.set_title("Every run's end, one row per variant")
+    right.grid(axis="y", visible=False)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return save(fig, path)
