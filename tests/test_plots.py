@@ -82,7 +82,19 @@ def _figures():
         "hardware_efficiency": plots.hardware_efficiency(hw),
         "ablation_runs": ablation.plot(table, summary, title="One change at a time"),
         "epoch_study": plots.epoch_study(_epoch_study_rows(), title="net, 8 epochs"),
+        "robustness_by_model": plots.robustness_by_model(_robust_cards()),
     }
+
+
+def _robust_cards():
+    from wic.evaluation.corruptions import CORRUPTIONS
+
+    def card(acc, level):
+        per = {c: level - 0.02 * i for i, c in enumerate(CORRUPTIONS)}
+        return {"test_accuracy": acc, "robustness": {
+            "per_corruption": per, "mean_accuracy": sum(per.values()) / len(per), "n_images": 300}}
+
+    return {"plain": card(0.944, 0.7), "sturdy": card(0.941, 0.85), "never run": {"test_accuracy": 0.9}}
 
 
 def _epoch_study_rows():
@@ -156,6 +168,19 @@ def test_epoch_study_shows_each_variants_curve_and_every_runs_end(figures):
     assert len([ln for ln in left.get_lines() if ln.get_marker() not in ("None", "")]) == 2
     ends = [ln for ln in right.get_lines() if ln.get_marker() in ("o", "x")]
     assert sum(len(ln.get_xdata()) for ln in ends) == 6 + 6 + 3  # val + test, and final tests
+
+
+def test_robustness_by_model_draws_every_benchmarked_card_on_every_corruption(figures):
+    from wic.evaluation.corruptions import CORRUPTIONS
+
+    ax = figures["robustness_by_model"].axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 2 and labels[1].startswith("sturdy: clean 94.1%, mean")  # never run: out
+    points = [ln for ln in ax.get_lines() if ln.get_marker() in plots.MARKERS]
+    assert [len(ln.get_xdata()) for ln in points] == [len(CORRUPTIONS)] * 2
+    assert ax.get_yticklabels()[0].get_text().endswith("(noise)")  # grouped by family
+    with pytest.raises(ValueError, match="no card records a robustness benchmark"):
+        plots.robustness_by_model({"x": {"test_accuracy": 0.9}})
 
 
 def test_committed_figures_are_at_most_200_kb():

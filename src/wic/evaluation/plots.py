@@ -580,3 +580,37 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
         fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return save(fig, path)
+
+
+def robustness_by_model(cards: dict[str, dict], path=None,
+                        title: str = "What each model keeps under each corruption"):
+    """One row per CIFAR-10-C corruption, one marker per model: the accuracy (mean over the 5
+    severities) its card records, clean accuracy and the mean in the legend. Reads cards only
+    (``wic evaluate --robustness --write-card`` wrote them), so it costs no computation."""
+    plt, _ = _plt()
+    from wic.evaluation.corruptions import CORRUPTIONS, FAMILIES
+
+    scored = {n: c for n, c in cards.items() if (c.get("robustness") or {}).get("per_corruption")}
+    if not scored:
+        raise ValueError("no card records a robustness benchmark; run wic evaluate --robustness "
+                         "--write-card first")
+    order = sorted(CORRUPTIONS, key=lambda c: list(FAMILIES.values()).index(FAMILIES[c]))
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(order) + 2.2))
+    y = np.arange(len(order))
+    for i, (name, card) in enumerate(scored.items()):
+        rob = card["robustness"]
+        acc = [100 * rob["per_corruption"].get(c, np.nan) for c in order]
+        ax.plot(acc, y, MARKERS[i % len(MARKERS)], ms=9, color=PALETTE[i % len(PALETTE)],
+                label=f"{name}: clean {card.get('test_accuracy', float('nan')):.1%}, "
+                      f"mean {rob['mean_accuracy']:.1%} (n={rob.get('n_images', '?')})")
+    ax.set_yticks(y, [f"{c.replace('_', ' ')} ({FAMILIES[c]})" for c in order])
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.set_xlim(0, 100)
+    ax.axvline(10, ls=":", color=GREY, lw=1)
+    ax.annotate("chance", (10, len(order) - 0.6), ha="left", fontsize=11, color="0.3",
+                xytext=(3, 0), textcoords="offset points")
+    ax.set_xlabel("test accuracy under the corruption, % (mean of severities 1–5)")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=11, frameon=False)
+    fig.tight_layout()
+    return save(fig, path)
