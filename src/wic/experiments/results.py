@@ -319,6 +319,52 @@ def optimizer_study_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: float = 0.94) -> str:
+    """What the 8-epoch study says, in sentences generated from its rows (one model, one
+    budget): every held-out variant's mean validation accuracy against the baseline's, with the
+    standard error of that difference (seed-to-seed spread; a variant with one seed is given the
+    baseline's spread) — a gain of at least twice it is called real; then the final runs on all
+    training images (test accuracy only) against ``target``."""
+    from statistics import mean, stdev
+
+    held = [r for r in rows if float(r.get("validation_split") or 0) > 0 and r.get("val_accuracy")]
+    final = [r for r in rows if not float(r.get("validation_split") or 0) and r.get("test_accuracy")]
+
+    def by_variant(rs, key):
+        out: dict[str, list[float]] = {}
+        for r in rs:
+            out.setdefault(r["variant"], []).append(float(r[key]))
+        return out
+
+    val = by_variant(held, "val_accuracy")
+    if baseline not in val:
+        return f"No held-out run of the baseline ({baseline}) yet."
+    base = val[baseline]
+    m0 = mean(base)
+    if len(base) < 2:
+        return (f"- The recipe as is ({baseline}): {m0:.2%} on validation from one seed: no "
+                "spread to judge any difference against; run more seeds.")
+    sd0 = stdev(base)
+    lines = [f"- The recipe as is ({baseline}): {m0:.2%} on validation, mean of {len(base)} "
+             f"seeds (standard deviation {sd0 * 100:.2f} points)."]
+    for variant, vals in val.items():
+        if variant == baseline:
+            continue
+        d = mean(vals) - m0
+        sd = stdev(vals) if len(vals) > 1 else sd0
+        se = (sd ** 2 / len(vals) + sd0 ** 2 / len(base)) ** 0.5
+        verdict = ("a real gain (at least twice the standard error)" if d >= 2 * se else
+                   "a real loss" if d <= -2 * se else "not distinguishable from the seed noise")
+        lines.append(f"- {variant}: {d * 100:+.2f} ± {se * 100:.2f} points ({len(vals)} seed"
+                     f"{'s' if len(vals) > 1 else ''}), {verdict}.")
+    for variant, tests in by_variant(final, "test_accuracy").items():
+        m = mean(tests)
+        lines.append(f"- {variant} on all training images (the final runs): test {m:.2%}, mean of "
+                     f"{len(tests)} ({min(tests):.2%}–{max(tests):.2%}); the {target:.0%} target is "
+                     f"{'met' if m >= target else f'missed by {(target - m) * 100:.2f} points'}.")
+    return "\n".join(lines)
+
+
 def _cpu_of(rows: list[dict]) -> str:
     """The CPU a per-machine CSV's runs recorded (its final rows carry it)."""
     return next((r["cpu"] for r in rows if r.get("cpu")), "another machine")
