@@ -71,5 +71,34 @@ def test_readme_states_the_rules_the_code_applies():
     text = " ".join((ROOT / "README.md").read_text().split())  # line breaks are spaces
     assert f"at most {classifier.LATENCY_BUDGET_MS:g} ms" in text
     assert f"at most {classifier.ECE_BUDGET:g} on those images" in text
+    assert f"within {classifier.ACCURACY_TOLERANCE * 100:g} point" in text.replace("half a", "0.5")
     assert f"up to {classroom.CAPACITY} visitors at once" in text
     assert f"idle for {classroom.IDLE_MINUTES} minutes" in text
+
+
+def test_readme_predict_example_is_a_real_run_of_the_default_model(monkeypatch):
+    """The README's `wic predict` example is `benchmarks/readme_predict.py`'s output: the model
+    it names is the default the rule picks, and re-running it gives the same answers (top class
+    and percentage within 0.3 points: the last digit may move between CPUs)."""
+    import importlib.util
+
+    from wic.serving.classifier import resolve_model_path
+
+    monkeypatch.setenv("WIC_MODELS_DIR", str(ROOT / "models"))  # the shipped models
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("<!-- predict-example:begin -->")[1].split("<!-- predict-example:end -->")[0]
+    assert f"the default model `{resolve_model_path(None).stem}`" in " ".join(shown.split())
+    spec = importlib.util.spec_from_file_location("readme_predict", ROOT / "benchmarks" / "readme_predict.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fresh = mod.block()
+
+    def answers(text):
+        found = re.findall(r"^(\w+)\.png:\n  (\w+): ([\d.]+)%", text, flags=re.M)
+        return {pic: (top, float(p)) for pic, top, p in found}
+
+    old, new = answers(shown), answers(fresh)
+    assert set(old) == {"cat", "truck"} and set(new) == set(old)
+    for pic in old:
+        assert old[pic][0] == new[pic][0] and abs(old[pic][1] - new[pic][1]) <= 0.3, (old, new)
+    assert fresh.split("$ echo $?")[1].split()[0] == "2"  # notes.txt refused, the rest classified
