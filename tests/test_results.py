@@ -218,3 +218,20 @@ def test_epoch_study_summary_compares_with_the_baseline_seed_range_and_the_targe
     assert "missed by 0.20 points" in results.epoch_study_summary(rows)
     assert results.epoch_study_summary(rows[3:5]).startswith("No held-out run of the baseline")
     assert "from one seed: no spread" in results.epoch_study_summary(rows[:1])
+
+
+def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp_path):
+    cols = ["model", "optimizer", "noise", "blur", "brightness", "contrast", "epochs",
+            "train_seconds", "test_accuracy", "test_ece_calibrated", "corruption_mean",
+            "corruption_images", "noise_family", "blur_family", "weather_family",
+            "digital_family", "command"]
+    rows = [{"model": "plain", "optimizer": "nesterov", "noise": 0.0, "blur": 0.0,
+             "brightness": 0.0, "contrast": 0.0, "epochs": 15, "train_seconds": 1200,
+             "test_accuracy": 0.9437, "test_ece_calibrated": 0.009, "corruption_mean": 0.6878,
+             "corruption_images": 300, "noise_family": 0.2522, "blur_family": 0.7352,
+             "weather_family": 0.8728, "digital_family": 0.782, "command": "wic train"}]
+    path = results.write_rows(tmp_path / "robust_study.csv", rows, cols)
+    table = results.robust_study_table(path)
+    assert ("| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | 20.0 min | 94.37% | **68.8%** (n=300) "
+            "| 25.2% | 73.5% | 87.3% | 78.2% |") in table
+    assert "what training augmentations buy and cost" in results.render(tmp_path)

@@ -365,6 +365,22 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
     return "\n".join(lines)
 
 
+def robust_study_table(path: Path) -> str:
+    """``robust_study.csv``: per model, its training augmentations, epochs and minutes, clean
+    test accuracy, and the CIFAR-10-C (regenerated) mean overall and per family."""
+    lines = ["| model | optimizer | noise / blur / brightness / contrast | epochs | training "
+             "| clean test | CIFAR-10-C mean | noise | blur | weather | digital |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in read_rows(path):
+        aug = " / ".join(f"{float(r[k]):g}" for k in ("noise", "blur", "brightness", "contrast"))
+        fams = " | ".join(f"{float(r[f + '_family']):.1%}" for f in ("noise", "blur", "weather",
+                                                                    "digital"))
+        lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {r['epochs']} "
+                     f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['test_accuracy']):.2%} "
+                     f"| **{float(r['corruption_mean']):.1%}** (n={r['corruption_images']}) | {fams} |")
+    return "\n".join(lines)
+
+
 def _cpu_of(rows: list[dict]) -> str:
     """The CPU a per-machine CSV's runs recorded (its final rows carry it)."""
     return next((r["cpu"] for r in rows if r.get("cpu")), "another machine")
@@ -405,6 +421,11 @@ def render(results_dir: Path) -> str:
         parts += ["", f"**Fewer epochs: variants compared on held-out images** (`optimizer_study.csv`, "
                   f"{_cpu_of(rows)}; a tenth of the training images held out, ranked on them):", "",
                   optimizer_study_table(d / "optimizer_study.csv")]
+    if (d / "robust_study.csv").is_file():
+        parts += ["", "**Robustness: what training augmentations buy and cost** (`robust_study.csv`, "
+                  "from the cards; augmentation strengths as recipe fields, 0 = off; training "
+                  "minutes on the machine that trained each model; CIFAR-10-C (regenerated) on "
+                  "the first n test images):", "", robust_study_table(d / "robust_study.csv")]
     for name, title in (("throughput_idle.csv", "alone on the machine"),
                         ("throughput_contended_1.csv", "while another job shared the CPU")):
         if (d / name).is_file():

@@ -1,0 +1,75 @@
+"""What robustness augmentations buy and cost: one row per trained model, read from its card.
+
+    python benchmarks/robust_study.py airbench94_cpu_v2 airbench94_cpu_robust_v1 [...]
+
+Each NAME is a shipped model (``models/NAME.json``) or a finished run (``runs/NAME/NAME.json``)
+whose card holds a CIFAR-10-C (regenerated) benchmark (``wic evaluate --model ... --robustness
+--robustness-subset 300 --write-card``). The row records the recipe's augmentation fields, the
+epochs, the training seconds, the clean test accuracy, the calibration error after the card's
+temperature, the benchmark's mean and its mean per family. Rows go to
+``benchmarks/results/robust_study.csv`` (a model already there is replaced); the table in
+``benchmarks/FAST_RECIPE.md`` is rendered from it (``python benchmarks/report.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AUGMENTATIONS = ("optimizer", "noise", "blur", "brightness", "contrast")
+COLUMNS = ["model", *AUGMENTATIONS, "epochs", "train_seconds", "test_accuracy",
+           "test_ece_calibrated", "corruption_mean", "corruption_images", "noise_family",
+           "blur_family", "weather_family", "digital_family", "command"]
+
+
+def row(name: str) -> dict:
+    from wic import cards, config
+    from wic.evaluation.corruptions import FAMILIES
+
+    for path in (config.models_dir() / f"{name}.keras", config.runs_dir() / name / f"{name}.keras"):
+        if path.with_suffix(".json").is_file():
+            card = cards.read_card(path)
+            break
+    else:
+        raise SystemExit(f"{name}: no card in models/ or runs/{name}/")
+    rob = card.get("robustness") or {}
+    if not rob.get("per_corruption"):
+        raise SystemExit(f"{name}: its card has no robustness benchmark; run wic evaluate --model "
+                         f"{name} --robustness --robustness-subset 300 --write-card")
+    recipe = card.get("recipe") or {}
+    fam: dict[str, list[float]] = {}
+    for corruption, acc in rob["per_corruption"].items():
+        fam.setdefault(FAMILIES[corruption], []).append(acc)
+    # a card older than a field was trained without it (the fields default to off)
+    return {"model": name, **{k: recipe.get(k, 0.0) for k in AUGMENTATIONS},
+            "epochs": card.get("epochs_run"), "train_seconds": round(card["train_wall_time_s"], 1),
+            "test_accuracy": card["test_accuracy"],
+            "test_ece_calibrated": (card.get("calibration") or {}).get("test_ece_after", ""),
+            "corruption_mean": round(rob["mean_accuracy"], 4),
+            "corruption_images": rob.get("n_images"),
+            **{f"{f}_family": round(sum(v) / len(v), 4) for f, v in fam.items()},
+            "command": card.get("command", "")}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="+", help="shipped model or finished run names")
+    ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results" / "robust_study.csv")
+    args = ap.parse_args(argv)
+    from wic.experiments import results
+
+    new = [row(n) for n in args.names]
+    old = results.read_rows(args.csv) if args.csv.is_file() else []
+    kept = [r for r in old if r["model"] not in {n["model"] for n in new}]
+    results.write_rows(args.csv, [*kept, *new], COLUMNS)
+    for r in new:
+        print(f"{r['model']}: clean {r['test_accuracy']:.4f}, CIFAR-10-C mean "
+              f"{r['corruption_mean']:.4f} (n={r['corruption_images']}), {r['epochs']} epochs, "
+              f"{r['train_seconds'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
