@@ -200,8 +200,9 @@ def test_07_ablation_and_exercises_are_the_benchmark_csvs():
 def test_07_prose_has_no_hand_written_measurements():
     """Every measured number in 07 is printed by a cell: its Markdown cells quote none
     (percentages, minutes, ratios), except the targets and settings it describes."""
-    # the seed's 78% (the race's name), a share, the seed's split, the backends' decision rule
-    allowed = {"78%", "100%", "20%", "1.3x"}
+    # the seed's 78% (the race's name), a share, the seed's split, the backends' decision rule,
+    # the 94% target of the fewer-epochs study
+    allowed = {"78%", "100%", "20%", "1.3x", "94%"}
     for cell in _nb("07_fast_recipe").cells:
         if cell.cell_type != "markdown" or "## Where the numbers come from" in cell.source:
             continue
