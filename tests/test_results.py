@@ -207,12 +207,19 @@ def test_epoch_study_summary_compares_with_the_baseline_seed_range_and_the_targe
             for v in (0.931, 0.933, 0.935)]
     rows += [dict(base, variant="muon", val_accuracy=v, test_accuracy=0.936) for v in (0.937, 0.939)]
     rows += [dict(base, variant="ls", val_accuracy=0.934, test_accuracy=0.93)]
+    for r in rows:
+        r["changes"] = {"nesterov": "", "muon": "optimizer=muon"}.get(r["variant"], "")
+    rows += [dict(base, variant="muon_ls", changes="optimizer=muon;label_smoothing=0.09",
+                  val_accuracy=0.938, test_accuracy=0.94)]
     rows += [dict(variant="muon", validation_split=0.0, val_accuracy="", test_accuracy=t)
              for t in (0.939, 0.941, 0.943)]
     text = results.epoch_study_summary(rows)
     assert "The recipe as is (nesterov): 93.30% on validation, mean of 3 seeds (standard deviation 0.20" in text
-    assert "- muon: +0.50 ± 0.15 points (2 seeds), a real gain" in text  # se = sqrt(.02/2 + .04/3)
-    assert "- ls: +0.10 ± 0.23 points (1 seed), not distinguishable" in text
+    assert "- muon (2 seeds): +0.50 ± 0.15 points, a real gain" in text  # se = sqrt(.02/2 + .04/3)
+    assert "- ls (1 seed): +0.10 ± 0.23 points, not distinguishable" in text
+    # added to muon: measured against the baseline and against muon (muon's spread for one seed)
+    assert ("- muon_ls (1 seed): +0.50 ± 0.23 points, a real gain (at least twice the standard "
+            "error); against muon: +0.00 ± 0.17 points, not distinguishable") in text
     assert "muon on all training images (the final runs): test 94.10%, mean of 3 (93.90%–94.30%); the 94% target is met" in text
     rows[-1]["test_accuracy"] = 0.934
     assert "missed by 0.20 points" in results.epoch_study_summary(rows)

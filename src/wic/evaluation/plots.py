@@ -25,6 +25,8 @@ from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS, TIME_TO_ACCURACY_TH
 #: purple, sky blue, yellow, black): every series colour in the project's figures.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000")
 GREY = "#999999"
+#: The palette without its yellow, for markers and thin lines on white (yellow is for fills).
+SERIES = tuple(c for c in PALETTE if c != "#f0e442")
 #: Ten distinguishable colours for the ten classes: the palette, then grey and a brown. Class
 #: plots also vary the marker (:data:`MARKERS`), so no class relies on colour alone.
 CLASS_COLOURS = PALETTE + (GREY, "#8c510a")
@@ -540,11 +542,11 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     groups: dict[tuple[str, bool], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["variant"], float(r.get("validation_split") or 0) > 0), []).append(r)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.5 * len(groups) + 4.2),
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 0.45 * len(groups) + 3.8),
                                       gridspec_kw={"width_ratios": [1, 1.2]})
     ends = []
     for i, ((variant, held), runs) in enumerate(groups.items()):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = SERIES[i % len(SERIES)]
         label = variant if held else f"{variant}, all images (final)"
         curves = [[float(v) for v in str(r["val_accuracy_per_epoch"]).split()] for r in runs
                   if held and r.get("val_accuracy_per_epoch")]
@@ -579,7 +581,7 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     if title:
         fig.suptitle(title, fontsize=12)
     fig.tight_layout()
-    return save(fig, path)
+    return save(fig, path, dpi=120)  # two wide panels: 150 dpi would pass 200 KB
 
 
 def robustness_by_model(cards: dict[str, dict], path=None,

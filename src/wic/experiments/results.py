@@ -347,16 +347,30 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
     sd0 = stdev(base)
     lines = [f"- The recipe as is ({baseline}): {m0:.2%} on validation, mean of {len(base)} "
              f"seeds (standard deviation {sd0 * 100:.2f} points)."]
+    changes = {r["variant"]: set(filter(None, str(r.get("changes") or "").split(";")))
+               for r in held}
+
+    def compare(vals, ref):
+        d = mean(vals) - mean(ref)
+        sd_ref = stdev(ref) if len(ref) > 1 else sd0
+        sd = stdev(vals) if len(vals) > 1 else sd_ref
+        se = (sd ** 2 / len(vals) + sd_ref ** 2 / len(ref)) ** 0.5
+        verdict = ("a real gain (at least twice the standard error)" if d >= 2 * se else
+                   "a real loss" if d <= -2 * se else "not distinguishable from the seed noise")
+        return f"{d * 100:+.2f} ± {se * 100:.2f} points, {verdict}"
+
     for variant, vals in val.items():
         if variant == baseline:
             continue
-        d = mean(vals) - m0
-        sd = stdev(vals) if len(vals) > 1 else sd0
-        se = (sd ** 2 / len(vals) + sd0 ** 2 / len(base)) ** 0.5
-        verdict = ("a real gain (at least twice the standard error)" if d >= 2 * se else
-                   "a real loss" if d <= -2 * se else "not distinguishable from the seed noise")
-        lines.append(f"- {variant}: {d * 100:+.2f} ± {se * 100:.2f} points ({len(vals)} seed"
-                     f"{'s' if len(vals) > 1 else ''}), {verdict}.")
+        line = (f"- {variant} ({len(vals)} seed{'s' if len(vals) > 1 else ''}): "
+                f"{compare(vals, base)}")
+        # an ingredient added to another variant is also measured against that variant
+        parents = [p for p in val if p not in (variant, baseline)
+                   and changes[p] and changes[p] < changes[variant]]
+        if parents:
+            parent = max(parents, key=lambda p: len(changes[p]))
+            line += f"; against {parent}: {compare(vals, val[parent])}"
+        lines.append(line + ".")
     for variant, tests in by_variant(final, "test_accuracy").items():
         m = mean(tests)
         lines.append(f"- {variant} on all training images (the final runs): test {m:.2%}, mean of "
