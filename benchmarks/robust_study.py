@@ -4,9 +4,9 @@
 
 Each NAME is a shipped model (``models/NAME.json``) or a finished run (``runs/NAME/NAME.json``)
 whose card holds a CIFAR-10-C (regenerated) benchmark (``wic evaluate --model ... --robustness
---robustness-subset 300 --write-card``). The row records the recipe's augmentation fields, the
-epochs, the training seconds, the clean test accuracy, the calibration error after the card's
-temperature, the benchmark's mean and its mean per family. Rows go to
+--robustness-subset 300 --write-card``). The row records the recipe's augmentation fields (with
+how many last epochs were clean), the epochs, the training seconds, the clean test accuracy, the
+calibration error after the card's temperature, the benchmark's mean and its mean per family. Rows go to
 ``benchmarks/results/robust_study.csv`` (a model already there is replaced); the table in
 ``benchmarks/FAST_RECIPE.md`` is rendered from it (``python benchmarks/report.py``).
 """
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-AUGMENTATIONS = ("optimizer", "noise", "blur", "brightness", "contrast")
+AUGMENTATIONS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs")
 COLUMNS = ["model", *AUGMENTATIONS, "epochs", "train_seconds", "test_accuracy",
            "test_ece_calibrated", "corruption_mean", "corruption_images", "noise_family",
            "blur_family", "weather_family", "digital_family", "command"]
@@ -43,7 +43,7 @@ def row(name: str) -> dict:
     for corruption, acc in rob["per_corruption"].items():
         fam.setdefault(FAMILIES[corruption], []).append(acc)
     # a card older than a field was trained without it (the fields default to off)
-    return {"model": name, **{k: recipe.get(k, 0.0) for k in AUGMENTATIONS},
+    return {"model": name, **{k: recipe.get(k, 0) for k in AUGMENTATIONS},
             "epochs": card.get("epochs_run"), "train_seconds": round(card["train_wall_time_s"], 1),
             "test_accuracy": card["test_accuracy"],
             "test_ece_calibrated": (card.get("calibration") or {}).get("test_ece_after", ""),

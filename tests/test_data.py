@@ -337,3 +337,21 @@ def test_blur_and_noise_leave_about_half_of_the_images_clean():
                     one_hot=False)
     clean = np.all(np.isclose(out, 128 / 255.0), axis=(1, 2, 3)).mean()
     assert 0.4 < clean < 0.6
+
+
+def test_clean_epochs_drop_jitter_blur_and_noise_at_the_end_but_keep_flips_and_shifts():
+    from wic.training import recipes
+
+    x, y = synthetic_images(64)
+    kw = dict(batch_size=64, epochs=3, seed=4, flip="random", translate=2, one_hot=False)
+    plain, _ = _epoch(x, y, **kw)  # 3 epochs, each 64 images
+    robust, _ = _epoch(x, y, noise=0.1, blur=1.0, brightness=0.2, clean_epochs=1, **kw)
+    for e in (0, 1):  # corrupted epochs differ from the plain ones
+        assert not np.allclose(plain[64 * e:64 * (e + 1)], robust[64 * e:64 * (e + 1)])
+    # the last epoch: the same shuffle, shifts and flips as without the corruptions
+    np.testing.assert_array_equal(plain[128:], robust[128:])
+    with pytest.raises(ValueError, match="clean_epochs=3; accepted: an integer 0..2"):
+        pipeline.train_pipeline(x, y, batch_size=4, epochs=3, clean_epochs=3)
+    with pytest.raises(ValueError, match="clean_epochs"):
+        recipes.FAST.with_(clean_epochs=recipes.FAST.epochs)
+    assert recipes.FAST.with_text({"clean_epochs": "2"}).clean_epochs == 2

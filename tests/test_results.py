@@ -237,8 +237,15 @@ def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp
              "test_accuracy": 0.9437, "test_ece_calibrated": 0.009, "corruption_mean": 0.6878,
              "corruption_images": 300, "noise_family": 0.2522, "blur_family": 0.7352,
              "weather_family": 0.8728, "digital_family": 0.782, "command": "wic train"}]
+    # a row written before clean_epochs existed has no such column: read as none clean
     path = results.write_rows(tmp_path / "robust_study.csv", rows, cols)
     table = results.robust_study_table(path)
     assert ("| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | 20.0 min | 94.37% | **68.8%** (n=300) "
             "| 25.2% | 73.5% | 87.3% | 78.2% |") in table
+    rows.append({**rows[0], "model": "robust", "noise": 0.08, "blur": 0.8, "clean_epochs": 3,
+                 "epochs": 28})
+    path = results.write_rows(tmp_path / "robust_study.csv", rows, [*cols, "clean_epochs"])
+    table = results.robust_study_table(path)
+    assert "| `robust` | nesterov | 0.08 / 0.8 / 0 / 0 | 28 (3 clean) | 20.0 min |" in table
+    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | 20.0 min |" in table
     assert "what training augmentations buy and cost" in results.render(tmp_path)

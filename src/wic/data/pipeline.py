@@ -8,7 +8,8 @@ recipe: translate by up to ``translate`` pixels (reflect padding) and mirror (``
 image gets ``+ U(-b, b)`` and its deviations from its own mean scaled by ``1 + U(-c, c)``,
 clipped to [0, 1]; the 2025 airbench record's colour jitter), and blur and add noise (``blur``,
 ``noise``: a random half of the images blurred with a Gaussian of sigma ``U(0, blur)`` pixels,
-and a random half given Gaussian noise of sigma ``U(0, noise)``; the robustness augmentations). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
+and a random half given Gaussian noise of sigma ``U(0, noise)``; the robustness augmentations;
+``clean_epochs``: none of these in the last epochs). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
 same batches. Evaluation (:func:`eval_pipeline`) is batch → float, in order.
 """
 
@@ -87,13 +88,16 @@ def _half_the_images(n, seed_pair, top):
 def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int,
                    initial_epoch: int = 0, seed: int = 0, flip: str = "alternate",
                    translate: int = 2, brightness: float = 0.0, contrast: float = 0.0,
-                   blur: float = 0.0, noise: float = 0.0, one_hot: bool = True, num_classes: int = NUM_CLASSES):
+                   blur: float = 0.0, noise: float = 0.0, clean_epochs: int = 0,
+                   one_hot: bool = True, num_classes: int = NUM_CLASSES):
     """All epochs ``initial_epoch..epochs-1`` in one pass; pass ``steps_per_epoch`` to ``fit``.
 
     Each epoch ``e`` has its own shuffle and translations (seeded by ``(seed, e)``).
     ``flip='alternate'``: every image has a fixed random coin; it is mirrored in even epochs
     when the coin says so and in odd epochs when it does not — each image alternates, and half
     the set is mirrored in every epoch. ``translate=0`` and ``flip='none'`` is no augmentation.
+    ``clean_epochs``: the last this many epochs keep translations and flips but drop the
+    jitter, blur and noise, so the low-learning-rate end of the run fits clean pictures.
     """
     if flip not in FLIPS:
         raise ValueError(f"flip={flip!r}; accepted: {', '.join(FLIPS)}")
@@ -105,6 +109,9 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
                          "(0: off)")
     if not 0.0 <= noise <= 0.5:
         raise ValueError(f"noise={noise!r}; accepted: a sigma 0..0.5 of the [0, 1] range (0: off)")
+    if not 0 <= clean_epochs < epochs:
+        raise ValueError(f"clean_epochs={clean_epochs!r}; accepted: an integer 0..{epochs - 1} "
+                         f"(fewer than the {epochs} epochs; 0: augment every epoch)")
     n = len(x)
     if len(y) != n:
         raise ValueError(f"{n} images but {len(y)} labels")
@@ -121,6 +128,15 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
         return tf.data.Dataset.from_tensor_slices(order).enumerate().map(
             lambda step, idx: (epoch, step, idx))
 
+    def corrupt(batch, pair):
+        if brightness or contrast:
+            batch = jitter_batch(batch, pair + 11, brightness, contrast)
+        if blur:
+            batch = blur_batch(batch, _half_the_images(batch_size, pair + 13, blur))
+        if noise:
+            batch = noise_batch(batch, pair + 19, _half_the_images(batch_size, pair + 17, noise))
+        return batch
+
     def prepare(epoch, step, idx):
         batch = tf.cast(tf.gather(images, idx), tf.float32) / 255.0
         pair = tf.stack([tf.cast(seed, tf.int64) * 1000 + epoch, step])
@@ -132,12 +148,9 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
             mirror = tf.random.stateless_uniform([batch_size], seed=pair + 7) < 0.5
         if flip != "none":
             batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
-        if brightness or contrast:
-            batch = jitter_batch(batch, pair + 11, brightness, contrast)
-        if blur:
-            batch = blur_batch(batch, _half_the_images(batch_size, pair + 13, blur))
-        if noise:
-            batch = noise_batch(batch, pair + 19, _half_the_images(batch_size, pair + 17, noise))
+        if brightness or contrast or blur or noise:
+            batch = tf.cond(epoch < epochs - clean_epochs,
+                            lambda: corrupt(batch, pair), lambda: batch)
         lab = tf.gather(labels, idx)
         if one_hot:
             lab = tf.one_hot(lab, num_classes)

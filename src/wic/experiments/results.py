@@ -382,14 +382,16 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
 def robust_study_table(path: Path) -> str:
     """``robust_study.csv``: per model, its training augmentations, epochs and minutes, clean
     test accuracy, and the CIFAR-10-C (regenerated) mean overall and per family."""
-    lines = ["| model | optimizer | noise / blur / brightness / contrast | epochs | training "
-             "| clean test | CIFAR-10-C mean | noise | blur | weather | digital |",
+    lines = ["| model | optimizer | noise / blur / brightness / contrast | epochs (last ones clean) "
+             "| training | clean test | CIFAR-10-C mean | noise | blur | weather | digital |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in read_rows(path):
         aug = " / ".join(f"{float(r[k]):g}" for k in ("noise", "blur", "brightness", "contrast"))
         fams = " | ".join(f"{float(r[f + '_family']):.1%}" for f in ("noise", "blur", "weather",
                                                                     "digital"))
-        lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {r['epochs']} "
+        clean = int(float(r.get("clean_epochs") or 0))  # rows older than the field: none
+        epochs = f"{r['epochs']} ({clean} clean)" if clean else str(r["epochs"])
+        lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {epochs} "
                      f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['test_accuracy']):.2%} "
                      f"| **{float(r['corruption_mean']):.1%}** (n={r['corruption_images']}) | {fams} |")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ The fields fall in three groups (the named recipes are in :mod:`wic.training.rec
 
 - *optimisation*: optimizer, learning rate and schedule, momentum, weight decay, label smoothing,
   batch size, epochs, lookahead, precision, XLA;
-- *data*: augmentation (translate, flip, brightness/contrast jitter, blur, noise), validation split, training subset;
+- *data*: augmentation (translate, flip, brightness/contrast jitter, blur, noise, clean last epochs), validation split, training subset;
 - *stopping*: early stopping and LR reduction on a validation metric (the seed's), time budget.
 """
 
@@ -60,6 +60,7 @@ class Recipe:
     contrast: float = 0.0  # with augment: scale each image's contrast by 1 + U(-c, c) (0: off)
     blur: float = 0.0  # with augment: half the images blurred, sigma U(0, blur) px (0: off; <= 1.5)
     noise: float = 0.0  # with augment: half get Gaussian noise, sigma U(0, noise) (0: off; <= 0.5)
+    clean_epochs: int = 0  # with augment: the last N epochs without jitter, blur and noise
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     train_subset: int | None = None  # train on this many images (stratified); None: all
     time_budget_s: float | None = None  # stop training after this many seconds
@@ -111,6 +112,8 @@ class Recipe:
             bad("blur", "a sigma in pixels, 0..1.5 (0: off)")
         if not 0.0 <= self.noise <= 0.5:
             bad("noise", "a sigma 0..0.5 of the [0, 1] pixel range (0: off)")
+        if not 0 <= self.clean_epochs < self.epochs:
+            bad("clean_epochs", f"an integer 0..{self.epochs - 1} (fewer than the epochs)")
         if not 0 <= self.translate <= 8:
             bad("translate", "an integer 0..8 (pixels)")
         for name in ("early_stopping_patience", "reduce_lr_patience"):
