@@ -174,12 +174,57 @@ def recorded_history(label: str, log: Path, card: Path | None) -> list[dict]:
     return rows
 
 
+def run_specs(args) -> list[tuple[str, str, object]]:
+    """``(label, registry model, recipe)`` for each ``--run``, with its ``--set`` changes and the
+    global ``--epochs`` / ``--seed`` / ``--train-subset`` applied; a bad spec, an unknown recipe,
+    field or value, or a ``--set`` for no run is refused with a ValueError naming it."""
+    from wic import training
+
+    changes: dict[str, dict[str, str]] = {}
+    for spec in args.set:
+        label, sep, assignments = spec.partition(":")
+        pairs = [a.partition("=") for a in assignments.split(",")] if sep else []
+        if not label or not pairs or any(not k or not eq for k, eq, _ in pairs):
+            raise ValueError(f"--set {spec!r}: accepted: LABEL:FIELD=VALUE[,FIELD=VALUE...]")
+        changes.setdefault(label, {}).update({k.strip(): v.strip() for k, _, v in pairs})
+    runs = []
+    for spec in args.run:
+        name, eq, model_name = spec.partition("=")
+        if not eq or not model_name:
+            raise ValueError(f"--run {spec!r}: accepted: [LABEL@]RECIPE[:EPOCHS]=MODEL")
+        custom, at, name = name.rpartition("@")
+        name, _, epochs = name.partition(":")
+        recipe = training.recipe_named(name)
+        if epochs or args.epochs:
+            recipe = recipe.with_(epochs=values.parse(epochs, int, f"--run {spec}: epochs")
+                                  if epochs else args.epochs)
+            name = f"{name}_{recipe.epochs}ep" if epochs else name
+        if at and not custom:
+            raise ValueError(f"--run {spec!r}: an empty LABEL before '@'")
+        name = custom or name
+        if name in changes:
+            recipe = recipe.with_text(changes.pop(name))
+        if args.seed is not None:
+            recipe = recipe.with_(seed=args.seed)
+        if args.train_subset:
+            recipe = recipe.with_(train_subset=args.train_subset)
+        runs.append((name + args.label_suffix, model_name, recipe))
+    if changes:
+        raise ValueError(f"--set for {', '.join(sorted(changes))}: no --run has that label "
+                         f"(labels: {', '.join(r[0] for r in runs) or 'none'})")
+    return runs
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--run", action="append", default=[], metavar="RECIPE[:EPOCHS]=MODEL",
+    p.add_argument("--run", action="append", default=[], metavar="[LABEL@]RECIPE[:EPOCHS]=MODEL",
                    help="train this recipe (a wic.training.RECIPES name) with this registry model, "
-                        "optionally with another schedule length (label RECIPE_EPOCHSep); "
-                        "repeatable, run in order (e.g. fast=airbench_cpu_s fast:3=airbench_cpu_s)")
+                        "optionally with another schedule length (label RECIPE_EPOCHSep unless "
+                        "LABEL@ names it); repeatable, run in order (e.g. fast=airbench_cpu_s "
+                        "fast:3=airbench_cpu_s muon2@fast:2=airbench_cpu_s)")
+    p.add_argument("--set", action="append", default=[], metavar="LABEL:FIELD=VALUE[,...]",
+                   help="change recipe fields of the run labelled LABEL (as wic train --set), "
+                        "e.g. muon2:optimizer=muon,batch_size=512")
     p.add_argument("--history", action="append", default=[], metavar="LABEL=LOG",
                    help="read a finished run from a 'wic train' log instead of training it")
     p.add_argument("--history-card", action="append", default=[], metavar="LABEL=CARD",
@@ -213,6 +258,10 @@ def main(argv=None) -> int:
             p.error(f"--targets {t!r}: accepted: ACCURACY@MINUTES, e.g. 0.94@45")
     if args.stop_at is not None and not 0 < args.stop_at <= 1:
         p.error(f"--stop-at {args.stop_at}: accepted: an accuracy in (0, 1], e.g. 0.78")
+    try:  # every run's recipe is built (and checked) before anything trains
+        runs = [] if args.plot_from_csv else run_specs(args)
+    except ValueError as err:
+        p.error(str(err))
 
     print(f"CPU: {config.describe_cpu()}; load average {os.getloadavg()[0]:.2f}", flush=True)
     rows: list[dict] = []
@@ -229,21 +278,7 @@ def main(argv=None) -> int:
             rows += recorded_history(label, Path(log), cards_by_label.get(label))
             if label not in labels:
                 labels.append(label)
-        from wic import training
-
-        for spec in args.run:
-            name, model_name = spec.split("=", 1)
-            name, _, epochs = name.partition(":")
-            recipe = training.recipe_named(name)
-            if epochs or args.epochs:
-                recipe = recipe.with_(epochs=values.parse(epochs, int, f"--run {spec}: epochs")
-                                      if epochs else args.epochs)
-                name = f"{name}_{recipe.epochs}ep" if epochs else name
-            if args.seed is not None:
-                recipe = recipe.with_(seed=args.seed)
-            if args.train_subset:
-                recipe = recipe.with_(train_subset=args.train_subset)
-            label = name + args.label_suffix
+        for label, model_name, recipe in runs:
             rows = [r for r in rows if r["recipe"] != label]
             rows += [{**r, "model": model_name}
                      for r in run_recipe(label, model_name, recipe, args.budget_s, args)]

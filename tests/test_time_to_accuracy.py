@@ -83,9 +83,56 @@ def test_stop_at_ends_a_run_at_its_first_checkpoint_at_the_target(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--stop-at", "78"], "--stop-at 78.0: accepted: an accuracy in (0, 1]"),
     (["--targets", "94@45"], "--targets '94@45': accepted: ACCURACY@MINUTES"),
+    (["--run", "fast=airbench_cpu_s", "--set", "x:optimizer=muon"],
+     "--set for x: no --run has that label"),
 ])
 def test_bad_options_are_refused_before_training(args, message):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_accuracy.py"), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+def _script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("time_to_accuracy",
+                                                  ROOT / "benchmarks" / "time_to_accuracy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _specs(*argv):
+    import argparse
+
+    ns = argparse.Namespace(run=[], set=[], epochs=None, seed=None, train_subset=None,
+                            label_suffix="")
+    for flag, value in zip(argv[::2], argv[1::2]):
+        getattr(ns, flag).append(value)
+    return _script().run_specs(ns)
+
+
+def test_runs_get_labels_and_their_own_recipe_changes():
+    from wic.training import recipes
+
+    runs = _specs("run", "fast:2=airbench_cpu_s", "run", "muon2@fast:2=airbench_cpu_s",
+                  "set", "muon2:optimizer=muon,batch_size=512", "set", "muon2:seed=3")
+    (l1, m1, r1), (l2, m2, r2) = runs
+    assert (l1, m1, l2, m2) == ("fast_2ep", "airbench_cpu_s", "muon2", "airbench_cpu_s")
+    assert r1 == recipes.FAST.with_(epochs=2)  # the plain run is untouched
+    assert r2.changes(r1) == {"optimizer": "muon", "batch_size": 512, "seed": 3}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("run", "fast=airbench_cpu_s", "set", "other:optimizer=muon"),
+     "--set for other: no --run has that label (labels: fast)"),
+    (("run", "fast=airbench_cpu_s", "set", "fast:optimizer"), "accepted: LABEL:FIELD=VALUE"),
+    (("run", "fast=airbench_cpu_s", "set", "fast:optimiser=muon"), "optimiser"),
+    (("run", "fast=airbench_cpu_s", "set", "fast:batch_size=many"), "batch_size"),
+    (("run", "@fast=airbench_cpu_s",), "an empty LABEL before '@'"),
+    (("run", "fast",), "accepted: [LABEL@]RECIPE[:EPOCHS]=MODEL"),
+])
+def test_bad_run_specs_are_refused_by_name(argv, message):
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        _specs(*argv)
