@@ -85,8 +85,9 @@ class Lookahead(keras.callbacks.Callback):
     """airbench's lookahead: after ``start_fraction`` of the run, every ``every`` steps the
     weights (and BN statistics) move to a slow EMA copy, ``ema = rho*ema + (1-rho)*w; w = ema``
     with ``rho = decay**every * (step/total)**power`` (little averaging early, strong at the
-    end); the EMA is copied back at each epoch's end. The EMA is not checkpointed: a resumed
-    run restarts it from the resumed weights."""
+    end); the EMA is copied back at each epoch's end. So at an epoch's end the weights *are* the
+    EMA, and a run resumed from that checkpoint restarts the EMA from them: the resumed run
+    takes the same steps as one never interrupted."""
 
     def __init__(self, total_steps: int, every: int = 5, start_fraction: float = 0.3,
                  decay: float = 0.95, power: float = 3.0):
@@ -97,6 +98,12 @@ class Lookahead(keras.callbacks.Callback):
 
     def _floats(self):
         return [w for w in self.model.weights if w.dtype in ("float32", "float16", "bfloat16")]
+
+    def on_train_begin(self, logs=None):
+        # resumed past the start: the checkpointed weights are the EMA (copied back at the end of
+        # the epoch it was written after), so it continues from them
+        if int(self.model.optimizer.iterations.numpy()) >= self.start_fraction * self.total_steps:
+            self.ema = [np.array(w.numpy()) for w in self._floats()]
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
