@@ -89,7 +89,7 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
                    initial_epoch: int = 0, seed: int = 0, flip: str = "alternate",
                    translate: int = 2, brightness: float = 0.0, contrast: float = 0.0,
                    blur: float = 0.0, noise: float = 0.0, clean_epochs: int = 0,
-                   one_hot: bool = True, num_classes: int = NUM_CLASSES):
+                   clean_keep_noise: bool = False, one_hot: bool = True, num_classes: int = NUM_CLASSES):
     """All epochs ``initial_epoch..epochs-1`` in one pass; pass ``steps_per_epoch`` to ``fit``.
 
     Each epoch ``e`` has its own shuffle and translations (seeded by ``(seed, e)``).
@@ -97,7 +97,8 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
     when the coin says so and in odd epochs when it does not — each image alternates, and half
     the set is mirrored in every epoch. ``translate=0`` and ``flip='none'`` is no augmentation.
     ``clean_epochs``: the last this many epochs keep translations and flips but drop the
-    jitter, blur and noise, so the low-learning-rate end of the run fits clean pictures.
+    jitter, blur and noise, so the low-learning-rate end of the run fits clean pictures
+    (``clean_keep_noise``: the noise stays in them — robustness to noise fades fastest).
     """
     if flip not in FLIPS:
         raise ValueError(f"flip={flip!r}; accepted: {', '.join(FLIPS)}")
@@ -128,12 +129,12 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
         return tf.data.Dataset.from_tensor_slices(order).enumerate().map(
             lambda step, idx: (epoch, step, idx))
 
-    def corrupt(batch, pair):
-        if brightness or contrast:
+    def corrupt(batch, pair, tail=False):
+        if (brightness or contrast) and not tail:
             batch = jitter_batch(batch, pair + 11, brightness, contrast)
-        if blur:
+        if blur and not tail:
             batch = blur_batch(batch, _half_the_images(batch_size, pair + 13, blur))
-        if noise:
+        if noise and (clean_keep_noise or not tail):
             batch = noise_batch(batch, pair + 19, _half_the_images(batch_size, pair + 17, noise))
         return batch
 
@@ -150,7 +151,7 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
             batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
         if brightness or contrast or blur or noise:
             batch = tf.cond(epoch < epochs - clean_epochs,
-                            lambda: corrupt(batch, pair), lambda: batch)
+                            lambda: corrupt(batch, pair), lambda: corrupt(batch, pair, tail=True))
         lab = tf.gather(labels, idx)
         if one_hot:
             lab = tf.one_hot(lab, num_classes)

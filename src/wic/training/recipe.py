@@ -61,6 +61,7 @@ class Recipe:
     blur: float = 0.0  # with augment: half the images blurred, sigma U(0, blur) px (0: off; <= 1.5)
     noise: float = 0.0  # with augment: half get Gaussian noise, sigma U(0, noise) (0: off; <= 0.5)
     clean_epochs: int = 0  # with augment: the last N epochs without jitter, blur and noise
+    clean_keep_noise: bool = False  # ... but with the noise (it is the first robustness to fade)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     train_subset: int | None = None  # train on this many images (stratified); None: all
     time_budget_s: float | None = None  # stop training after this many seconds

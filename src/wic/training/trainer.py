@@ -238,7 +238,8 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
                               contrast=recipe.contrast if recipe.augment else 0.0,
                               blur=recipe.blur if recipe.augment else 0.0,
                               noise=recipe.noise if recipe.augment else 0.0,
-                              clean_epochs=recipe.clean_epochs if recipe.augment else 0)
+                              clean_epochs=recipe.clean_epochs if recipe.augment else 0,
+                              clean_keep_noise=recipe.clean_keep_noise)
     val_ds = (eval_pipeline(held_out[0], held_out[1], batch_size=max(256, recipe.batch_size))
               if held_out is not None else None)
 
