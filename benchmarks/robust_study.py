@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 AUGMENTATIONS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
-                 "clean_keep_noise")
+                 "clean_noisy_epochs")
 COLUMNS = ["model", *AUGMENTATIONS, "epochs", "train_seconds", "test_accuracy",
            "test_ece_calibrated", "corruption_mean", "corruption_images", "noise_family",
            "blur_family", "weather_family", "digital_family", "command"]

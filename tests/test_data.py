@@ -350,13 +350,17 @@ def test_clean_epochs_drop_jitter_blur_and_noise_at_the_end_but_keep_flips_and_s
         assert not np.allclose(plain[64 * e:64 * (e + 1)], robust[64 * e:64 * (e + 1)])
     # the last epoch: the same shuffle, shifts and flips as without the corruptions
     np.testing.assert_array_equal(plain[128:], robust[128:])
-    # keeping the noise in the clean epochs: the last epoch is the plain one plus noise only
-    kept, _ = _epoch(x, y, noise=0.1, blur=1.0, brightness=0.2, clean_epochs=1,
-                     clean_keep_noise=True, **kw)
+    # two clean epochs, the first still noisy: epoch 0 corrupted, epoch 1 the plain one plus
+    # noise only, epoch 2 plain
+    kept, _ = _epoch(x, y, noise=0.1, blur=1.0, brightness=0.2, clean_epochs=2,
+                     clean_noisy_epochs=1, **kw)
     noise_only, _ = _epoch(x, y, noise=0.1, **kw)
-    np.testing.assert_array_equal(kept[:128], robust[:128])
-    np.testing.assert_array_equal(kept[128:], noise_only[128:])
-    assert not np.allclose(kept[128:], plain[128:])
+    np.testing.assert_array_equal(kept[:64], robust[:64])
+    np.testing.assert_array_equal(kept[64:128], noise_only[64:128])
+    assert not np.allclose(kept[64:128], plain[64:128])
+    np.testing.assert_array_equal(kept[128:], plain[128:])
+    with pytest.raises(ValueError, match="clean_noisy_epochs=2; accepted: an integer 0..clean_epochs"):
+        pipeline.train_pipeline(x, y, batch_size=4, epochs=3, clean_epochs=1, clean_noisy_epochs=2)
     with pytest.raises(ValueError, match="clean_epochs=3; accepted: an integer 0..2"):
         pipeline.train_pipeline(x, y, batch_size=4, epochs=3, clean_epochs=3)
     with pytest.raises(ValueError, match="clean_epochs"):

@@ -248,8 +248,8 @@ def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp
     table = results.robust_study_table(path)
     assert "| `robust` | nesterov | 0.08 / 0.8 / 0 / 0 | 28 (3 clean) | 20.0 min |" in table
     assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | 20.0 min |" in table
-    rows[1].update(clean_keep_noise=True)
+    rows[1].update(clean_noisy_epochs=1)
     path = results.write_rows(tmp_path / "robust_study.csv", rows,
-                              [*cols, "clean_epochs", "clean_keep_noise"])
-    assert "| 28 (3 clean but noisy) |" in results.robust_study_table(path)
+                              [*cols, "clean_epochs", "clean_noisy_epochs"])
+    assert "| 28 (3 clean, 1 of them noisy) |" in results.robust_study_table(path)
     assert "what training augmentations buy and cost" in results.render(tmp_path)

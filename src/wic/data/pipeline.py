@@ -89,7 +89,7 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
                    initial_epoch: int = 0, seed: int = 0, flip: str = "alternate",
                    translate: int = 2, brightness: float = 0.0, contrast: float = 0.0,
                    blur: float = 0.0, noise: float = 0.0, clean_epochs: int = 0,
-                   clean_keep_noise: bool = False, one_hot: bool = True, num_classes: int = NUM_CLASSES):
+                   clean_noisy_epochs: int = 0, one_hot: bool = True, num_classes: int = NUM_CLASSES):
     """All epochs ``initial_epoch..epochs-1`` in one pass; pass ``steps_per_epoch`` to ``fit``.
 
     Each epoch ``e`` has its own shuffle and translations (seeded by ``(seed, e)``).
@@ -98,7 +98,8 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
     the set is mirrored in every epoch. ``translate=0`` and ``flip='none'`` is no augmentation.
     ``clean_epochs``: the last this many epochs keep translations and flips but drop the
     jitter, blur and noise, so the low-learning-rate end of the run fits clean pictures
-    (``clean_keep_noise``: the noise stays in them — robustness to noise fades fastest).
+    (``clean_noisy_epochs``: the first this many of them keep the noise — the robustness that
+    fades fastest).
     """
     if flip not in FLIPS:
         raise ValueError(f"flip={flip!r}; accepted: {', '.join(FLIPS)}")
@@ -113,6 +114,9 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
     if not 0 <= clean_epochs < epochs:
         raise ValueError(f"clean_epochs={clean_epochs!r}; accepted: an integer 0..{epochs - 1} "
                          f"(fewer than the {epochs} epochs; 0: augment every epoch)")
+    if not 0 <= clean_noisy_epochs <= clean_epochs:
+        raise ValueError(f"clean_noisy_epochs={clean_noisy_epochs!r}; accepted: an integer "
+                         f"0..clean_epochs ({clean_epochs})")
     n = len(x)
     if len(y) != n:
         raise ValueError(f"{n} images but {len(y)} labels")
@@ -134,7 +138,7 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
             batch = jitter_batch(batch, pair + 11, brightness, contrast)
         if blur and not tail:
             batch = blur_batch(batch, _half_the_images(batch_size, pair + 13, blur))
-        if noise and (clean_keep_noise or not tail):
+        if noise:
             batch = noise_batch(batch, pair + 19, _half_the_images(batch_size, pair + 17, noise))
         return batch
 
@@ -150,8 +154,10 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
         if flip != "none":
             batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
         if brightness or contrast or blur or noise:
-            batch = tf.cond(epoch < epochs - clean_epochs,
-                            lambda: corrupt(batch, pair), lambda: corrupt(batch, pair, tail=True))
+            noisy_until = epochs - clean_epochs + clean_noisy_epochs
+            batch = tf.cond(epoch < epochs - clean_epochs, lambda: corrupt(batch, pair),
+                            lambda: tf.cond(epoch < noisy_until, lambda: corrupt(batch, pair, True),
+                                            lambda: batch))
         lab = tf.gather(labels, idx)
         if one_hot:
             lab = tf.one_hot(lab, num_classes)

@@ -390,7 +390,8 @@ def robust_study_table(path: Path) -> str:
         fams = " | ".join(f"{float(r[f + '_family']):.1%}" for f in ("noise", "blur", "weather",
                                                                     "digital"))
         clean = int(float(r.get("clean_epochs") or 0))  # rows older than the field: none
-        kept = " but noisy" if str(r.get("clean_keep_noise")) in ("True", "1", "1.0") else ""
+        noisy = int(float(r.get("clean_noisy_epochs") or 0))
+        kept = f", {noisy} of them noisy" if noisy else ""
         epochs = f"{r['epochs']} ({clean} clean{kept})" if clean else str(r["epochs"])
         lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {epochs} "
                      f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['test_accuracy']):.2%} "

@@ -61,7 +61,8 @@ class Recipe:
     blur: float = 0.0  # with augment: half the images blurred, sigma U(0, blur) px (0: off; <= 1.5)
     noise: float = 0.0  # with augment: half get Gaussian noise, sigma U(0, noise) (0: off; <= 0.5)
     clean_epochs: int = 0  # with augment: the last N epochs without jitter, blur and noise
-    clean_keep_noise: bool = False  # ... but with the noise (it is the first robustness to fade)
+    clean_noisy_epochs: int = 0  # ... of which the first N keep the noise (the first robustness
+    # to fade when the augmentations stop)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     train_subset: int | None = None  # train on this many images (stratified); None: all
     time_budget_s: float | None = None  # stop training after this many seconds
@@ -115,6 +116,8 @@ class Recipe:
             bad("noise", "a sigma 0..0.5 of the [0, 1] pixel range (0: off)")
         if not 0 <= self.clean_epochs < self.epochs:
             bad("clean_epochs", f"an integer 0..{self.epochs - 1} (fewer than the epochs)")
+        if not 0 <= self.clean_noisy_epochs <= self.clean_epochs:
+            bad("clean_noisy_epochs", f"an integer 0..clean_epochs ({self.clean_epochs})")
         if not 0 <= self.translate <= 8:
             bad("translate", "an integer 0..8 (pixels)")
         for name in ("early_stopping_patience", "reduce_lr_patience"):

@@ -239,7 +239,7 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
                               blur=recipe.blur if recipe.augment else 0.0,
                               noise=recipe.noise if recipe.augment else 0.0,
                               clean_epochs=recipe.clean_epochs if recipe.augment else 0,
-                              clean_keep_noise=recipe.clean_keep_noise)
+                              clean_noisy_epochs=recipe.clean_noisy_epochs if recipe.augment else 0)
     val_ds = (eval_pipeline(held_out[0], held_out[1], batch_size=max(256, recipe.batch_size))
               if held_out is not None else None)
 
