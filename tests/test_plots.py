@@ -83,7 +83,24 @@ def _figures():
         "ablation_runs": ablation.plot(table, summary, title="One change at a time"),
         "epoch_study": plots.epoch_study(_epoch_study_rows(), title="net, 8 epochs"),
         "robustness_by_model": plots.robustness_by_model(_robust_cards()),
+        "robustness_tradeoff": plots.robustness_tradeoff(_tradeoff_rows()),
     }
+
+
+def _tradeoff_rows():
+    base = dict(optimizer="muon", noise=0.08, blur=0.8, brightness=0.2, contrast=0.3, epochs=28,
+                clean_noisy_epochs=0)
+    return [{"model": "plain", "optimizer": "nesterov", "noise": 0, "blur": 0, "brightness": 0,
+             "contrast": 0, "epochs": 15, "clean_epochs": 0, "test_accuracy": 0.9437,
+             "corruption_mean": 0.688},
+            {**base, "model": "r0", "clean_epochs": 0, "test_accuracy": 0.9368,
+             "corruption_mean": 0.879},
+            {**base, "model": "r3", "clean_epochs": 3, "test_accuracy": 0.9413,
+             "corruption_mean": 0.849},
+            {**base, "model": "r2", "clean_epochs": 2, "test_accuracy": 0.9396,
+             "corruption_mean": 0.866},
+            {**base, "model": "r3n", "clean_epochs": 3, "clean_noisy_epochs": 3,
+             "test_accuracy": 0.9378, "corruption_mean": 0.8725}]
 
 
 def _robust_cards():
@@ -181,6 +198,25 @@ def test_robustness_by_model_draws_every_benchmarked_card_on_every_corruption(fi
     assert ax.get_yticklabels()[0].get_text().endswith("(noise)")  # grouped by family
     with pytest.raises(ValueError, match="no card records a robustness benchmark"):
         plots.robustness_by_model({"x": {"test_accuracy": 0.9}})
+
+
+def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(figures):
+    ax = figures["robustness_tradeoff"].axes[0]
+    points = {t.get_text(): t.xy for t in ax.texts if t.get_text() != ax.texts[0].get_text()}
+    assert points["plain"] == pytest.approx((94.37, 68.8))  # the shared 'r' is not cut: one letter
+    assert points["r3 · 3 clean"] == pytest.approx((94.13, 84.9))
+    assert points["r3n · 3 clean (3 noisy)"] == pytest.approx((93.78, 87.25))
+    named = plots.robustness_tradeoff([{**r, "model": f"net_robust_{r['model']}"}
+                                       for r in _tradeoff_rows()[1:]])
+    labels = {t.get_text() for t in named.axes[0].texts}
+    assert "r3 · 3 clean" in labels  # the augmented models' shared 'net_robust_' is cut
+    assert "net_robust_" in named.axes[0].get_legend().get_texts()[0].get_text()
+    assert "both targets: ≥ 94% clean and ≥ 85% corrupted" in ax.texts[0].get_text()
+    # the clean-epochs series of one recipe is one line, in order of clean epochs (not noisy)
+    (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
+    assert list(line.get_xdata()) == pytest.approx([93.68, 93.96, 94.13])
+    with pytest.raises(ValueError, match="robust_study.py"):
+        plots.robustness_tradeoff([])
 
 
 def test_committed_figures_are_at_most_200_kb():

@@ -15,6 +15,7 @@ saves it as a PNG at 150 dpi. Styling is shared so every figure reads well on a 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -614,5 +615,71 @@ def robustness_by_model(cards: dict[str, dict], path=None,
     ax.set_xlabel("test accuracy under the corruption, % (mean of severities 1–5)")
     ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=11, frameon=False)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.94,
+                        robust_target: float = 0.85,
+                        title: str = "Clean accuracy against robustness: what augmentation costs"):
+    """One point per trained model (``robust_study.csv`` rows): clean test accuracy across,
+    CIFAR-10-C (regenerated) mean up; the targets as dashed lines, the corner that meets both
+    shaded. Models of one augmentation recipe that differ only in how many last epochs were
+    clean are joined, so the trade a teacher wants to show — each clean epoch buys clean
+    accuracy with robustness — reads as one line."""
+    plt, _ = _plt()
+    if not rows:
+        raise ValueError("no rows: run benchmarks/robust_study.py first")
+    fig, ax = plt.subplots(figsize=(9, 6))
+    clean = [100 * float(r["test_accuracy"]) for r in rows]
+    robust = [100 * float(r["corruption_mean"]) for r in rows]
+    lo_x, hi_x = min(clean + [100 * clean_target]) - 0.5, max(clean + [100 * clean_target]) + 0.4
+    lo_y, hi_y = min(robust + [100 * robust_target]) - 2, max(robust + [100 * robust_target]) + 2
+    ax.axvspan(100 * clean_target, hi_x, ymin=(100 * robust_target - lo_y) / (hi_y - lo_y),
+               color=PALETTE[2], alpha=0.12, lw=0)
+    ax.axvline(100 * clean_target, ls="--", color=GREY, lw=1)
+    ax.axhline(100 * robust_target, ls="--", color=GREY, lw=1)
+    ax.annotate(f"both targets: ≥ {clean_target:.0%} clean and ≥ {robust_target:.0%} corrupted",
+                (hi_x, hi_y), xytext=(-6, -6), textcoords="offset points", ha="right", va="top",
+                fontsize=11, color="0.3")
+
+    def recipe_key(r):
+        return tuple(str(r.get(k)) for k in ("optimizer", "noise", "blur", "brightness",
+                                             "contrast", "epochs"))
+
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(recipe_key(r), []).append(i)
+    for members in groups.values():
+        plain = sorted((i for i in members if not float(rows[i].get("clean_noisy_epochs") or 0)),
+                       key=lambda i: float(rows[i].get("clean_epochs") or 0))
+        if len(plain) > 1:
+            ax.plot([clean[i] for i in plain], [robust[i] for i in plain], "-", color=PALETTE[0],
+                    lw=1.5, alpha=0.6, zorder=1)
+    augmented = [any(float(r.get(k) or 0) for k in ("noise", "blur", "brightness", "contrast"))
+                 for r in rows]
+    # the augmented models' names share a prefix (say 'x_robust_'): label them by the rest
+    names = [r["model"] for r, a in zip(rows, augmented) if a]
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
+    prefix = prefix[:prefix.rfind("_") + 1]
+    by_height = sorted((i for i in range(len(rows)) if augmented[i]), key=lambda i: -robust[i])
+    left = set(by_height[1::2])  # crowded points: every second label on the left
+    for i, r in enumerate(rows):
+        ax.plot(clean[i], robust[i], "o" if augmented[i] else "s", ms=9, zorder=2,
+                color=PALETTE[0] if augmented[i] else PALETTE[1])
+        ce, cn = int(float(r.get("clean_epochs") or 0)), int(float(r.get("clean_noisy_epochs") or 0))
+        note = f" · {ce} clean" + (f" ({cn} noisy)" if cn else "") if ce else ""
+        name = r["model"][len(prefix):] if augmented[i] and prefix else r["model"]
+        ax.annotate(f"{name}{note}", (clean[i], robust[i]), xytext=(-7 if i in left else 7, 3),
+                    ha="right" if i in left else "left", textcoords="offset points", fontsize=10)
+    ax.set_xlim(lo_x, hi_x)
+    ax.set_ylim(lo_y, hi_y)
+    ax.set_xlabel("clean test accuracy, %")
+    ax.set_ylabel("CIFAR-10-C (regenerated) mean accuracy, %")
+    ax.set_title(title)
+    ax.plot([], [], "o", color=PALETTE[0], label="trained with noise/blur/colour augmentation"
+            + (f" ({prefix}…)" if prefix else ""))
+    ax.plot([], [], "s", color=PALETTE[1], label="trained without")
+    ax.legend(loc="lower left", fontsize=10, frameon=False)
     fig.tight_layout()
     return save(fig, path)
