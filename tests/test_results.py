@@ -253,3 +253,16 @@ def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp
                               [*cols, "clean_epochs", "clean_noisy_epochs"])
     assert "| 28 (3 clean, 1 of them noisy) |" in results.robust_study_table(path)
     assert "what training augmentations buy and cost" in results.render(tmp_path)
+
+
+def test_run_names_spell_out_a_labelled_variant():
+    rows = [{"recipe": r, "epoch": 1, "model": m} for r, m in (
+        ("seed", "seed_v1_3"), ("fast_3ep", "airbench_cpu_s"), ("fast", "airbench_cpu_s"),
+        ("muon_1ep_b512", "airbench_cpu_s"), ("fast94_seed2", "airbench94_cpu"))]
+    names = results.run_names(rows)
+    assert names["seed"] == "seed recipe (Adam, batch 32)"
+    assert names["fast_3ep"] == "fast recipe, 3-epoch schedule, small fast net"
+    assert names["fast"] == "fast recipe, 10-epoch schedule, small fast net"
+    assert names["muon_1ep_b512"] == ("fast recipe + Muon, batch 512, 1-epoch schedule, "
+                                      "small fast net")
+    assert names["fast94_seed2"] == "fast recipe, 15-epoch schedule, full-width fast net, seed 2"

@@ -54,9 +54,13 @@ NET_NAMES = {"seed_v1_3": "seed net", "airbench_cpu_s": "small fast net",
              "airbench94_cpu": "full-width fast net"}
 
 
+_LABEL_WORDS = {"muon": "Muon", "nesterov": "Nesterov"}
+
+
 def run_names(rows: list[dict]) -> dict[str, str]:
     """Legend words for each run label of a time-to-accuracy CSV: the recipe, its epochs and
-    the net (``fast_3ep`` on airbench_cpu_s -> "fast recipe, 3 epochs, small fast net");
+    the net (``fast_3ep`` on airbench_cpu_s -> "fast recipe, 3-epoch schedule, small fast net";
+    ``muon_1ep_b512`` -> "fast recipe + Muon, batch 512, 1-epoch schedule, ...");
     a repeat with another seed says so."""
     names = {}
     for label in _labels(rows):
@@ -69,9 +73,14 @@ def run_names(rows: list[dict]) -> dict[str, str]:
         else:  # the schedule's length: fast_3ep -> 3, else the named recipe's own epochs
             from wic.training import RECIPES
 
-            m = re.search(r"_(\d+)ep$", base)
+            m = re.search(r"(?:^|_)(\d+)ep(?=_|$)", base)
             epochs = int(m.group(1)) if m else getattr(RECIPES.get(base), "epochs", None)
-            text = f"fast recipe, {epochs}-epoch schedule" if epochs else "fast recipe"
+            # a labelled variant's other words (muon_1ep_b512 -> "Muon, batch 512")
+            extra = [_LABEL_WORDS.get(w) or re.sub(r"^b(\d+)$", r"batch \1", w)
+                     for w in (base[:m.start()] + "_" + base[m.end():] if m else "").split("_")
+                     if w and w not in RECIPES]
+            text = "fast recipe" + (" + " + ", ".join(extra) if extra else "")
+            text += f", {epochs}-epoch schedule" if epochs else ""
         text += f", {net}" if net and base != "seed" else ""
         names[label] = text + (f", seed {seed}" if seed else "")
     return names
