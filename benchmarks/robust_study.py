@@ -28,15 +28,14 @@ COLUMNS = ["model", *AUGMENTATIONS, "epochs", "train_seconds", "test_accuracy",
 
 
 def row(name: str) -> dict:
-    from wic import cards, config
+    from wic import cards
     from wic.evaluation.corruptions import FAMILIES
+    from wic.serving.classifier import resolve_model_path  # models/NAME, else runs/NAME/NAME
 
-    for path in (config.models_dir() / f"{name}.keras", config.runs_dir() / name / f"{name}.keras"):
-        if path.with_suffix(".json").is_file():
-            card = cards.read_card(path)
-            break
-    else:
-        raise SystemExit(f"{name}: no card in models/ or runs/{name}/")
+    try:
+        card = cards.read_card(resolve_model_path(name))
+    except ValueError as err:  # not found (the message lists the shipped models)
+        raise SystemExit(f"{name}: {err}") from None
     rob = card.get("robustness") or {}
     if not rob.get("per_corruption"):
         raise SystemExit(f"{name}: its card has no robustness benchmark; run wic evaluate --model "

@@ -182,11 +182,11 @@ def run_specs(args) -> list[tuple[str, str, object]]:
 
     changes: dict[str, dict[str, str]] = {}
     for spec in args.set:
-        label, sep, assignments = spec.partition(":")
-        pairs = [a.partition("=") for a in assignments.split(",")] if sep else []
-        if not label or not pairs or any(not k or not eq for k, eq, _ in pairs):
+        label, sep, pairs = spec.partition(":")
+        if not label or not sep:
             raise ValueError(f"--set {spec!r}: accepted: LABEL:FIELD=VALUE[,FIELD=VALUE...]")
-        changes.setdefault(label, {}).update({k.strip(): v.strip() for k, _, v in pairs})
+        changes.setdefault(label, {}).update(
+            values.assignments(pairs.split(","), option=f"--set {label}:"))
     runs = []
     for spec in args.run:
         name, eq, model_name = spec.partition("=")

@@ -127,7 +127,9 @@ def test_runs_get_labels_and_their_own_recipe_changes():
 @pytest.mark.parametrize("argv, message", [
     (("run", "fast=airbench_cpu_s", "set", "other:optimizer=muon"),
      "--set for other: no --run has that label (labels: fast)"),
-    (("run", "fast=airbench_cpu_s", "set", "fast:optimizer"), "accepted: LABEL:FIELD=VALUE"),
+    (("run", "fast=airbench_cpu_s", "set", "fast:optimizer"),
+     "--set fast: 'optimizer': accepted: NAME=VALUE"),
+    (("run", "fast=airbench_cpu_s", "set", "optimizer=muon"), "accepted: LABEL:FIELD=VALUE"),
     (("run", "fast=airbench_cpu_s", "set", "fast:optimiser=muon"), "optimiser"),
     (("run", "fast=airbench_cpu_s", "set", "fast:batch_size=many"), "batch_size"),
     (("run", "@fast=airbench_cpu_s",), "an empty LABEL before '@'"),

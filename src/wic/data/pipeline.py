@@ -133,14 +133,15 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
         return tf.data.Dataset.from_tensor_slices(order).enumerate().map(
             lambda step, idx: (epoch, step, idx))
 
-    def corrupt(batch, pair, tail=False):
-        if (brightness or contrast) and not tail:
+    def jitter_and_blur(batch, pair):
+        if brightness or contrast:
             batch = jitter_batch(batch, pair + 11, brightness, contrast)
-        if blur and not tail:
+        if blur:
             batch = blur_batch(batch, _half_the_images(batch_size, pair + 13, blur))
-        if noise:
-            batch = noise_batch(batch, pair + 19, _half_the_images(batch_size, pair + 17, noise))
         return batch
+
+    def add_noise(batch, pair):
+        return noise_batch(batch, pair + 19, _half_the_images(batch_size, pair + 17, noise))
 
     def prepare(epoch, step, idx):
         batch = tf.cast(tf.gather(images, idx), tf.float32) / 255.0
@@ -153,11 +154,12 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
             mirror = tf.random.stateless_uniform([batch_size], seed=pair + 7) < 0.5
         if flip != "none":
             batch = tf.where(mirror[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
-        if brightness or contrast or blur or noise:
-            noisy_until = epochs - clean_epochs + clean_noisy_epochs
-            batch = tf.cond(epoch < epochs - clean_epochs, lambda: corrupt(batch, pair),
-                            lambda: tf.cond(epoch < noisy_until, lambda: corrupt(batch, pair, True),
-                                            lambda: batch))
+        if brightness or contrast or blur:  # off in the clean last epochs
+            batch = tf.cond(epoch < epochs - clean_epochs,
+                            lambda: jitter_and_blur(batch, pair), lambda: batch)
+        if noise:  # ... and so is the noise, after the first clean_noisy_epochs of them
+            batch = tf.cond(epoch < epochs - clean_epochs + clean_noisy_epochs,
+                            lambda: add_noise(batch, pair), lambda: batch)
         lab = tf.gather(labels, idx)
         if one_hot:
             lab = tf.one_hot(lab, num_classes)
