@@ -218,6 +218,20 @@ def test_whitening_kernel_whitens_patches():
     assert np.allclose(np.cov(out, rowvar=False), np.eye(12), atol=2e-2)
 
 
+def test_whitening_statistics_summed_in_blocks_are_those_of_the_whole_patch_matrix():
+    from wic.models.airbench import channel_stats, patch_covariance, patch_matrix
+
+    imgs = np.random.default_rng(2).random((50, 8, 8, 3)).astype(np.float32)
+    mean, std = channel_stats(imgs, chunk=7)  # 50 images in blocks of 7: a partial last block
+    np.testing.assert_allclose(mean, imgs.mean(axis=(0, 1, 2), dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(std, imgs.std(axis=(0, 1, 2), dtype=np.float64), rtol=1e-9)
+    m, cov = patch_covariance(imgs, 2, mean, std, chunk=7)
+    p = patch_matrix(((imgs - mean) / std).astype(np.float32), 2).astype(np.float64)
+    np.testing.assert_allclose(m, p.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(p, rowvar=False, bias=True), atol=1e-12)
+    assert cov.shape == (12, 12)
+
+
 def test_data_init_sets_the_layer(keras):
     from wic import models
 

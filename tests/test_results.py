@@ -258,8 +258,13 @@ def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp
 def test_run_names_spell_out_a_labelled_variant():
     rows = [{"recipe": r, "epoch": 1, "model": m} for r, m in (
         ("seed", "seed_v1_3"), ("fast_3ep", "airbench_cpu_s"), ("fast", "airbench_cpu_s"),
-        ("muon_1ep_b512", "airbench_cpu_s"), ("fast94_seed2", "airbench94_cpu"))]
+        ("muon_1ep_b512", "airbench_cpu_s"), ("fast94_seed2", "airbench94_cpu"),
+        ("muon_1ep_b512_xs", "airbench_cpu_xs"), ("muon_xs_1ep", "my_net_xs"))]
     names = results.run_names(rows)
+    # the net's suffix in a label is said once, by the net's name (an unknown net keeps it)
+    assert names["muon_1ep_b512_xs"] == ("fast recipe + Muon, batch 512, 1-epoch schedule, "
+                                         "narrow fast net")
+    assert names["muon_xs_1ep"] == "fast recipe + Muon, xs, 1-epoch schedule, my_net_xs"
     assert names["seed"] == "seed recipe (Adam, batch 32)"
     assert names["fast_3ep"] == "fast recipe, 3-epoch schedule, small fast net"
     assert names["fast"] == "fast recipe, 10-epoch schedule, small fast net"

@@ -87,13 +87,12 @@ def whitening_filters(kernel: np.ndarray, variances: np.ndarray | None = None, p
 def patch_variances(images_uint8: np.ndarray, k: int = 2) -> np.ndarray:
     """Variance of normalised k x k training patches along each principal direction (largest
     first): what the whitening filters divide out."""
-    from wic.models.airbench import patch_matrix
+    from wic.models.airbench import channel_stats, patch_covariance
 
     x = np.asarray(images_uint8, np.float32) / 255.0
-    x = (x - x.mean(axis=(0, 1, 2))) / (x.std(axis=(0, 1, 2)) + 1e-8)
-    p = patch_matrix(x, k).astype(np.float64)
-    p -= p.mean(axis=0)
-    return np.linalg.eigvalsh(p.T @ p / len(p))[::-1]
+    mean, std = channel_stats(x)
+    _, cov = patch_covariance(x, k, mean, std + 1e-8)  # the covariance the whitening uses
+    return np.linalg.eigvalsh(cov)[::-1]
 
 
 def softmax_cross_entropy(logits, true_index: int) -> tuple[np.ndarray, float]:

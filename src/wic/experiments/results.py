@@ -51,6 +51,7 @@ def _labels(rows: list[dict]) -> list[str]:
 
 #: The nets by what they are, for legends a reader understands.
 NET_NAMES = {"seed_v1_3": "seed net", "airbench_cpu_s": "small fast net",
+             "airbench_cpu_xs": "narrow fast net",
              "airbench94_cpu": "full-width fast net"}
 
 
@@ -75,10 +76,12 @@ def run_names(rows: list[dict]) -> dict[str, str]:
 
             m = re.search(r"(?:^|_)(\d+)ep(?=_|$)", base)
             epochs = int(m.group(1)) if m else getattr(RECIPES.get(base), "epochs", None)
-            # a labelled variant's other words (muon_1ep_b512 -> "Muon, batch 512")
+            # a labelled variant's other words (muon_1ep_b512 -> "Muon, batch 512"); a word
+            # naming the net's own suffix (xs for airbench_cpu_xs) is said by the net's name
+            suffix = (model or "").rpartition("_")[2]
             extra = [_LABEL_WORDS.get(w) or re.sub(r"^b(\d+)$", r"batch \1", w)
                      for w in (base[:m.start()] + "_" + base[m.end():] if m else "").split("_")
-                     if w and w not in RECIPES]
+                     if w and w not in RECIPES and not (model in NET_NAMES and w == suffix)]
             text = "fast recipe" + (" + " + ", ".join(extra) if extra else "")
             text += f", {epochs}-epoch schedule" if epochs else ""
         text += f", {net}" if net and base != "seed" else ""
