@@ -5,7 +5,7 @@
 Each NAME is a shipped model (``models/NAME.json``) or a finished run (``runs/NAME/NAME.json``)
 whose card holds a CIFAR-10-C (regenerated) benchmark (``wic evaluate --model ... --robustness
 --robustness-subset 300 --write-card``). The row records the recipe's augmentation fields (with
-how many last epochs were clean), the epochs, the training seconds, the clean test accuracy, the
+how many last epochs were clean), the share of training images held out, the epochs, the training seconds, the clean test accuracy, the
 calibration error after the card's temperature, the benchmark's mean and its mean per family. Rows go to
 ``benchmarks/results/robust_study.csv`` (a model already there is replaced); the table in
 ``benchmarks/FAST_RECIPE.md`` is rendered from it (``python benchmarks/report.py``), and
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 AUGMENTATIONS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
                  "clean_noisy_epochs")
-COLUMNS = ["model", *AUGMENTATIONS, "epochs", "train_seconds", "test_accuracy",
+COLUMNS = ["model", *AUGMENTATIONS, "validation_split", "epochs", "train_seconds", "test_accuracy",
            "test_ece_calibrated", "corruption_mean", "corruption_images", "noise_family",
            "blur_family", "weather_family", "digital_family", "command"]
 
@@ -46,6 +46,8 @@ def row(name: str) -> dict:
         fam.setdefault(FAMILIES[corruption], []).append(acc)
     # a card older than a field was trained without it (the fields default to off)
     return {"model": name, **{k: recipe.get(k, 0) for k in AUGMENTATIONS},
+            # the share of training images held out (to fit the temperature): not trained on
+            "validation_split": recipe.get("validation_split", 0),
             "epochs": card.get("epochs_run"), "train_seconds": round(card["train_wall_time_s"], 1),
             "test_accuracy": card["test_accuracy"],
             "test_ece_calibrated": (card.get("calibration") or {}).get("test_ece_after", ""),

@@ -2,8 +2,8 @@
 
 The agreement tests run the committed models on the real CIFAR-10 test set (WIC_DATA_DIR;
 skipped only when it is unset): seed_v1_3 on all 10,000 images, the airbench-style nets on the
-first ``WIC_EXPORT_TEST_IMAGES`` (default 1,000 for fast_cpu_v2, 100 for airbench94_cpu_v2,
-whose six-view TTA costs ~0.7 G multiply-adds an image; set it to 10000 for the full set).
+first ``WIC_EXPORT_TEST_IMAGES`` (default 1,000 for fast_cpu_v2, 100 for airbench94_cpu_v2 and
+airbench94_cpu_robust_v9, whose six-view TTA costs ~0.7 G multiply-adds an image; set it to 10000 for the full set).
 
 The airbench nets compute in mixed_bfloat16 in Keras; the ONNX file computes in float32. The
 tight check (top-1 identical for >= 99.9 % of images, max |prob diff| <= 1e-3) is therefore
@@ -71,7 +71,7 @@ def _keras_probs(model, x_float: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["seed_v1_3", "fast_cpu_v2",
-                                  "airbench94_cpu_v2"])
+                                  "airbench94_cpu_v2", "airbench94_cpu_robust_v9"])
 def test_onnx_file_is_a_batched_float32_classifier(exported, name):
     from wic.serving.onnx_backend import OnnxModel
 
@@ -247,7 +247,8 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float((a.argmax(1) == b.argmax(1)).mean()), float(np.abs(a - b).max())
 
 
-DEFAULT_IMAGES = {"seed_v1_3": 10_000, "fast_cpu_v2": 1_000, "airbench94_cpu_v2": 100}
+DEFAULT_IMAGES = {"seed_v1_3": 10_000, "fast_cpu_v2": 1_000, "airbench94_cpu_v2": 100,
+                  "airbench94_cpu_robust_v9": 100}
 
 
 @pytest.mark.integration

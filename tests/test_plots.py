@@ -215,6 +215,15 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
     # the clean-epochs series of one recipe is one line, in order of clean epochs (not noisy)
     (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
     assert list(line.get_xdata()) == pytest.approx([93.68, 93.96, 94.13])
+    # a model that held out less of its training images is named so, and not on that line
+    rows = [{**r, "validation_split": 0.1} for r in _tradeoff_rows()]
+    rows.append({**rows[3], "model": "r2h", "validation_split": 0.05, "test_accuracy": 0.9402})
+    fig = plots.robustness_tradeoff(rows)
+    assert "r2h · 2 clean · 5% held out" in {t.get_text() for t in fig.axes[0].texts}
+    assert "r2 · 2 clean" in {t.get_text() for t in fig.axes[0].texts}
+    (line,) = [ln for ln in fig.axes[0].get_lines()
+               if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
+    assert list(line.get_xdata()) == pytest.approx([93.68, 93.96, 94.13])
     with pytest.raises(ValueError, match="robust_study.py"):
         plots.robustness_tradeoff([])
 

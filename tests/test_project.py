@@ -74,6 +74,14 @@ def test_readme_states_the_rules_the_code_applies():
     assert f"within {classifier.ACCURACY_TOLERANCE * 100:g} point" in text.replace("half a", "0.5")
     assert f"up to {classroom.CAPACITY} visitors at once" in text
     assert f"idle for {classroom.IDLE_MINUTES} minutes" in text
+    # the model the README says the rule picks is the one it picks, beside the most accurate
+    from wic import cards
+
+    shipped = cards.catalogue(ROOT / "models")
+    best = max(shipped, key=lambda r: r["card"]["test_accuracy"])["name"]
+    default = classifier.default_model(shipped)["name"]
+    assert (f"By that rule the page serves `{default}`: within half a point of the most "
+            f"accurate model, `{best}`") in text
 
 
 def test_readme_predict_example_is_a_real_run_of_the_default_model(monkeypatch):

@@ -240,18 +240,25 @@ def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp
     # a row written before clean_epochs existed has no such column: read as none clean
     path = results.write_rows(tmp_path / "robust_study.csv", rows, cols)
     table = results.robust_study_table(path)
-    assert ("| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | 20.0 min | 94.37% | **68.8%** (n=300) "
+    assert ("| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | – | 20.0 min | 94.37% | **68.8%** (n=300) "
             "| 25.2% | 73.5% | 87.3% | 78.2% |") in table
     rows.append({**rows[0], "model": "robust", "noise": 0.08, "blur": 0.8, "clean_epochs": 3,
                  "epochs": 28})
     path = results.write_rows(tmp_path / "robust_study.csv", rows, [*cols, "clean_epochs"])
     table = results.robust_study_table(path)
-    assert "| `robust` | nesterov | 0.08 / 0.8 / 0 / 0 | 28 (3 clean) | 20.0 min |" in table
-    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | 20.0 min |" in table
+    assert "| `robust` | nesterov | 0.08 / 0.8 / 0 / 0 | 28 (3 clean) | – | 20.0 min |" in table
+    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | – | 20.0 min |" in table
     rows[1].update(clean_noisy_epochs=1)
     path = results.write_rows(tmp_path / "robust_study.csv", rows,
                               [*cols, "clean_epochs", "clean_noisy_epochs"])
-    assert "| 28 (3 clean, 1 of them noisy) |" in results.robust_study_table(path)
+    assert "| 28 (3 clean, 1 of them noisy) | – |" in results.robust_study_table(path)
+    # the share of training images held out: a percentage, 'none', or '–' for older rows
+    rows[0]["validation_split"], rows[1]["validation_split"] = 0, 0.05
+    path = results.write_rows(tmp_path / "robust_study.csv", rows,
+                              [*cols, "clean_epochs", "clean_noisy_epochs", "validation_split"])
+    table = results.robust_study_table(path)
+    assert "| 28 (3 clean, 1 of them noisy) | 5% | 20.0 min |" in table
+    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | none | 20.0 min |" in table
     assert "what training augmentations buy and cost" in results.render(tmp_path)
 
 

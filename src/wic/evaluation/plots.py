@@ -626,7 +626,8 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
     CIFAR-10-C (regenerated) mean up; the targets as dashed lines, the corner that meets both
     shaded. Models of one augmentation recipe that differ only in how many last epochs were
     clean are joined, so the trade a teacher wants to show — each clean epoch buys clean
-    accuracy with robustness — reads as one line."""
+    accuracy with robustness — reads as one line. A model that held out a different share of its
+    training images (``validation_split``) than most is labelled with it and not joined."""
     plt, _ = _plt()
     if not rows:
         raise ValueError("no rows: run benchmarks/robust_study.py first")
@@ -645,7 +646,11 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
 
     def recipe_key(r):
         return tuple(str(r.get(k)) for k in ("optimizer", "noise", "blur", "brightness",
-                                             "contrast", "epochs"))
+                                             "contrast", "epochs", "validation_split"))
+
+    # a model that held out a different share of its training images than most is labelled so
+    held = [float(r.get("validation_split") or 0) for r in rows]
+    usual = max(set(held), key=held.count)
 
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(rows):
@@ -662,16 +667,36 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
     names = [r["model"] for r, a in zip(rows, augmented) if a]
     prefix = os.path.commonprefix(names) if len(names) > 1 else ""
     prefix = prefix[:prefix.rfind("_") + 1]
-    by_height = sorted((i for i in range(len(rows)) if augmented[i]), key=lambda i: -robust[i])
-    left = set(by_height[1::2])  # crowded points: every second label on the left
+    # labels: right of a point in the right half of the augmented cluster (unless near the right
+    # edge), left of the others; on each side, labels closer than a line's height are pushed
+    # down and tied to their point
+    xs = sorted(clean[i] for i in range(len(rows)) if augmented[i])
+    middle = xs[len(xs) // 2] if xs else 0.0
+    on_right = [middle <= c <= lo_x + 0.85 * (hi_x - lo_x) for c in clean]
+    line_h = 0.034 * (hi_y - lo_y)
+    label_y = {}
+    for side in (True, False):
+        members = sorted((i for i in range(len(rows)) if on_right[i] == side),
+                         key=lambda i: -robust[i])
+        floor = None
+        for i in members:
+            label_y[i] = robust[i] if floor is None else min(robust[i], floor - line_h)
+            floor = label_y[i]
     for i, r in enumerate(rows):
         ax.plot(clean[i], robust[i], "o" if augmented[i] else "s", ms=9, zorder=2,
                 color=PALETTE[0] if augmented[i] else PALETTE[1])
         ce, cn = int(float(r.get("clean_epochs") or 0)), int(float(r.get("clean_noisy_epochs") or 0))
         note = f" · {ce} clean" + (f" ({cn} noisy)" if cn else "") if ce else ""
+        if held[i] != usual:
+            note += f" · {held[i]:.0%} held out"
         name = r["model"][len(prefix):] if augmented[i] and prefix else r["model"]
-        ax.annotate(f"{name}{note}", (clean[i], robust[i]), xytext=(-7 if i in left else 7, 3),
-                    ha="right" if i in left else "left", textcoords="offset points", fontsize=10)
+        right = on_right[i]
+        moved = abs(label_y[i] - robust[i]) > 1e-9
+        ax.annotate(f"{name}{note}", (clean[i], robust[i]),
+                    xytext=(clean[i] + (1 if right else -1) * 0.06 * (hi_x - lo_x) * (moved + 0.15),
+                            label_y[i]), textcoords="data", va="center",
+                    ha="left" if right else "right", fontsize=10,
+                    arrowprops={"arrowstyle": "-", "color": GREY, "lw": 0.8} if moved else None)
     ax.set_xlim(lo_x, hi_x)
     ax.set_ylim(lo_y, hi_y)
     ax.set_xlabel("clean test accuracy, %")
@@ -680,6 +705,6 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
     ax.plot([], [], "o", color=PALETTE[0], label="trained with noise/blur/colour augmentation"
             + (f" ({prefix}…)" if prefix else ""))
     ax.plot([], [], "s", color=PALETTE[1], label="trained without")
-    ax.legend(loc="lower left", fontsize=10, frameon=False)
+    ax.legend(loc="center left", fontsize=10, frameon=False)  # the empty middle: points sit high, the unaugmented low
     fig.tight_layout()
     return save(fig, path)

@@ -392,11 +392,11 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
 
 
 def robust_study_table(path: Path) -> str:
-    """``robust_study.csv``: per model, its training augmentations, epochs and minutes, clean
-    test accuracy, and the CIFAR-10-C (regenerated) mean overall and per family."""
+    """``robust_study.csv``: per model, its training augmentations, epochs, the share of training
+    images held out, minutes, clean test accuracy, and the CIFAR-10-C (regenerated) mean overall and per family."""
     lines = ["| model | optimizer | noise / blur / brightness / contrast | epochs (last ones clean) "
-             "| training | clean test | CIFAR-10-C mean | noise | blur | weather | digital |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| held out | training | clean test | CIFAR-10-C mean | noise | blur | weather | digital |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in read_rows(path):
         aug = " / ".join(f"{float(r[k]):g}" for k in ("noise", "blur", "brightness", "contrast"))
         fams = " | ".join(f"{float(r[f + '_family']):.1%}" for f in ("noise", "blur", "weather",
@@ -405,7 +405,9 @@ def robust_study_table(path: Path) -> str:
         noisy = int(float(r.get("clean_noisy_epochs") or 0))
         kept = f", {noisy} of them noisy" if noisy else ""
         epochs = f"{r['epochs']} ({clean} clean{kept})" if clean else str(r["epochs"])
-        lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {epochs} "
+        held = float(r.get("validation_split") or 0)  # rows older than the column: unknown
+        held = f"{held:.0%}" if held else ("none" if "validation_split" in r else "–")
+        lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {epochs} | {held} "
                      f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['test_accuracy']):.2%} "
                      f"| **{float(r['corruption_mean']):.1%}** (n={r['corruption_images']}) | {fams} |")
     return "\n".join(lines)
