@@ -5,8 +5,9 @@
 Each NAME is a shipped model (``models/NAME.json``) or a finished run (``runs/NAME/NAME.json``)
 whose card holds a CIFAR-10-C (regenerated) benchmark (``wic evaluate --model ... --robustness
 --robustness-subset 300 --write-card``). The row records the recipe's augmentation fields (with
-how many last epochs were clean), the share of training images held out, the epochs, the training seconds, the clean test accuracy, the
-calibration error after the card's temperature, the benchmark's mean and its mean per family. Rows go to
+how many last epochs were clean), the share of training images held out, the epochs, the
+training seconds, the clean test accuracy, the calibration error after the card's temperature,
+the benchmark's mean and its mean per family. Rows go to
 ``benchmarks/results/robust_study.csv`` (a model already there is replaced); the table in
 ``benchmarks/FAST_RECIPE.md`` is rendered from it (``python benchmarks/report.py``), and
 ``figures/robust_tradeoff.png`` draws the models within ``--figure-min-accuracy`` of clean

@@ -3,7 +3,8 @@
 The agreement tests run the committed models on the real CIFAR-10 test set (WIC_DATA_DIR;
 skipped only when it is unset): seed_v1_3 on all 10,000 images, the airbench-style nets on the
 first ``WIC_EXPORT_TEST_IMAGES`` (default 1,000 for fast_cpu_v2, 100 for airbench94_cpu_v2 and
-airbench94_cpu_robust_v9, whose six-view TTA costs ~0.7 G multiply-adds an image; set it to 10000 for the full set).
+airbench94_cpu_robust_v9, whose six-view TTA costs ~0.7 G multiply-adds an image; set it to 10000
+for the full set).
 
 The airbench nets compute in mixed_bfloat16 in Keras; the ONNX file computes in float32. The
 tight check (top-1 identical for >= 99.9 % of images, max |prob diff| <= 1e-3) is therefore

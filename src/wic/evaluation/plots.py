@@ -705,6 +705,7 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
     ax.plot([], [], "o", color=PALETTE[0], label="trained with noise/blur/colour augmentation"
             + (f" ({prefix}…)" if prefix else ""))
     ax.plot([], [], "s", color=PALETTE[1], label="trained without")
-    ax.legend(loc="center left", fontsize=10, frameon=False)  # the empty middle: points sit high, the unaugmented low
+    # the empty middle: the augmented points sit high, the unaugmented ones low
+    ax.legend(loc="center left", fontsize=10, frameon=False)
     fig.tight_layout()
     return save(fig, path)

@@ -393,7 +393,8 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
 
 def robust_study_table(path: Path) -> str:
     """``robust_study.csv``: per model, its training augmentations, epochs, the share of training
-    images held out, minutes, clean test accuracy, and the CIFAR-10-C (regenerated) mean overall and per family."""
+    images held out, minutes, clean test accuracy, and the CIFAR-10-C (regenerated) mean overall
+    and per family."""
     lines = ["| model | optimizer | noise / blur / brightness / contrast | epochs (last ones clean) "
              "| held out | training | clean test | CIFAR-10-C mean | noise | blur | weather | digital |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
