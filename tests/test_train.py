@@ -126,6 +126,58 @@ def test_a_run_resumed_after_lookahead_started_takes_the_same_steps(tiny, tmp_pa
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_the_whitening_bias_learns_for_its_epochs_then_is_held(tiny, tmp_path):
+    """``whiten_bias_epochs=1`` of 3: the bias moves during the first epoch's steps, then keeps
+    the value it had after them — under lookahead's EMA too, at every later step, in the saved
+    model, and in a run resumed after epoch 2. With 0 it keeps learning."""
+    from wic.backend import keras
+
+    class Trace(keras.callbacks.Callback):  # runs after the trainer's own callbacks
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen.append(np.array(self.model.get_layer("whiten").bias.numpy()))
+
+    r = training.Recipe(optimizer="nesterov", learning_rate=0.05, epochs=3, batch_size=32,
+                        lookahead=True, early_stopping=False, reduce_lr=False,
+                        validation_split=0.0, seed=5, whiten_bias_epochs=1)
+    steps = 300 // 32
+    held, free = Trace(), Trace()
+    model = training.fit("airbench_cpu_s", tiny, r, run_dir=tmp_path / "held", verbose=0,
+                         callbacks=[held]).model
+    training.fit("airbench_cpu_s", tiny, r.with_(whiten_bias_epochs=0.0), run_dir=tmp_path / "free",
+                 verbose=0, callbacks=[free])
+    value = held.seen[steps - 1]
+    assert np.abs(value).max() > 0  # it learnt during epoch 1 (it starts at zero)
+    assert all(np.array_equal(v, value) for v in held.seen[steps:])
+    np.testing.assert_array_equal(model.get_layer("whiten").bias.numpy(), value)
+    assert not np.allclose(free.seen[-1], free.seen[steps - 1])  # without the hold it moves on
+
+    class StopAfterTwo(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch == 1
+
+    run = tmp_path / "resumed"
+    training.fit("airbench_cpu_s", tiny, r, run_dir=run, verbose=0, callbacks=[StopAfterTwo()])
+    state = json.loads((run / "state.json").read_text())
+    state["finished"] = False  # as if the process had been killed after epoch 2
+    (run / "state.json").write_text(json.dumps(state))
+    resumed = training.fit("airbench_cpu_s", tiny, r, run_dir=run, verbose=0).model
+    np.testing.assert_array_equal(resumed.get_layer("whiten").bias.numpy(), value)
+
+
+def test_holding_a_whitening_bias_is_refused_for_a_net_without_one(tiny, tmp_path):
+    r = training.Recipe(epochs=1, early_stopping=False, reduce_lr=False, whiten_bias_epochs=0.5)
+    with pytest.raises(ValueError, match=r"whiten_bias_epochs=0\.5 is invalid; accepted: 0 for "
+                                         r"seed_v1_3, which has no patch-whitening layer"):
+        training.fit("seed_v1_3", tiny, r, run_dir=tmp_path / "run", verbose=0)
+    with pytest.raises(ValueError, match=r"whiten_bias_epochs=4\.0 is invalid; accepted: a number "
+                                         r"of epochs 0\.\.3"):
+        training.Recipe(epochs=3, whiten_bias_epochs=4)
+
+
 def test_a_second_process_cannot_train_into_a_busy_run_folder(tiny, tmp_path):
     """The same command started twice must not interleave two runs' checkpoints."""
     run = tmp_path / "run"

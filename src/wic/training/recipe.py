@@ -64,6 +64,8 @@ class Recipe:
     clean_noisy_epochs: int = 0  # ... of which the first N keep the noise (the first robustness
     # to fade when the augmentations stop)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
+    whiten_bias_epochs: float = 0.0  # the whitening layer's bias trains for the first this many
+    # epochs (fractions allowed), then is held (0: it trains throughout)
     train_subset: int | None = None  # train on this many images (stratified); None: all
     time_budget_s: float | None = None  # stop training after this many seconds
     seed: int = config.DEFAULT_SEED
@@ -118,6 +120,8 @@ class Recipe:
             bad("clean_epochs", f"an integer 0..{self.epochs - 1} (fewer than the epochs)")
         if not 0 <= self.clean_noisy_epochs <= self.clean_epochs:
             bad("clean_noisy_epochs", f"an integer 0..clean_epochs ({self.clean_epochs})")
+        if not 0.0 <= self.whiten_bias_epochs <= self.epochs:
+            bad("whiten_bias_epochs", f"a number of epochs 0..{self.epochs} (0: train it throughout)")
         if not 0 <= self.translate <= 8:
             bad("translate", "an integer 0..8 (pixels)")
         for name in ("early_stopping_patience", "reduce_lr_patience"):

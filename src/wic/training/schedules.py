@@ -123,3 +123,36 @@ class Lookahead(keras.callbacks.Callback):
         if self.ema is not None:
             for e, w in zip(self.ema, self._floats()):
                 w.assign(e)
+
+
+class HoldWhiteningBias(keras.callbacks.Callback):
+    """The whitening layer's bias learns for the first ``steps`` optimiser steps, then is held
+    at the value it had then (airbench94_muon trains it for 3 epochs, the 2025 record for a
+    fifth of one: the bias only has to centre the whitened patches, and later steps add noise).
+
+    Other callbacks may move it after a step (lookahead's EMA): this one runs after them, at
+    every step's end and at each epoch's end, before the checkpoint is written, so a run resumed
+    past ``steps`` restarts from the held value."""
+
+    def __init__(self, steps: int, layer: str = "whiten"):
+        super().__init__()
+        self.steps, self.layer = int(steps), layer
+        self.value = None
+
+    def _bias(self):
+        return self.model.get_layer(self.layer).bias
+
+    def on_train_begin(self, logs=None):
+        self.value = None
+        if int(self.model.optimizer.iterations.numpy()) >= self.steps:  # resumed past the hold
+            self.value = np.array(self._bias().numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.value is not None:
+            self._bias().assign(self.value)
+        elif int(self.model.optimizer.iterations.numpy()) >= self.steps:
+            self.value = np.array(self._bias().numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.value is not None:
+            self._bias().assign(self.value)

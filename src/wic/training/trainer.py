@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from wic import config, data, models
+from wic import config, data, models, values
 from wic.backend import keras
 from wic.data.pipeline import eval_pipeline, train_pipeline
 from wic.files import atomic_replace, atomic_write_text
 from wic.training.recipe import Recipe
 from wic.training.recipes import SEED
-from wic.training.schedules import Lookahead, make_optimizer
+from wic.training.schedules import HoldWhiteningBias, Lookahead, make_optimizer
 
 
 def compile_model(model, recipe: Recipe, steps_per_epoch: int):
@@ -260,6 +260,9 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
         state = {"model_name": model_name, "recipe": recipe.to_dict(), "epoch": 0,
                  "history": {}, "elapsed_before_s": 0.0, "model_kwargs": model_kwargs or {}}
 
+    if recipe.whiten_bias_epochs and "whiten" not in {layer.name for layer in model.layers}:
+        values.fail("whiten_bias_epochs", recipe.whiten_bias_epochs,
+                    f"0 for {model_name}, which has no patch-whitening layer ('whiten')")
     restore = state.get("callbacks", {})
     mode = "max" if "acc" in recipe.monitor else "min"
     stateful = {}
@@ -278,6 +281,9 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
         cbs.append(TimeBudget(recipe.time_budget_s, started, state["elapsed_before_s"]))
     if recipe.lookahead:
         cbs.insert(0, Lookahead(total_steps=recipe.epochs * steps))
+    if recipe.whiten_bias_epochs:  # after lookahead's moves, before the checkpoint is written
+        cbs.insert(1 if recipe.lookahead else 0,
+                   HoldWhiteningBias(round(recipe.whiten_bias_epochs * steps)))
 
     if first < recipe.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, initial_epoch=first,
