@@ -100,28 +100,34 @@ def test_recipe_mismatch_on_resume_is_refused(tiny, tmp_path):
         training.fit("seed_v1_3", tiny, training.Recipe(epochs=2), run_dir=run, verbose=0)
 
 
+def _killed_after_epoch_two_and_resumed(tiny, recipe, run):
+    """airbench_cpu_s trained with ``recipe`` into ``run``, stopped after epoch 2 as if the
+    process had been killed there, then resumed to the end: the resumed model."""
+    from wic.backend import keras
+
+    class StopAfterTwo(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch == 1
+
+    training.fit("airbench_cpu_s", tiny, recipe, run_dir=run, verbose=0, callbacks=[StopAfterTwo()])
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2
+    state["finished"] = False  # as if the process had been killed after epoch 2
+    (run / "state.json").write_text(json.dumps(state))
+    return training.fit("airbench_cpu_s", tiny, recipe, run_dir=run, verbose=0).model
+
+
 def test_a_run_resumed_after_lookahead_started_takes_the_same_steps(tiny, tmp_path):
     """Lookahead's EMA is not saved, but at an epoch's end the weights are the EMA: a run
     stopped after epoch 2 of 3 (lookahead active from 30% of the steps) and resumed ends with
     the weights of the run never interrupted."""
-    from wic.backend import keras
 
     r = training.Recipe(epochs=3, batch_size=32, lookahead=True, early_stopping=False,
                         reduce_lr=False, validation_split=0.0, seed=5)
     # airbench_cpu_s: no dropout, whose random masks a resumed run would draw afresh
     whole = training.fit("airbench_cpu_s", tiny, r, run_dir=tmp_path / "whole", verbose=0).model
 
-    class StopAfterTwo(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            self.model.stop_training = epoch == 1
-
-    run = tmp_path / "resumed"
-    training.fit("airbench_cpu_s", tiny, r, run_dir=run, verbose=0, callbacks=[StopAfterTwo()])
-    state = json.loads((run / "state.json").read_text())
-    assert state["epoch"] == 2
-    state["finished"] = False  # as if the process had been killed after epoch 2
-    (run / "state.json").write_text(json.dumps(state))
-    resumed = training.fit("airbench_cpu_s", tiny, r, run_dir=run, verbose=0).model
+    resumed = _killed_after_epoch_two_and_resumed(tiny, r, tmp_path / "resumed")
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
@@ -154,17 +160,7 @@ def test_the_whitening_bias_learns_for_its_epochs_then_is_held(tiny, tmp_path):
     assert all(np.array_equal(v, value) for v in held.seen[steps:])
     np.testing.assert_array_equal(model.get_layer("whiten").bias.numpy(), value)
     assert not np.allclose(free.seen[-1], free.seen[steps - 1])  # without the hold it moves on
-
-    class StopAfterTwo(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            self.model.stop_training = epoch == 1
-
-    run = tmp_path / "resumed"
-    training.fit("airbench_cpu_s", tiny, r, run_dir=run, verbose=0, callbacks=[StopAfterTwo()])
-    state = json.loads((run / "state.json").read_text())
-    state["finished"] = False  # as if the process had been killed after epoch 2
-    (run / "state.json").write_text(json.dumps(state))
-    resumed = training.fit("airbench_cpu_s", tiny, r, run_dir=run, verbose=0).model
+    resumed = _killed_after_epoch_two_and_resumed(tiny, r, tmp_path / "resumed")
     np.testing.assert_array_equal(resumed.get_layer("whiten").bias.numpy(), value)
 
 
