@@ -406,8 +406,8 @@ def robust_study_table(path: Path) -> str:
         noisy = int(float(r.get("clean_noisy_epochs") or 0))
         kept = f", {noisy} of them noisy" if noisy else ""
         epochs = f"{r['epochs']} ({clean} clean{kept})" if clean else str(r["epochs"])
-        held = float(r.get("validation_split") or 0)  # rows older than the column: unknown
-        held = f"{held:.0%}" if held else ("none" if "validation_split" in r else "–")
+        share = float(r.get("validation_split") or 0)  # rows older than the column: unknown
+        held = f"{share:.0%}" if share else ("none" if "validation_split" in r else "–")
         lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {epochs} | {held} "
                      f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['test_accuracy']):.2%} "
                      f"| **{float(r['corruption_mean']):.1%}** (n={r['corruption_images']}) | {fams} |")

@@ -100,8 +100,9 @@ def patch_matrix(images: np.ndarray, k: int) -> np.ndarray:
     return np.stack(cols, axis=-2).reshape(-1, k * k * c)
 
 
-#: images per block when whitening statistics are summed: the patch matrix of 5,000 images at
-#: once is 230 MB (460 MB in float64), and allocating it cost 10 s of a 1-epoch run's 33
+#: images per block when whitening statistics are summed: the whole patch matrix of the 5,000
+#: images data_init uses, cast to float64 at once, spent most of a short run's start-up in page
+#: faults (measured in the issue 14 note of stop 22)
 _STATS_CHUNK = 256
 
 

@@ -134,7 +134,10 @@ class HoldWhiteningBias(keras.callbacks.Callback):
     every step's end and at each epoch's end, before the checkpoint is written, so a run resumed
     past ``steps`` restarts from the held value."""
 
-    def __init__(self, steps: int, layer: str = "whiten"):
+    #: the name airbench_cpu gives its PatchWhitening layer
+    LAYER = "whiten"
+
+    def __init__(self, steps: int, layer: str = LAYER):
         super().__init__()
         self.steps, self.layer = int(steps), layer
         self.value = None

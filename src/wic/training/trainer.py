@@ -260,9 +260,10 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
         state = {"model_name": model_name, "recipe": recipe.to_dict(), "epoch": 0,
                  "history": {}, "elapsed_before_s": 0.0, "model_kwargs": model_kwargs or {}}
 
-    if recipe.whiten_bias_epochs and "whiten" not in {layer.name for layer in model.layers}:
+    whiten = HoldWhiteningBias.LAYER
+    if recipe.whiten_bias_epochs and whiten not in {layer.name for layer in model.layers}:
         values.fail("whiten_bias_epochs", recipe.whiten_bias_epochs,
-                    f"0 for {model_name}, which has no patch-whitening layer ('whiten')")
+                    f"0 for {model_name}, which has no patch-whitening layer ({whiten!r})")
     restore = state.get("callbacks", {})
     mode = "max" if "acc" in recipe.monitor else "min"
     stateful = {}
