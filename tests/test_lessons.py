@@ -216,3 +216,15 @@ def test_07_prose_has_no_hand_written_measurements():
         found |= set(re.findall(r"\d+(?:\.\d+)? ?min(?:utes)?\b", cell.source))
         found |= set(re.findall(r"\bx\d+\.\d+|\d+\.\d+x\b", cell.source)) - allowed
         assert not found, (found, cell.source[:120])
+
+
+def test_07_describes_the_wider_net_as_the_registry_builds_it():
+    from wic import models
+
+    text = " ".join(next(c.source for c in _nb("07_fast_recipe").cells
+                         if c.cell_type == "markdown" and "`airbench94_cpu_wide`:" in c.source).split())
+    wide = models.spec("airbench94_cpu_wide").defaults["widths"]
+    base = models.spec("airbench94_cpu").defaults["widths"]
+    assert wide[0] == base[0] and base[1] == base[2]  # what "the last two blocks" says
+    assert (f"`airbench94_cpu_wide`: {wide[1]} and {wide[2]} filters in the last two blocks "
+            f"instead of {base[1]}") in text

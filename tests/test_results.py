@@ -220,11 +220,37 @@ def test_epoch_study_summary_compares_with_the_baseline_seed_range_and_the_targe
     # added to muon: measured against the baseline and against muon (muon's spread for one seed)
     assert ("- muon_ls (1 seed): +0.50 ± 0.23 points, a real gain (at least twice the standard "
             "error); against muon: +0.00 ± 0.17 points, not distinguishable") in text
-    assert "muon on all training images (the final runs): test 94.10%, mean of 3 (93.90%–94.30%); the 94% target is met" in text
+    assert "muon on all training images (the final runs): test 94.10%, mean of 3 (93.90%–94.30%); the 94% target is met." in text
+    assert "From start" not in text  # no run timed from its process's start
+    for r, s in zip(rows[-3:], (600, 660, 720)):
+        r["process_seconds"] = s
+    assert ("the 94% target is met. From start to the test score: 11.0 min, mean of 3 (10.0–12.0)."
+            in results.epoch_study_summary(rows))
     rows[-1]["test_accuracy"] = 0.934
     assert "missed by 0.20 points" in results.epoch_study_summary(rows)
     assert results.epoch_study_summary(rows[3:5]).startswith("No held-out run of the baseline")
     assert "from one seed: no spread" in results.epoch_study_summary(rows[:1])
+
+
+def test_a_wider_net_is_a_row_of_its_own_measured_against_the_same_variant_on_the_base_net(tmp_path):
+    cols = ["model", "variant", "changes", "seed", "epochs", "validation_split", "val_accuracy",
+            "test_accuracy"]
+    rows = [dict(model=m, variant=v, changes=c, seed=s, epochs=e, validation_split=0.1,
+                 val_accuracy=a + 0.001 * s, test_accuracy=a)
+            for m, v, c, a in (("net", "nesterov", "", 0.930), ("net", "muon", "optimizer=muon", 0.935),
+                               ("net_wide", "muon", "optimizer=muon", 0.941),
+                               ("other", "muon", "optimizer=muon", 0.99))
+            for s in (0, 1, 2) for e in (8, 4)]
+    path = results.write_rows(tmp_path / "optimizer_study.csv", rows, cols)
+    study = results.epoch_study_rows(path, "net", 8, others=("net_wide",))
+    assert {(r["model"], r["variant"]) for r in study} == {
+        ("net", "nesterov"), ("net", "muon"), ("net_wide", "muon · net_wide")}
+    assert all(int(r["epochs"]) == 8 for r in study) and len(study) == 9
+    text = results.epoch_study_summary(study)
+    # the same recipe change on a wider net: against the baseline, then against muon on "net"
+    line = next(x for x in text.splitlines() if x.startswith("- muon · net_wide"))
+    assert "+1.10 ± 0.08 points, a real gain" in line
+    assert "against muon: +0.60 ± 0.08 points, a real gain" in line
 
 
 def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp_path):

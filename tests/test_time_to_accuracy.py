@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from benchtools import run_benchmark
 
 from wic.evaluation import metrics, plots
 from wic.experiments import results
@@ -51,16 +51,10 @@ def test_plot_draws_each_run_and_each_target(tmp_path):
 
 def _run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[dict]]:
     out = tmp_path / name
-    env = {**os.environ, "WIC_MODELS_DIR": str(out / "models"), "WIC_FIGURES_DIR": str(out / "figures"),
-           "WIC_RUNS_DIR": str(out / "runs")}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_accuracy.py"),
-                           "--run", "seed:3=seed_v1_3", "--train-subset", "500",
-                           "--runs-dir", str(out / "runs"),
-                           "--csv", str(out / "t.csv"), "--plot", str(out / "t.png"), "--verbose", "0",
-                           *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    with open(out / "t.csv") as fh:
-        return proc.stdout, list(csv.DictReader(fh))
+    return run_benchmark("time_to_accuracy.py", out, out / "t.csv", "--run", "seed:3=seed_v1_3",
+                         "--train-subset", "500", "--runs-dir", str(out / "runs"),
+                         "--csv", str(out / "t.csv"), "--plot", str(out / "t.png"),
+                         "--verbose", "0", *args)
 
 
 @pytest.mark.slow

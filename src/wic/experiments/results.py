@@ -51,7 +51,7 @@ def _labels(rows: list[dict]) -> list[str]:
 
 #: The nets by what they are, for legends a reader understands.
 NET_NAMES = {"seed_v1_3": "seed net", "airbench_cpu_s": "small fast net",
-             "airbench_cpu_xs": "narrow fast net",
+             "airbench_cpu_xs": "narrow fast net", "airbench94_cpu_wide": "wider fast net",
              "airbench94_cpu": "full-width fast net"}
 
 
@@ -331,6 +331,22 @@ def optimizer_study_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def epoch_study_rows(path: Path, model: str, epochs: int, others: tuple[str, ...] = ()) -> list[dict]:
+    """``optimizer_study.csv`` rows of one epoch budget for ``model``, and for the nets in
+    ``others`` measured against it. A row of another net is labelled ``variant · net`` and keeps
+    the variant it repeats on ``model`` in ``same_as``, so :func:`epoch_study_summary` measures
+    the net against that variant and :func:`wic.evaluation.plots.epoch_study` draws it as a
+    row of its own."""
+    out = []
+    for r in read_rows(path):
+        if int(r["epochs"]) != epochs or r["model"] not in (model, *others):
+            continue
+        if r["model"] != model:
+            r = dict(r, variant=f"{r['variant']} · {r['model']}", same_as=r["variant"])
+        out.append(r)
+    return out
+
+
 def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: float = 0.94) -> str:
     """What the 8-epoch study says, in sentences generated from its rows (one model, one
     budget): every held-out variant's mean validation accuracy against the baseline's, with the
@@ -361,6 +377,7 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
              f"seeds (standard deviation {sd0 * 100:.2f} points)."]
     changes = {r["variant"]: set(filter(None, str(r.get("changes") or "").split(";")))
                for r in held}
+    same_as = {r["variant"]: r.get("same_as") for r in held}
 
     def compare(vals, ref):
         d = mean(vals) - mean(ref)
@@ -376,18 +393,28 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
             continue
         line = (f"- {variant} ({len(vals)} seed{'s' if len(vals) > 1 else ''}): "
                 f"{compare(vals, base)}")
-        # an ingredient added to another variant is also measured against that variant
+        # an ingredient added to another variant is also measured against that variant; a
+        # variant on another net, against the same variant on this one
+        parent = same_as.get(variant)
         parents = [p for p in val if p not in (variant, baseline)
                    and changes[p] and changes[p] < changes[variant]]
-        if parents:
+        if parent not in val and parents:
             parent = max(parents, key=lambda p: len(changes[p]))
+        if parent in val:
             line += f"; against {parent}: {compare(vals, val[parent])}"
         lines.append(line + ".")
     for variant, tests in by_variant(final, "test_accuracy").items():
         m = mean(tests)
-        lines.append(f"- {variant} on all training images (the final runs): test {m:.2%}, mean of "
-                     f"{len(tests)} ({min(tests):.2%}–{max(tests):.2%}); the {target:.0%} target is "
-                     f"{'met' if m >= target else f'missed by {(target - m) * 100:.2f} points'}.")
+        line = (f"- {variant} on all training images (the final runs): test {m:.2%}, mean of "
+                f"{len(tests)} ({min(tests):.2%}–{max(tests):.2%}); the {target:.0%} target is "
+                f"{'met' if m >= target else f'missed by {(target - m) * 100:.2f} points'}")
+        # from the process's start to its test score, where the study timed it (newer rows)
+        clock = [float(r["process_seconds"]) / 60 for r in final
+                 if r["variant"] == variant and r.get("process_seconds")]
+        if clock:
+            line += (f". From start to the test score: {mean(clock):.1f} min, mean of "
+                     f"{len(clock)} ({min(clock):.1f}–{max(clock):.1f})")
+        lines.append(line + ".")
     return "\n".join(lines)
 
 
