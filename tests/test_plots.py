@@ -120,6 +120,8 @@ def _epoch_study_rows():
                  test_accuracy=0.931 + d, val_accuracy_per_epoch=" ".join(
                      f"{0.6 + 0.04 * e + d:.4f}" for e in range(8)))
             for v, d in (("nesterov", 0.0), ("muon", 0.004)) for s in (0, 1, 2)]
+    rows.append(dict(base, variant="ls", seed=0, val_accuracy=0.932, test_accuracy=0.93,
+                     val_accuracy_per_epoch=" ".join(f"{0.6 + 0.04 * e:.4f}" for e in range(8))))
     return rows + [dict(variant="muon", seed=s, validation_split=0.0, val_accuracy="",
                         val_accuracy_per_epoch="", test_accuracy=0.94 + 0.001 * s)
                    for s in (0, 1, 2)]
@@ -178,13 +180,20 @@ def test_series_colours_come_from_the_colour_blind_safe_palette(figures):
 
 
 def test_epoch_study_shows_each_variants_curve_and_every_runs_end(figures):
+    from matplotlib.colors import to_hex
+
     left, right = figures["epoch_study"].axes
     assert "validation" in left.get_ylabel() and "test" in right.get_xlabel()
     assert [t.get_text() for t in right.get_yticklabels()] == [
-        "nesterov", "muon", "muon, all images (final)"]
+        "nesterov", "muon", "ls", "muon, all images (final)"]
+    # one curve per variant with seeds to average: the one-seed variant is on the right only
     assert len([ln for ln in left.get_lines() if ln.get_marker() not in ("None", "")]) == 2
     ends = [ln for ln in right.get_lines() if ln.get_marker() in ("o", "x")]
-    assert sum(len(ln.get_xdata()) for ln in ends) == 6 + 6 + 3  # val + test, and final tests
+    assert sum(len(ln.get_xdata()) for ln in ends) == 6 + 6 + 2 + 3  # val + test, and final tests
+    row_colour = {round(float(np.mean(ln.get_ydata()))): to_hex(ln.get_color()) for ln in ends
+                  if len(ln.get_ydata())}
+    assert row_colour[2] == plots.GREY  # one seed: grey
+    assert row_colour[3] == row_colour[1] != plots.GREY  # muon's final runs: muon's colour
 
 
 def test_robustness_by_model_draws_every_benchmarked_card_on_every_corruption(figures):

@@ -538,32 +538,39 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     runs). Right: every run's end — validation (circles) and test (crosses), one row per
     variant, runs on all training images (``validation_split`` 0, test only) in a row of their
     own, and the ``target`` as a dashed line: a teacher can see at a glance whether an
-    ingredient's gain is larger than the spread between seeds."""
+    ingredient's gain is larger than the spread between seeds.
+
+    A variant has one colour in both panels (its final runs too); a variant measured with one
+    seed only is grey and has no curve on the left: one run has no spread to read it against."""
     plt, _ = _plt()
     groups: dict[tuple[str, bool], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["variant"], float(r.get("validation_split") or 0) > 0), []).append(r)
+    seeded = [v for (v, held), runs in groups.items() if len(runs) > 1 or not held]
+    colours = {v: SERIES[i % len(SERIES)] for i, v in enumerate(dict.fromkeys(seeded))}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 0.45 * len(groups) + 3.8),
-                                      gridspec_kw={"width_ratios": [1, 1.2]})
+                                      gridspec_kw={"width_ratios": [1.2, 1]})
     ends = []
     for i, ((variant, held), runs) in enumerate(groups.items()):
-        colour = SERIES[i % len(SERIES)]
+        colour = colours.get(variant, GREY)
         label = variant if held else f"{variant}, all images (final)"
         curves = [[float(v) for v in str(r["val_accuracy_per_epoch"]).split()] for r in runs
                   if held and r.get("val_accuracy_per_epoch")]
-        if curves:
+        if len(curves) > 1:
             n = min(len(c) for c in curves)
             mean = 100 * np.mean([c[:n] for c in curves], axis=0)
             left.plot(np.arange(1, n + 1), mean, marker=MARKERS[i % len(MARKERS)], color=colour,
-                      label=f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
+                      label=f"{label} ({len(curves)} seeds)")
         val = [100 * float(r["val_accuracy"]) for r in runs if r.get("val_accuracy")]
         test = [100 * float(r["test_accuracy"]) for r in runs if r.get("test_accuracy")]
         ends.append((label, colour, val, test))
     left.axhline(100 * target, ls="--", color=GREY, lw=1)
     left.set_xlabel("epoch")
     left.set_ylabel("validation accuracy, % (held-out training images)")
-    left.set_title("After each epoch (mean over seeds)")
+    left.set_title("After each epoch, mean over seeds\n(one-seed variants: right panel only, grey)")
     integer_ticks(left.xaxis)
+    y0, y1 = left.get_ylim()
+    left.set_ylim(y0 - 0.3 * (y1 - y0), y1)  # room below the curves for the legend
     left.legend(fontsize=11.5, loc="lower right")
     for y, (_label, colour, val, test) in enumerate(ends):
         right.plot(val, [y - 0.12] * len(val), "o", ms=9, color=colour, alpha=0.85)
