@@ -9,8 +9,8 @@
 3. which oneDNN kernels ran: each peak op (and one training step) once more in a child with
    ``ONEDNN_VERBOSE=1``, the verbose lines parsed (primitive, implementation, data types), or
    "no oneDNN primitive: Eigen";
-4. the training step of ``airbench94_cpu`` and ``airbench_cpu_s`` (SGD nesterov 0.85, lr 1.5,
-   label smoothing 0.2) in float32 and mixed_bfloat16 at batch 512 / 1024 / 2048 on random
+4. the training step of ``airbench94_cpu`` and ``airbench_cpu_s`` (or the nets of ``--models``;
+   SGD nesterov 0.85, lr 1.5, label smoothing 0.2) in float32 and mixed_bfloat16 at batch 512 / 1024 / 2048 on random
    images in [0, 1]: images/s, achieved GFLOP/s (3 x forward FLOPs, forward = 2 x the
    multiply-adds of ``models.multiply_adds`` + the frozen whitening conv) and the fraction of the
    measured peaks of the same dtype; a batch whose step would take longer than ``--max-step-s``
@@ -28,6 +28,7 @@ printed. Other jobs sharing the CPU change every number: the load average is pri
     .venv/bin/python benchmarks/throughput.py                 # full run (~15-25 min on 2 cores)
     .venv/bin/python benchmarks/throughput.py --quick         # smoke run (~2 min)
     .venv/bin/python benchmarks/throughput.py --csv /tmp/peak.csv --max-step-s 120
+    .venv/bin/python benchmarks/throughput.py --models airbench94_cpu airbench94_cpu_wide
 """
 
 from __future__ import annotations
@@ -602,6 +603,21 @@ def onednn_label(value: str | None, on: bool | None) -> str:
     return f"TF_ENABLE_ONEDNN_OPTS={value or 'unset'} (oneDNN ops {state})"
 
 
+def unknown_models(names: list[str]) -> str | None:
+    """None when every name is a registered net, else a message naming the ones that are not
+    and the ones that are (asked of a child: the parent stays free of TensorFlow)."""
+    code = "import json; from wic import models; print(json.dumps(models.available()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if out.returncode != 0:
+        return f"cannot list the registered nets: {last_error(out.stderr)}"
+    known = json.loads(out.stdout.strip().splitlines()[-1])
+    bad = [n for n in names if n not in known]
+    if not bad:
+        return None
+    return f"--models: not a registered net: {', '.join(bad)} (registered: {', '.join(known)})"
+
+
 def say(msg: str = "") -> None:
     print(msg, flush=True)
 
@@ -614,6 +630,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-step-s", type=float,
                    help="skip a training batch whose step is projected to take longer")
     p.add_argument("--no-breakdown", action="store_true", help="skip the per-layer timing")
+    p.add_argument("--models", nargs="+", default=list(MODELS), metavar="NET",
+                   help=f"registered nets whose training step is timed (stage 4) and whose fast "
+                        f"kernels are switched (stage 7); default: {' '.join(MODELS)}")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -621,6 +640,9 @@ def main(argv=None) -> int:
         {"peaks": child_peaks, "train": child_train, "verbose": child_verbose,
          "breakdown": child_breakdown}[kind](spec)
         return 0
+    unknown = unknown_models(args.models)
+    if unknown:
+        p.error(unknown)
 
     q = args.quick
     seconds = args.seconds if args.seconds is not None else (3.0 if q else 12.0)
@@ -713,7 +735,7 @@ def main(argv=None) -> int:
         grid = [("airbench94_cpu", "float32", [32]), ("airbench94_cpu", "mixed_bfloat16", [8]),
                 ("airbench_cpu_s", "float32", [64])]
     else:
-        grid = [(m, pol, [512, 1024, 2048]) for m in MODELS for pol in POLICIES]
+        grid = [(m, pol, [512, 1024, 2048]) for m in args.models for pol in POLICIES]
     configs = []
     for m, pol, batches in grid:
         if not q:
@@ -795,7 +817,7 @@ def main(argv=None) -> int:
     say("\n[fast kernels] the same step with wic's TF fast paths on and off, in turn ...")
     fk_rows = []
     fk_batch = 64 if q else 512
-    for m in (("airbench_cpu_s",) if q else MODELS):
+    for m in (("airbench_cpu_s",) if q else args.models):
         for pol in POLICIES:
             for on in ((True, False, True) if not q else (True, False)):
                 cfg = {"model": m, "policy": pol, "batch": fk_batch}

@@ -80,6 +80,7 @@ def _figures():
         "dots": plots.dots(["1 view", "2 views", "6 views"], [90.14, 91.27, 91.58],
                            xlabel="test accuracy, %", title="Test-time augmentation", fmt="{:.2f}%"),
         "hardware_efficiency": plots.hardware_efficiency(hw),
+        "hardware_across_cpus": plots.hardware_across_cpus(_across_rows()),
         "ablation_runs": ablation.plot(table, summary, title="One change at a time"),
         "epoch_study": plots.epoch_study(_epoch_study_rows(), title="net, 8 epochs"),
         "robustness_by_model": plots.robustness_by_model(_robust_cards()),
@@ -112,6 +113,16 @@ def _robust_cards():
             "per_corruption": per, "mean_accuracy": sum(per.values()) / len(per), "n_images": 300}}
 
     return {"plain": card(0.944, 0.7), "sturdy": card(0.941, 0.85), "never run": {"test_accuracy": 0.9}}
+
+
+def _across_rows():
+    def row(cpu, dt, gf, peak):
+        return {"cpu": cpu, "file": f"{cpu}.csv", "dtype": dt, "gflops": gf, "peak": peak,
+                "share": gf / peak}
+
+    return [row("old", "fp32", 16.0, 15.0), row("amx", "fp32", 275.0, 400.0),
+            row("amx", "bf16", 670.0, 3500.0), row("avx512", "fp32", 200.0, 220.0),
+            row("avx512", "bf16", 320.0, 430.0)]
 
 
 def _epoch_study_rows():
@@ -194,6 +205,15 @@ def test_epoch_study_shows_each_variants_curve_and_every_runs_end(figures):
                   if len(ln.get_ydata())}
     assert row_colour[2] == plots.GREY  # one seed: grey
     assert row_colour[3] == row_colour[1] != plots.GREY  # muon's final runs: muon's colour
+
+
+def test_hardware_across_cpus_orders_cpus_by_peak_and_says_why_a_slot_is_empty(figures):
+    ax = figures["hardware_across_cpus"].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["old", "avx512", "amx"]
+    labels = [t.get_text() for t in ax.texts]
+    assert "19%: 670 of 3,500 GFLOP/s" in labels  # the share, then what it is a share of
+    assert "bf16: no step measured at this batch" in labels  # the old CPU's missing bar
+    assert any(line.get_xdata()[0] == 50 for line in ax.get_lines())  # the goal
 
 
 def test_robustness_by_model_draws_every_benchmarked_card_on_every_corruption(figures):

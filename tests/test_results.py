@@ -162,6 +162,39 @@ def test_hardware_table_reads_peaks_steps_and_fast_kernels(tmp_path):
     assert "| `net b512` | bf16 | 950 | 640 | **1.48x** |" in table
 
 
+def test_cpu_kind_names_amd_generations_and_intel_amx():
+    assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 25 model 17)", []) == "AMD EPYC Zen 4"
+    assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 25 model 1)", []) == "AMD EPYC Zen 3"
+    assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 26 model 2)", []) == "AMD EPYC Zen 5"
+    assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 23 model 1)", []) == "AMD EPYC Zen 1/2"
+    xeon = "Intel(R) Xeon(R) Processor (GenuineIntel, family 6 model 167)"
+    assert results.cpu_kind(xeon, ["avx2", "amx_bf16"]) == "Intel Xeon with AMX"
+    assert results.cpu_kind(xeon, ["avx2"]) == "Intel Xeon"
+
+
+def test_hardware_across_gives_one_row_per_cpu_and_dtype_of_the_chosen_net(tmp_path):
+    state = "TF_ENABLE_ONEDNN_OPTS=unset (oneDNN ops on)"
+    paths = []
+    for name, cpu, peak32, got32 in (("a", "AMD EPYC (AuthenticAMD, family 26 model 2)", 400, 300),
+                                     ("b", "AMD EPYC (AuthenticAMD, family 23 model 1)", 16, 12)):
+        rows = [("cpu flag", "", "avx2", 1, "present", ""),
+                ("peak conv_fwd 3x3 64->256 32x32 b256", "float32", state, peak32,
+                 "GFLOP/s best", ""),
+                ("train net b1024", "float32", f"baseline, {state}", 100.0, "img/s", ""),
+                ("train net b1024", "float32", f"baseline, {state}", got32, "GFLOP/s", ""),
+                ("train other b1024", "float32", f"baseline, {state}", 50.0, "img/s", ""),
+                ("train other b1024", "float32", f"baseline, {state}", 1.0, "GFLOP/s", "")]
+        paths.append(tmp_path / f"throughput_peak_{name}.csv")
+        with open(paths[-1], "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["cpu", "what", "dtype", "setting", "value", "unit", "kernel"])
+            w.writerows([(cpu, *r) for r in rows])
+    got = results.hardware_across(paths, model="net")
+    assert [(r["cpu"], r["dtype"], r["share"]) for r in got] == [
+        ("AMD EPYC Zen 5", "fp32", 0.75), ("AMD EPYC Zen 1/2", "fp32", 0.75)]
+    assert got[0]["file"] == "throughput_peak_a.csv" and got[0]["peak"] == 400
+
+
 def test_backends_table_gives_ratios_to_tensorflow_in_the_same_precision(tmp_path):
     path = tmp_path / "backends.csv"
     path.write_text(

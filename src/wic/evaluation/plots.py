@@ -506,6 +506,48 @@ def hardware_efficiency(summary: dict, path=None):
     return save(fig, path)
 
 
+def hardware_across_cpus(rows: list[dict], goal: float = 0.5, title: str = "", path=None):
+    """Rows of :func:`wic.experiments.results.hardware_across`: the same training step's share
+    of the conv peak on each CPU (top to bottom from the lowest peak to the highest), one bar
+    per CPU and dtype, labelled with the GFLOP/s achieved
+    and the peak, and the ``goal`` as a dashed line — the slide that says the faster a CPU's
+    matrix units, the smaller the share the same step gets out of them."""
+    plt, _ = _plt()
+    top = {}  # each CPU's fastest peak: the CPUs from the slowest matrix units to the fastest
+    for r in rows:
+        top[r["cpu"]] = max(top.get(r["cpu"], 0.0), r["peak"])
+    cpus = sorted(top, key=top.get)
+    dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
+    colours = {dt: SERIES[i % len(SERIES)] for i, dt in enumerate(dtypes)}
+    fig, ax = plt.subplots(figsize=(10, 0.75 * len(cpus) * max(len(dtypes), 1) + 2.0))
+    h = 0.8 / max(len(dtypes), 1)
+    for j, dt in enumerate(dtypes):
+        mine = {r["cpu"]: r for r in rows if r["dtype"] == dt}
+        ys = [i - 0.4 + h * (j + 0.5) for i, c in enumerate(cpus) if c in mine]
+        got = [mine[c] for c in cpus if c in mine]
+        bars = ax.barh(ys, [100 * r["share"] for r in got], height=h * 0.9, color=colours[dt],
+                       label=dt)
+        ax.bar_label(bars, labels=[f"{r['share']:.0%}: {r['gflops']:,.0f} of {r['peak']:,.0f} "
+                                   f"GFLOP/s" for r in got], padding=4, fontsize=11)
+        for i, c in enumerate(cpus):  # an empty slot says why it is empty
+            if c not in mine:
+                ax.text(1, i - 0.4 + h * (j + 0.5), f"{dt}: no step measured at this batch",
+                        va="center", fontsize=10.5, color=GREY, style="italic")
+    ax.grid(False, axis="y")
+    ax.axvline(100 * goal, ls="--", color=GREY, lw=1.2)
+    ax.text(100 * goal, len(cpus) - 0.45, f" goal: {goal:.0%}", color=GREY, fontsize=11,
+            va="bottom")
+    ax.set_yticks(range(len(cpus)), cpus)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 140)
+    ax.set_xticks(range(0, 101, 25))
+    ax.set_xlabel("training step's GFLOP/s, % of that CPU's 3x3-conv peak in the same dtype")
+    ax.set_title(title or "The same training step on each CPU: how much of the machine it uses")
+    ax.legend(loc="lower right", fontsize=11, frameon=False)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def ablation_runs(table, summary, metric: str = "test_accuracy", title: str = "",
                   baseline: str | None = None, xlabel: str | None = None, path=None):
     """An ablation study: every run a dot, mean ± std per variant as a diamond and bar, the

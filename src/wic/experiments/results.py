@@ -231,6 +231,44 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
     return out
 
 
+#: AMD's microarchitecture by CPU family and model (AMD's published model ranges); other
+#: vendors are named by their flags only
+_AMD_ZEN = {23: "Zen 1/2", 26: "Zen 5"}
+_AMD_ZEN4_MODELS = (range(0x10, 0x20), range(0x60, 0x80), range(0xA0, 0xB0))
+
+
+def cpu_kind(cpu: str, flags: list[str]) -> str:
+    """A short name a reader recognises for a CPU label of ``benchmarks/throughput.py``, e.g.
+    ``AMD EPYC (AuthenticAMD, family 25 model 17)`` → ``AMD EPYC Zen 4``, an Intel Xeon with
+    ``amx_bf16`` → ``Intel Xeon with AMX``."""
+    name = re.sub(r"\((R|TM)\)| Processor| CPU", "", cpu.split(" (")[0]).strip()
+    m = re.search(r"family (\d+) model (\d+)", cpu)
+    if "AMD" in cpu and m:
+        family, model = int(m.group(1)), int(m.group(2))
+        zen = _AMD_ZEN.get(family) or (
+            ("Zen 4" if any(model in r for r in _AMD_ZEN4_MODELS) else "Zen 3")
+            if family == 25 else "")
+        return f"{name} {zen}".strip()
+    return f"{name} with AMX" if "amx_bf16" in flags else name
+
+
+def hardware_across(paths: list[Path], model: str = "airbench94_cpu",
+                    batch: int = 1024) -> list[dict]:
+    """One row per CPU file and dtype: ``model``'s training step at ``batch`` against the conv
+    peak of its dtype on that CPU — ``cpu`` (:func:`cpu_kind`), ``file``, ``dtype``,
+    ``gflops``, ``peak`` and ``share``. A file without that step or peak gives no row."""
+    out = []
+    for path in paths:
+        h = hardware_summary(path, batch)
+        kind = cpu_kind(h["cpu"], h["flags"])
+        for m, dt, _ips, gf, _frac in h["steps"]:
+            peak = h["conv_peak"].get(dt)
+            if m == model and gf and peak:
+                out.append({"cpu": kind, "file": h["file"], "dtype": dt, "gflops": gf,
+                            "peak": peak, "share": gf / peak})
+    return out
+
+
 def hardware_table(path: Path, batch: int = 1024) -> str:
     """:func:`hardware_summary` as markdown: the peaks TensorFlow reaches (and the oneDNN
     kernel that ran), the training step's achieved FLOP/s at ``batch`` as a share of the conv
