@@ -10,8 +10,8 @@
    ``ONEDNN_VERBOSE=1``, the verbose lines parsed (primitive, implementation, data types), or
    "no oneDNN primitive: Eigen";
 4. the training step of ``airbench94_cpu`` and ``airbench_cpu_s`` (or the nets of ``--models``;
-   SGD nesterov 0.85, lr 1.5, label smoothing 0.2) in float32 and mixed_bfloat16 at batch 512 / 1024 / 2048 on random
-   images in [0, 1]: images/s, achieved GFLOP/s (3 x forward FLOPs, forward = 2 x the
+   SGD nesterov 0.85, lr 1.5, label smoothing 0.2) in float32 and mixed_bfloat16 at batch 512 /
+   1024 / 2048 on random images in [0, 1]: images/s, achieved GFLOP/s (3 x forward FLOPs, forward = 2 x the
    multiply-adds of ``models.multiply_adds`` + the frozen whitening conv) and the fraction of the
    measured peaks of the same dtype; a batch whose step would take longer than ``--max-step-s``
    (projected from a batch-64 probe) is skipped and says so;

@@ -509,9 +509,9 @@ def hardware_efficiency(summary: dict, path=None):
 def hardware_across_cpus(rows: list[dict], goal: float = 0.5, title: str = "", path=None):
     """Rows of :func:`wic.experiments.results.hardware_across`: the same training step's share
     of the conv peak on each CPU (top to bottom from the lowest peak to the highest), one bar
-    per CPU and dtype, labelled with the GFLOP/s achieved
-    and the peak, and the ``goal`` as a dashed line — the slide that says the faster a CPU's
-    matrix units, the smaller the share the same step gets out of them."""
+    per CPU and dtype, labelled with the GFLOP/s achieved and the peak, and the ``goal`` as a
+    dashed line — the slide that says the faster a CPU's matrix units, the smaller the share
+    the same step gets out of them."""
     plt, _ = _plt()
     top = {}  # each CPU's fastest peak: the CPUs from the slowest matrix units to the fastest
     for r in rows:
