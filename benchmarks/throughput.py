@@ -603,15 +603,19 @@ def onednn_label(value: str | None, on: bool | None) -> str:
     return f"TF_ENABLE_ONEDNN_OPTS={value or 'unset'} (oneDNN ops {state})"
 
 
+def child_models(spec: dict) -> None:
+    from wic import models
+
+    emit({"type": "models", "names": models.available()})
+
+
 def unknown_models(names: list[str]) -> str | None:
     """None when every name is a registered net, else a message naming the ones that are not
     and the ones that are (asked of a child: the parent stays free of TensorFlow)."""
-    code = "import json; from wic import models; print(json.dumps(models.available()))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    if out.returncode != 0:
-        return f"cannot list the registered nets: {last_error(out.stderr)}"
-    known = json.loads(out.stdout.strip().splitlines()[-1])
+    res, _, err = run_child("models", {}, child_env(os.environ.get("TF_ENABLE_ONEDNN_OPTS")), 300)
+    known = next((r["names"] for r in res if r["type"] == "models"), None)
+    if known is None:
+        return f"cannot list the registered nets: {last_error(err)}"
     bad = [n for n in names if n not in known]
     if not bad:
         return None
@@ -638,7 +642,7 @@ def main(argv=None) -> int:
     if args.child:
         kind, spec = args.child[0], json.loads(args.child[1])
         {"peaks": child_peaks, "train": child_train, "verbose": child_verbose,
-         "breakdown": child_breakdown}[kind](spec)
+         "breakdown": child_breakdown, "models": child_models}[kind](spec)
         return 0
     unknown = unknown_models(args.models)
     if unknown:

@@ -243,13 +243,14 @@ def cpu_kind(cpu: str, flags: list[str]) -> str:
     ``amx_bf16`` → ``Intel Xeon with AMX``."""
     name = re.sub(r"\((R|TM)\)| Processor| CPU", "", cpu.split(" (")[0]).strip()
     m = re.search(r"family (\d+) model (\d+)", cpu)
-    if "AMD" in cpu and m:
-        family, model = int(m.group(1)), int(m.group(2))
-        zen = _AMD_ZEN.get(family) or (
-            ("Zen 4" if any(model in r for r in _AMD_ZEN4_MODELS) else "Zen 3")
-            if family == 25 else "")
-        return f"{name} {zen}".strip()
-    return f"{name} with AMX" if "amx_bf16" in flags else name
+    if "AMD" not in cpu or not m:
+        return f"{name} with AMX" if "amx_bf16" in flags else name
+    family, model = int(m.group(1)), int(m.group(2))
+    if family == 25:  # Zen 3 and Zen 4 share a family; the model tells them apart
+        zen = "Zen 4" if any(model in r for r in _AMD_ZEN4_MODELS) else "Zen 3"
+    else:
+        zen = _AMD_ZEN.get(family, "")
+    return f"{name} {zen}".strip()
 
 
 def hardware_across(paths: list[Path], model: str = "airbench94_cpu",
