@@ -63,6 +63,8 @@ def _train_step_outputs(model, x, y):
 
     p, grads = step(tf.constant(x))
     ops_run = {op.type for op in step.get_concrete_function(tf.constant(x)).graph.get_operations()}
+    if _xla_compiled_calls(step, tf.constant(x)):
+        ops_run.add("XLA-compiled call")
     return (np.asarray(p), [np.asarray(g) for g in grads],
             [np.asarray(v) for v in model.non_trainable_weights], ops_run)
 
@@ -107,8 +109,11 @@ def test_fast_kernels_compute_the_same_step_as_keras_ops(keras, monkeypatch, pol
             v.assign(w)
         outs[fast] = _train_step_outputs(model, x, y)
     (p0, g0, s0, ops0), (p1, g1, s1, ops1) = outs[False], outs[True]
-    # the switch really changes the graph: the fused op (and its gradient) only when on
+    # the switch really changes the graph: the fused op (and its gradient) only when on, and
+    # GELU's XLA-compiled loops only when on in bfloat16
     assert "FusedBatchNormV3" in ops1 and "FusedBatchNormV3" not in ops0
+    assert airbench.XLA_GELU and "XLA-compiled call" not in ops0
+    assert ("XLA-compiled call" in ops1) == (policy == "mixed_bfloat16")
     assert len(g0) == len(g1) == len(model.trainable_weights)
     assert not np.array_equal(s1[-1], start[-1]), "the moving statistics were not updated"
     if policy == "float32":
@@ -127,22 +132,31 @@ def test_fast_kernels_compute_the_same_step_as_keras_ops(keras, monkeypatch, pol
                 np.testing.assert_allclose(a, b, rtol=0.05, atol=0.01)
 
 
-def test_gelu_erf_is_keras_exact_gelu_with_the_same_gradient(keras, monkeypatch):
+@pytest.mark.parametrize("xla", [True, False])
+def test_gelu_erf_is_keras_exact_gelu_with_the_same_gradient(keras, monkeypatch, xla):
     import tensorflow as tf
 
     from wic.models import airbench
 
-    assert airbench.fast_kernels()  # the custom-gradient path is the one compared first
+    monkeypatch.setattr(airbench, "XLA_GELU", xla)
+    assert airbench.fast_kernels() and airbench.xla_gelu() is xla  # the fast paths first
     x = tf.constant(np.linspace(-6, 6, 241, dtype=np.float32))
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        ref = keras.activations.gelu(x, approximate=False)
-        fast = airbench.gelu_erf(x)
-    np.testing.assert_allclose(np.asarray(fast), np.asarray(ref), atol=1e-6)
-    np.testing.assert_allclose(np.asarray(tape.gradient(fast, x)),
-                               np.asarray(tape.gradient(ref, x)), atol=1e-6)
+    for dtype in (tf.float32, tf.bfloat16):
+        xd = tf.cast(x, dtype)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(xd)
+            ref = keras.activations.gelu(tf.cast(xd, tf.float32), approximate=False)
+            fast = airbench.gelu_erf(xd)
+        assert fast.dtype == dtype
+        # float32: to rounding; bfloat16: within one unit of bf16's last place (2^-7 relative)
+        tol = 1e-6 if dtype == tf.float32 else 2 ** -7
+        np.testing.assert_allclose(np.asarray(tf.cast(fast, tf.float32)), np.asarray(ref),
+                                   atol=tol, rtol=tol)
+        np.testing.assert_allclose(np.asarray(tf.cast(tape.gradient(fast, xd), tf.float32)),
+                                   np.asarray(tape.gradient(ref, xd)), atol=tol, rtol=tol)
     monkeypatch.setattr(airbench, "FAST_KERNELS", False)
-    np.testing.assert_allclose(np.asarray(airbench.gelu_erf(x)), np.asarray(ref), atol=1e-7)
+    np.testing.assert_allclose(np.asarray(airbench.gelu_erf(x)),
+                               np.asarray(keras.activations.gelu(x, approximate=False)), atol=1e-7)
 
 
 def test_the_fast_kernels_switch_reads_wic_fast_kernels():
@@ -153,6 +167,49 @@ def test_the_fast_kernels_switch_reads_wic_fast_kernels():
     assert airbench.fast_kernels_from_env({"WIC_FAST_KERNELS": " Yes "}) is True
     with pytest.raises(ValueError, match="WIC_FAST_KERNELS.*maybe"):
         airbench.fast_kernels_from_env({"WIC_FAST_KERNELS": "maybe"})
+    env = {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "no"}
+    assert airbench.fast_kernels_from_env(env, name="WIC_XLA_GELU") is False
+    with pytest.raises(ValueError, match="WIC_XLA_GELU.*sometimes"):
+        airbench.fast_kernels_from_env({"WIC_XLA_GELU": "sometimes"}, name="WIC_XLA_GELU")
+
+
+def _xla_compiled_calls(fn, x) -> int:
+    """How many calls in ``fn``'s graph XLA must compile (``tf.function(jit_compile=True)``)."""
+    def must_compile(op) -> bool:
+        try:
+            return bool(op.get_attr("_XlaMustCompile"))
+        except ValueError:  # the op has no such attribute
+            return False
+
+    return sum(must_compile(op) for op in fn.get_concrete_function(x).graph.get_operations())
+
+
+def test_xla_gelu_compiles_in_training_only(keras, monkeypatch):
+    """In bfloat16 a training step runs GELU and its gradient as two XLA-compiled calls; a
+    prediction (no gradient tape) runs TensorFlow's ops, so serving and export never compile
+    anything; float32, or WIC_XLA_GELU off, compiles nothing in training either."""
+    import tensorflow as tf
+
+    from wic.models import airbench
+
+    x = tf.random.normal([4, 5, 5, 3])
+    x16 = tf.cast(x, tf.bfloat16)
+
+    def predict(x):
+        return airbench.gelu_erf(x)
+
+    def train(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = airbench.gelu_erf(x)
+        return tape.gradient(y, x)
+
+    monkeypatch.setattr(airbench, "XLA_GELU", True)
+    assert _xla_compiled_calls(tf.function(predict), x16) == 0
+    assert _xla_compiled_calls(tf.function(train), x16) == 2  # the value and the gradient
+    assert _xla_compiled_calls(tf.function(train), x) == 0  # float32 keeps TensorFlow's ops
+    monkeypatch.setattr(airbench, "XLA_GELU", False)
+    assert _xla_compiled_calls(tf.function(train), x16) == 0
 
 
 def test_batchnorm_in_bfloat16_runs_eagerly_too(keras):

@@ -51,18 +51,38 @@ TTA_LEVEL = 2  # 0 none, 1 mirror, 2 mirror + two one-pixel shifts (6 views)
 # the activations) took most of the step. A switch (``WIC_FAST_KERNELS=0`` in the environment
 # turns it off for a whole process), so before and after can be timed in one run; other Keras
 # backends always take Keras' ops.
-def fast_kernels_from_env(environ=os.environ) -> bool:
-    """``WIC_FAST_KERNELS`` as a yes/no (unset: yes); any other word is refused by name."""
-    return values.parse(environ.get("WIC_FAST_KERNELS", "1").strip(), bool, "WIC_FAST_KERNELS")
+def fast_kernels_from_env(environ=os.environ, name: str = "WIC_FAST_KERNELS") -> bool:
+    """``WIC_FAST_KERNELS`` (or ``name``) as a yes/no (unset: yes); any other word is refused
+    by name."""
+    return values.parse(environ.get(name, "1").strip(), bool, name)
 
 
 FAST_KERNELS: bool = fast_kernels_from_env()
+
+# Part of the fast kernels: in bfloat16, GELU and its gradient each compiled by XLA into one
+# loop over the activations (``tf.function(jit_compile=True)``), instead of TensorFlow's chain of
+# casts, erf, exp, multiplies and adds, each a pass over memory. Only the element-wise GELU is
+# compiled: the convolutions stay oneDNN's (XLA's own CPU convolutions are slower here) and so
+# does BatchNorm (XLA's was slower than oneDNN's fused op in a trial on an AMD EPYC Zen 4). In
+# float32 the chain has no casts and the compiled loops were no faster: x0.94-x1.03 of the step
+# on the three nets at batch 512 (throughput.py's stage 7 on an AMD EPYC Zen 4, in a run before
+# float32 was left out; bfloat16's gain is in results/throughput_peak_zen4.csv), so float32
+# keeps TensorFlow's ops. The forward runs compiled only while a gradient tape may record
+# (training), so inference, the page and the ONNX export never compile anything.
+# ``WIC_XLA_GELU=0`` turns this part off alone, so before and after can be timed in one run.
+XLA_GELU: bool = fast_kernels_from_env(name="WIC_XLA_GELU")
 
 
 def fast_kernels() -> bool:
     """True when the TensorFlow fast paths of :class:`ScaledBiasBatchNorm` and
     :func:`gelu_erf` are used (``FAST_KERNELS`` on and Keras running on TensorFlow)."""
     return FAST_KERNELS and keras.backend.backend() == "tensorflow"
+
+
+def xla_gelu() -> bool:
+    """True when :func:`gelu_erf` runs as XLA-compiled loops (``XLA_GELU`` and the fast
+    kernels on)."""
+    return XLA_GELU and fast_kernels()
 
 
 def _fused_bn_supported(dtype) -> bool:
@@ -326,16 +346,54 @@ def tta_level(model) -> int | None:
     return levels[0] if levels else None
 
 
+def _gelu_value(x):
+    """x * Phi(x), computed in float32, returned in x's dtype."""
+    xf = tf.cast(x, tf.float32)
+    return tf.cast(xf * (0.5 * (1.0 + tf.math.erf(xf * (1.0 / math.sqrt(2.0))))), x.dtype)
+
+
+def _gelu_gradient(x, dy):
+    """dy * d/dx x*Phi(x) = dy * (Phi(x) + x*phi(x)), in float32, returned in x's dtype; Phi is
+    computed again rather than kept from the forward pass, so a compiled loop reads x and dy
+    only."""
+    xf = tf.cast(x, tf.float32)
+    cdf = 0.5 * (1.0 + tf.math.erf(xf * (1.0 / math.sqrt(2.0))))
+    pdf = tf.exp(-0.5 * xf * xf) * (1.0 / math.sqrt(2.0 * math.pi))
+    return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), x.dtype)
+
+
+_gelu_value_xla = tf.function(_gelu_value, jit_compile=True)
+_gelu_gradient_xla = tf.function(_gelu_gradient, jit_compile=True)
+
+
+def _tape_may_record() -> bool:
+    """Whether a gradient tape is active here (a training step being traced or run)."""
+    try:
+        from tensorflow.python.eager import record
+
+        return bool(record.could_possibly_record())
+    except (ImportError, AttributeError):  # private API: where it is missing, never compile
+        return False
+
+
 @tf.custom_gradient
 def _gelu_erf_tf(x):
     xf = tf.cast(x, tf.float32)
     cdf = 0.5 * (1.0 + tf.math.erf(xf * (1.0 / math.sqrt(2.0))))
 
-    def grad(dy):  # d/dx x*Phi(x) = Phi(x) + x*phi(x)
+    def grad(dy):  # d/dx x*Phi(x) = Phi(x) + x*phi(x), Phi kept from the forward pass
         pdf = tf.exp(-0.5 * xf * xf) * (1.0 / math.sqrt(2.0 * math.pi))
         return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), x.dtype)
 
     return tf.cast(xf * cdf, x.dtype), grad
+
+
+@tf.custom_gradient
+def _gelu_erf_xla(x):
+    def grad(dy):
+        return _gelu_gradient_xla(x, dy)
+
+    return (_gelu_value_xla(x) if _tape_may_record() else _gelu_value(x)), grad
 
 
 @keras.saving.register_keras_serializable(package="wic")
@@ -344,7 +402,10 @@ def gelu_erf(x):
 
     With :func:`fast_kernels` on, it is computed in float32 with its gradient written out
     (``Phi(x) + x * phi(x)``: one short op chain) instead of autodiff's chain of the forward's
-    ops in bfloat16."""
+    ops in bfloat16; with :func:`xla_gelu` too, each of the two is one XLA-compiled loop in
+    bfloat16 (in float32 the compiled loops were no faster: see ``XLA_GELU``)."""
+    if xla_gelu() and tf.as_dtype(x.dtype) != tf.float32:
+        return _gelu_erf_xla(x)
     if fast_kernels():
         return _gelu_erf_tf(x)
     return keras.activations.gelu(x, approximate=False)
