@@ -20,7 +20,8 @@
    XLA (``jit_compile=True``), each in a fresh child process, as a ratio to a baseline measured
    (twice: first and last, for the drift) in the same run;
 7. wic's own fast kernels (``wic.models.airbench.FAST_KERNELS``: BatchNorm as one oneDNN op,
-   GELU with its gradient written out) on and off in turn (on / off / on), both nets and dtypes.
+   GELU with its gradient written out, GELU and its gradient as XLA-compiled loops) all on,
+   without the XLA part, all off, all on again, in turn, each net and dtype.
 
 Rows go to a CSV (cpu, what, dtype, setting, value, unit, kernel); a summary with ratios is
 printed. Other jobs sharing the CPU change every number: the load average is printed per stage.
@@ -55,6 +56,8 @@ CONV = {"h": 32, "w": 32, "cin": 64, "cout": 256}  # the peak conv: 3x3, stride 
 PEAK_OPS = [(kind, dt) for dt in ("float32", "bfloat16")
             for kind in ("matmul", "conv_fwd", "conv_bwd_input", "conv_bwd_filter")]
 MARK = "@@WIC_MARK "
+# stage 7's settings of wic's fast kernels: all on; on without the XLA-compiled GELU; all off
+FAST_SETTINGS = ("on", "no-xla", "off")
 
 
 # ----------------------------------------------------------------------------- CPU and load
@@ -181,6 +184,7 @@ def tf_setup(spec: dict):
         from wic.models import airbench
 
         airbench.FAST_KERNELS = bool(spec["fast_kernels"])
+        airbench.XLA_GELU = bool(spec.get("xla_gelu", True))
     return tf, keras
 
 
@@ -817,26 +821,26 @@ def main(argv=None) -> int:
             f"{r['mean_step_s']:.2f} s x{r['steps']}  load {r['load'][0]}")
     loads.append(("after variants", load()))
 
-    # ---- 7. wic's fast kernels (fused BatchNorm, GELU with its gradient written out) on / off
-    say("\n[fast kernels] the same step with wic's TF fast paths on and off, in turn ...")
+    # ---- 7. wic's fast kernels (fused BatchNorm, GELU with its gradient written out, GELU as
+    # XLA-compiled loops): all on, without XLA, all off, all on again (first and last for drift)
+    say("\n[fast kernels] the same step with wic's TF fast paths on, without XLA, off ...")
     fk_rows = []
     fk_batch = 64 if q else 512
     for m in (("airbench_cpu_s",) if q else args.models):
         for pol in POLICIES:
-            for on in ((True, False, True) if not q else (True, False)):
+            for setting in (FAST_SETTINGS[:3] if q else FAST_SETTINGS + FAST_SETTINGS[:1]):
                 cfg = {"model": m, "policy": pol, "batch": fk_batch}
                 kspec = {"configs": [cfg], "seconds": seconds / 2, "min_timed": 1 if q else 2,
                          "max_step_s": 1e9, "long_step_s": 3.0 if q else 10.0,
-                         "fast_kernels": on}
+                         "fast_kernels": setting != "off", "xla_gelu": setting == "on"}
                 res, _, err = run_child("train", kspec, child_env(env_onednn), 3600)
                 r = next((x for x in res if x["type"] == "train"), None)
                 if r is None:
-                    say(f"  {m} {DT[pol]} fast kernels {'on' if on else 'off'} FAILED: "
-                        f"{last_error(err)}")
+                    say(f"  {m} {DT[pol]} fast kernels {setting} FAILED: {last_error(err)}")
                     continue
-                r["fast_kernels"] = on
+                r["fast_kernels"] = setting
                 fk_rows.append(r)
-                say(f"  {m:<15s} {DT[pol]} b{fk_batch} fast kernels {'on ' if on else 'off'}"
+                say(f"  {m:<15s} {DT[pol]} b{fk_batch} fast kernels {setting:<7s}"
                     f" {r['images_per_s']:8.1f} img/s  load {r['load'][0]}")
     loads.append(("end", load()))
 
@@ -850,31 +854,39 @@ def main(argv=None) -> int:
 
 
 def summarize_fast_kernels(fk_rows: list[dict], peaks: dict, rows: Rows) -> None:
-    """On vs off per model and dtype: the mean of the 'on' runs (first and last, for the
-    drift) against the 'off' run between them, and the achieved share of the conv peak."""
+    """All on vs all off, and all on vs on without XLA, per model and dtype: the mean of the
+    'on' runs (first and last, for the drift) against the runs between them, and the achieved
+    share of the conv peak."""
     if not fk_rows:
         return
-    say("\nFAST KERNELS (wic.models.airbench.FAST_KERNELS; fresh process each, on / off / on)")
-    say(f"  {'model':<15s}{'dtype':<6s}{'batch':>6s}{'on img/s':>10s}{'off img/s':>11s}"
-        f"{'on/off':>8s}{'GF/s on':>9s}{'% conv pk':>10s}")
+    say("\nFAST KERNELS (wic.models.airbench; fresh process each: on / no-xla / off / on)")
+    say(f"  {'model':<15s}{'dtype':<6s}{'batch':>6s}{'on img/s':>10s}{'no-xla':>8s}"
+        f"{'off img/s':>11s}{'on/off':>8s}{'on/no-xla':>10s}{'GF/s on':>9s}{'% conv pk':>10s}")
     for m, pol, b in sorted({(r["model"], r["policy"], r["batch"]) for r in fk_rows}):
-        on = [r["images_per_s"] for r in fk_rows if (r["model"], r["policy"], r["batch"]) ==
-              (m, pol, b) and r["fast_kernels"]]
-        off = [r["images_per_s"] for r in fk_rows if (r["model"], r["policy"], r["batch"]) ==
-               (m, pol, b) and not r["fast_kernels"]]
-        macs = next(r["macs_per_image"] for r in fk_rows if r["model"] == m)
-        if not on or not off:
+        runs = [r for r in fk_rows if (r["model"], r["policy"], r["batch"]) == (m, pol, b)]
+        rate = {}
+        for setting in FAST_SETTINGS:
+            rates = [r["images_per_s"] for r in runs if r["fast_kernels"] == setting]
+            rate[setting] = statistics.mean(rates) if rates else None
+        on_m, no_xla, off_m = (rate[k] for k in FAST_SETTINGS)
+        if on_m is None or off_m is None:
             continue
-        on_m, off_m = statistics.mean(on), statistics.mean(off)
+        macs = next(r["macs_per_image"] for r in fk_rows if r["model"] == m)
         gf = 6.0 * macs * on_m / 1e9
         dtype = "bfloat16" if "bfloat16" in pol else "float32"
         pk = (peaks.get(("conv_fwd", dtype)) or {}).get("best_gflops")
         share = f"{gf / pk:.0%}" if pk else "?"
-        say(f"  {m:<15s}{DT[pol]:<6s}{b:>6d}{on_m:>10.1f}{off_m:>11.1f}{on_m / off_m:>7.2f}x"
-            f"{gf:>9.1f}{share:>10s}")
+        say(f"  {m:<15s}{DT[pol]:<6s}{b:>6d}{on_m:>10.1f}"
+            f"{f'{no_xla:.1f}' if no_xla else '-':>8s}{off_m:>11.1f}{on_m / off_m:>7.2f}x"
+            f"{f'{on_m / no_xla:.2f}x' if no_xla else '-':>10s}{gf:>9.1f}{share:>10s}")
         rows.add(f"fast kernels {m} b{b}", DT[pol], "on", round(on_m, 1), "images/s")
         rows.add(f"fast kernels {m} b{b}", DT[pol], "off", round(off_m, 1), "images/s")
         rows.add(f"fast kernels {m} b{b}", DT[pol], "on / off", round(on_m / off_m, 3), "ratio")
+        if no_xla:
+            rows.add(f"xla gelu {m} b{b}", DT[pol], "on", round(on_m, 1), "images/s")
+            rows.add(f"xla gelu {m} b{b}", DT[pol], "off", round(no_xla, 1), "images/s")
+            rows.add(f"xla gelu {m} b{b}", DT[pol], "on / off", round(on_m / no_xla, 3),
+                     "ratio")
 
 
 def summarize(args, cpu, st, states, peaks, kernels, dnn, train, breakdowns, var_rows, loads,

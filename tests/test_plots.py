@@ -66,7 +66,9 @@ def _figures():
     hw = {"cpu": "Some CPU", "conv_peak": {"fp32": 400.0, "bf16": 3500.0},
           "steps": [("airbench94_cpu", "fp32", 389.0, 275.0, 0.68),
                     ("airbench_cpu_s", "bf16", 2415.0, 377.0, 0.11)],
-          "fast_kernels": [("airbench_cpu_s b512", "bf16", 2419.0, 1478.0, 1.64)]}
+          "fast_kernels": [("airbench_cpu_s b512", "bf16", 2419.0, 1478.0, 1.64),
+                           ("airbench94_cpu b512", "fp32", 420.0, 400.0, 1.05)],
+          "xla_gelu": [("airbench_cpu_s b512", "bf16", 2419.0, 2000.0, 1.21)]}
     imgs = [np.zeros((32, 32, 3), np.uint8)] * 12
     return {
         "training_curves": plots.training_curves(hist, title="Loss and accuracy per epoch"),
@@ -81,11 +83,21 @@ def _figures():
                            xlabel="test accuracy, %", title="Test-time augmentation", fmt="{:.2f}%"),
         "hardware_efficiency": plots.hardware_efficiency(hw),
         "hardware_across_cpus": plots.hardware_across_cpus(_across_rows()),
+        "step_profile": plots.step_profile(_PROFILE, names={"on": "all on", "off": "Keras' ops"}),
         "ablation_runs": ablation.plot(table, summary, title="One change at a time"),
         "epoch_study": plots.epoch_study(_epoch_study_rows(), title="net, 8 epochs"),
         "robustness_by_model": plots.robustness_by_model(_robust_cards()),
         "robustness_tradeoff": plots.robustness_tradeoff(_tradeoff_rows()),
     }
+
+
+_PROFILE = {"cpu": "Some CPU", "model": "net", "policy": "mixed_bfloat16", "batch": 512,
+            "settings": ["on", "off"], "wall_ms": {"on": 900.0, "off": 1200.0},
+            "kinds": [("convolution backward (weights)", {"on": (700.0, 0.4), "off": (710.0, 0.3)}),
+                      ("convolution forward", {"on": (250.0, 0.15), "off": (255.0, 0.1)}),
+                      ("element-wise TensorFlow ops", {"off": (400.0, 0.2)}),
+                      ("XLA-compiled (GELU)", {"on": (60.0, 0.04)}),
+                      ("a kind nobody named", {"on": (5.0, 0.0), "off": (5.0, 0.0)})]}
 
 
 def _tradeoff_rows():
@@ -214,6 +226,29 @@ def test_hardware_across_cpus_orders_cpus_by_peak_and_says_why_a_slot_is_empty(f
     assert "19%: 670 of 3,500 GFLOP/s" in labels  # the share, then what it is a share of
     assert "bf16: no step measured at this batch" in labels  # the old CPU's missing bar
     assert any(line.get_xdata()[0] == 50 for line in ax.get_lines())  # the goal
+
+
+def test_hardware_efficiency_draws_the_fast_kernels_without_xla_between_keras_and_all_on(figures):
+    ax = figures["hardware_efficiency"].axes[1]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "Keras' ops", "fast kernels, GELU not compiled", "wic's fast kernels (GELU compiled by XLA)"]
+    labels = [t.get_text() for t in ax.texts]
+    # each setting against Keras' ops; a net whose no-XLA run is missing says so
+    assert {"1,478", "2,000 (x1.35)", "2,419 (x1.64)", "not measured", "420 (x1.05)"} <= set(labels)
+
+
+def test_step_profile_stacks_every_kind_once_and_labels_each_bar_with_its_wall_time(figures):
+    ax = figures["step_profile"].axes[0]
+    ends = {}  # each bar's right end: the sum of its segments
+    for patch in ax.patches:
+        y = round(patch.get_y() + patch.get_height() / 2)
+        ends[y] = max(ends.get(y, 0.0), patch.get_x() + patch.get_width())
+    # all on: 700 + 250 + 60 + 5 (the unnamed kind counted as "other"); Keras' ops: 710 + 255 + 400 + 5
+    assert ends == pytest.approx({0: 1015.0, 1: 1370.0})
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["all on", "Keras' ops"]
+    assert {"  wall 900 ms per step", "  wall 1,200 ms per step"} <= {t.get_text() for t in ax.texts}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "GELU compiled by XLA" in legend and "optimizer, executor, other" in legend
 
 
 def test_robustness_by_model_draws_every_benchmarked_card_on_every_corruption(figures):

@@ -146,6 +146,9 @@ def test_hardware_table_reads_peaks_steps_and_fast_kernels(tmp_path):
         ("fast kernels net b512", "bf16", "on", 950.0, "images/s", ""),
         ("fast kernels net b512", "bf16", "off", 640.0, "images/s", ""),
         ("fast kernels net b512", "bf16", "on / off", 1.484, "ratio", ""),
+        ("xla gelu net b512", "bf16", "on", 950.0, "images/s", ""),
+        ("xla gelu net b512", "bf16", "off", 760.0, "images/s", ""),
+        ("xla gelu net b512", "bf16", "on / off", 1.25, "ratio", ""),
     ]
     path = tmp_path / "throughput_peak_x.csv"
     with open(path, "w", newline="") as fh:
@@ -159,7 +162,10 @@ def test_hardware_table_reads_peaks_steps_and_fast_kernels(tmp_path):
     assert "| conv_fwd 3x3 64->256 32x32 b256 | bf16 | 3,000 | amx |" in table
     assert "Eigen" not in table  # only the default oneDNN state's peaks
     assert "| `net` | bf16 | 900 | 600 | 20% |" in table
-    assert "| `net b512` | bf16 | 950 | 640 | **1.48x** |" in table
+    fast, xla = table.split("GELU as XLA-compiled loops vs the fast kernels without")
+    assert "| `net b512` | bf16 | 950 | 640 | **1.48x** |" in fast
+    assert "| `net b512` | bf16 | 950 | 760 | **1.25x** |" in xla
+    assert results.hardware_summary(path)["xla_gelu"] == [("net b512", "bf16", 950.0, 760.0, 1.25)]
 
 
 def test_cpu_kind_names_amd_generations_and_intel_amx():
@@ -337,3 +343,29 @@ def test_run_names_spell_out_a_labelled_variant():
     assert names["muon_1ep_b512"] == ("fast recipe + Muon, batch 512, 1-epoch schedule, "
                                       "small fast net")
     assert names["fast94_seed2"] == "fast recipe, 15-epoch schedule, full-width fast net, seed 2"
+
+
+def test_step_profile_table_puts_each_kind_against_each_setting(tmp_path):
+    path = tmp_path / "step_profile_x.csv"
+    head = ["cpu", "model", "policy", "batch", "setting", "kind", "ms_per_step", "share",
+            "wall_ms_per_step"]
+    rows = [("on", "convolution forward", 250.0, 0.25, 900.0),
+            ("on", "XLA-compiled (GELU)", 60.0, 0.06, 900.0),
+            ("off", "convolution forward", 255.0, 0.2, 1200.0),
+            ("off", "element-wise TensorFlow ops", 400.0, 0.32, 1200.0)]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        w.writerows([("CPU X", "net", "mixed_bfloat16", 512, *r) for r in rows])
+    p = results.step_profile(path)
+    assert p["settings"] == ["on", "off"] and p["wall_ms"] == {"on": 900.0, "off": 1200.0}
+    assert [k for k, _ in p["kinds"]] == ["element-wise TensorFlow ops", "convolution forward",
+                                          "XLA-compiled (GELU)"]  # by their largest time
+    table = results.step_profile_table(path)
+    assert "| kind of op | all fast kernels | Keras' ops |" in table
+    assert "| convolution forward | 250 (25%) | 255 (20%) |" in table
+    assert "| XLA-compiled (GELU) | 60 (6%) | – |" in table  # not run in that setting
+    assert "| **wall time per step** | **900** | **1,200** |" in table
+    (tmp_path / "empty.csv").write_text(",".join(head) + "\n")
+    with pytest.raises(ValueError, match="empty.csv: no rows"):
+        results.step_profile(tmp_path / "empty.csv")

@@ -470,8 +470,10 @@ def hardware_efficiency(summary: dict, path=None):
     the machine it uses), and images/s with wic's fast kernels off and on."""
     plt, _ = _plt()
     steps, fast = summary["steps"], summary["fast_kernels"]
-    fig, axes = plt.subplots(1, 2 if fast else 1, figsize=(12 if fast else 7, 0.6 * max(
-        len(steps), len(fast)) + 2.2), squeeze=False)
+    three = bool(fast and summary.get("xla_gelu"))  # a third bar per row: room for its label
+    fig, axes = plt.subplots(1, 2 if fast else 1, figsize=(12 if fast else 7, (0.85 if three else 0.6)
+                                                           * max(len(steps), len(fast)) + 2.6),
+                             squeeze=False)
     ax = axes[0][0]
     labels = [f"{m}\n{dt}" for m, dt, *_ in steps]
     peaks = [summary["conv_peak"].get(dt, 0.0) for _, dt, *_ in steps]
@@ -483,25 +485,87 @@ def hardware_efficiency(summary: dict, path=None):
     ax.invert_yaxis()
     ax.set_xlabel("GFLOP/s")
     ax.set_title("How much of the machine a training step uses")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=11, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, fontsize=11, frameon=False)
     if fast:
         ax = axes[0][1]
         y = np.arange(len(fast))
-        off = [f[3] for f in fast]
-        on = [f[2] for f in fast]
-        b_off = ax.barh(y - 0.2, off, height=0.4, color="0.6", label="Keras' ops")
-        b_on = ax.barh(y + 0.2, on, height=0.4, color=PALETTE[2], label="wic's fast kernels")
-        ax.bar_label(b_off, labels=[f"{v:,.0f}" for v in off], padding=3, fontsize=11)
-        ax.bar_label(b_on, labels=[f"{v:,.0f} (x{f[4]:.2f})" for v, f in zip(on, fast)],
-                     padding=3, fontsize=11)
+        # where XLA's GELU was measured too: the fast kernels without it, between the two
+        no_xla = {(what, dt): off for what, dt, _on, off, _r in summary.get("xla_gelu", [])}
+        series = [("Keras' ops", "0.6", [f[3] for f in fast], [f"{f[3]:,.0f}" for f in fast])]
+        if no_xla:
+            mid = [no_xla.get((f[0], f[1])) for f in fast]
+            series.append(("fast kernels, GELU not compiled", PALETTE[1], [v or 0.0 for v in mid],
+                           [f"{v:,.0f} (x{v / f[3]:.2f})" if v else "not measured"
+                            for v, f in zip(mid, fast)]))
+        series.append(("wic's fast kernels" + (" (GELU compiled by XLA)" if no_xla else ""),
+                       PALETTE[2], [f[2] for f in fast],
+                       [f"{f[2]:,.0f} (x{f[4]:.2f})" for f in fast]))
+        h = 0.8 / len(series)
+        for j, (label, colour, vals, texts) in enumerate(series):
+            bars = ax.barh(y - 0.4 + h * (j + 0.5), vals, height=h, color=colour, label=label)
+            ax.bar_label(bars, labels=texts, padding=3, fontsize=11)
         ax.set_yticks(y, [f"{what}\n{dt}" for what, dt, *_ in fast])
         ax.invert_yaxis()
         ax.margins(x=0.3)
-        ax.set_xlabel("training images/s")
-        ax.set_title("BatchNorm fused, GELU's gradient written out")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=11,
+        ax.set_xlabel("training images/s (x: against Keras' ops)")
+        ax.set_title("BatchNorm fused, GELU's gradient written out"
+                     + (", GELU compiled" if no_xla else ""))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, fontsize=11,
                   frameon=False)
     fig.suptitle(summary["cpu"], fontsize=12)
+    fig.tight_layout()
+    return save(fig, path, dpi=120 if three else 150)  # a tall slide stays under 200 KB
+
+
+#: step_profile kinds drawn together, in this order, with one colour each: the matrix work
+#: first, then the memory-bound work between it
+_PROFILE_GROUPS = (
+    ("convolutions forward", ("convolution forward", "matmul (head)"), PALETTE[0]),
+    ("convolutions backward", ("convolution backward (input)",
+                               "convolution backward (weights)"), PALETTE[5]),
+    ("BatchNorm and pooling", ("BatchNorm (fused op)", "max pooling"), PALETTE[2]),
+    ("GELU compiled by XLA", ("XLA-compiled (GELU)",), PALETTE[4]),
+    ("element-wise ops and casts", ("element-wise TensorFlow ops", "casts", "reductions"),
+     PALETTE[1]),
+    ("optimizer, executor, other", ("optimizer and variables", "executor overhead", "other"),
+     GREY),
+)
+
+
+def step_profile(profile: dict, names: dict | None = None, path=None):
+    """:func:`wic.experiments.results.step_profile` as one stacked bar per setting: the
+    compute-thread ms of a training step by kind of work (matrix work in blues, the
+    memory-bound rest in other colours), each bar labelled with its wall time per step."""
+    plt, _ = _plt()
+    names = names or {}
+    settings = profile["settings"]
+    per = dict(profile["kinds"])
+    fig, ax = plt.subplots(figsize=(11, 0.9 * len(settings) + 2.6))
+    y = np.arange(len(settings))
+    left = np.zeros(len(settings))
+    named = {k for _, kinds, _ in _PROFILE_GROUPS for k in kinds}
+    groups = [*_PROFILE_GROUPS[:-1], (*_PROFILE_GROUPS[-1][:1],  # unnamed kinds go to "other"
+                                      (*_PROFILE_GROUPS[-1][1], *(set(per) - named)),
+                                      _PROFILE_GROUPS[-1][2])]
+    for label, kinds, colour in groups:
+        ms = np.array([sum(per.get(k, {}).get(s, (0.0, 0.0))[0] for k in kinds)
+                       for s in settings])
+        if ms.any():
+            ax.barh(y, ms, left=left, color=colour, label=label, height=0.6)
+            left += ms
+    for i, s in enumerate(settings):
+        ax.text(left[i], i, f"  wall {profile['wall_ms'][s]:,.0f} ms per step", va="center",
+                fontsize=11)
+    ax.set_yticks(y, [names.get(s, s) for s in settings])
+    ax.invert_yaxis()
+    ax.margins(x=0.25)
+    ax.grid(False, axis="y")
+    ax.set_xlabel("compute-thread ms per training step (two threads: more than the wall time)")
+    ax.set_title(f"Where one training step's time goes: {profile['model']}, "
+                 f"{profile['policy'].replace('mixed_', '')}, batch {profile['batch']}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=10.5,
+              frameon=False)
+    fig.suptitle(profile["cpu"], fontsize=12)
     fig.tight_layout()
     return save(fig, path)
 

@@ -199,12 +199,13 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
     """``benchmarks/throughput.py``'s peak CSV for one CPU, parsed: ``cpu``, ``flags``,
     ``default`` (TensorFlow's oneDNN state there), ``peaks`` [(op label, dtype, GFLOP/s best,
     kernel)], ``conv_peak`` {dtype: GFLOP/s}, ``steps`` at ``batch`` [(model, dtype, images/s,
-    GFLOP/s, share of the conv peak)] and ``fast_kernels`` [(model and batch, dtype, on, off,
-    on/off)]; dtypes as ``fp32``/``bf16``."""
+    GFLOP/s, share of the conv peak)], ``fast_kernels`` [(model and batch, dtype, on, off,
+    on/off)] and, where it was measured, ``xla_gelu`` (the same, XLA's GELU on vs the fast
+    kernels without it); dtypes as ``fp32``/``bf16``."""
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     out = {"cpu": rows[0]["cpu"] if rows else "?", "file": Path(path).name, "peaks": [],
-           "conv_peak": {}, "steps": [], "fast_kernels": [],
+           "conv_peak": {}, "steps": [],
            "flags": [r["setting"] for r in rows
                      if r["what"] == "cpu flag" and r["value"] in ("1", "1.0")],
            # TensorFlow's default oneDNN state on that machine: the setting of the first peak row
@@ -222,12 +223,14 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
             frac, _ = _value(rows, r["what"], r["dtype"], "fraction of conv fwd peak", "baseline")
             out["steps"].append((r["what"].split()[1], DT.get(r["dtype"], r["dtype"]),
                                  float(r["value"]), gf, frac))
-    fk = [r for r in rows if r["what"].startswith("fast kernels ")]
-    for what, dtype in dict.fromkeys((r["what"], r["dtype"]) for r in fk):
-        vals = [_value(fk, what, dtype, unit, setting)[0] for unit, setting in
-                (("images/s", "on"), ("images/s", "off"), ("ratio", "on / off"))]
-        if None not in vals:
-            out["fast_kernels"].append((what[len("fast kernels "):], DT.get(dtype, dtype), *vals))
+    for key, prefix in (("fast_kernels", "fast kernels "), ("xla_gelu", "xla gelu ")):
+        out[key] = []
+        on_off = [r for r in rows if r["what"].startswith(prefix)]
+        for what, dtype in dict.fromkeys((r["what"], r["dtype"]) for r in on_off):
+            vals = [_value(on_off, what, dtype, unit, setting)[0] for unit, setting in
+                    (("images/s", "on"), ("images/s", "off"), ("ratio", "on / off"))]
+            if None not in vals:
+                out[key].append((what[len(prefix):], DT.get(dtype, dtype), *vals))
     return out
 
 
@@ -290,11 +293,61 @@ def hardware_table(path: Path, batch: int = 1024) -> str:
                   if (m, "fp32") in ips and (m, "bf16") in ips]
         lines += ["", f"bf16 / fp32 on this CPU: the conv peak x{conv['bf16'] / conv['fp32']:.1f}"
                   + "".join(f"; `{m}`'s step x{r:.2f}" for m, r in ratios)]
-    if h["fast_kernels"]:
-        lines += ["", "| wic's fast kernels (fused BatchNorm, GELU's gradient written out) | dtype "
-                  "| on, images/s | off, images/s | on / off |", "|---|---|---:|---:|---:|"]
-        lines += [f"| `{what}` | {dt} | {on:,.0f} | {off:,.0f} | **{ratio:.2f}x** |"
-                  for what, dt, on, off, ratio in h["fast_kernels"]]
+    for key, title in (("fast_kernels", "wic's fast kernels (fused BatchNorm, GELU's gradient "
+                                        "written out) vs Keras' ops"),
+                       ("xla_gelu", "GELU as XLA-compiled loops vs the fast kernels without")):
+        if h[key]:
+            lines += ["", f"| {title} | dtype | on, images/s | off, images/s | on / off |",
+                      "|---|---|---:|---:|---:|"]
+            lines += [f"| `{what}` | {dt} | {on:,.0f} | {off:,.0f} | **{ratio:.2f}x** |"
+                      for what, dt, on, off, ratio in h[key]]
+    return "\n".join(lines)
+
+
+def step_profile(path: Path) -> dict:
+    """``benchmarks/step_profile.py``'s CSV: ``cpu``, ``model``, ``policy``, ``batch``,
+    ``settings`` (in the order run), ``wall_ms`` {setting: ms per step} and ``kinds``
+    [(kind, {setting: (ms per step, share of the summed op time)})], the kinds ordered by
+    their largest time in any setting."""
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"{path}: no rows (expected benchmarks/step_profile.py's CSV)")
+    settings = list(dict.fromkeys(r["setting"] for r in rows))
+    kinds: dict[str, dict] = {}
+    for r in rows:
+        kinds.setdefault(r["kind"], {})[r["setting"]] = (float(r["ms_per_step"]),
+                                                         float(r["share"]))
+    order = sorted(kinds, key=lambda k: -max(ms for ms, _ in kinds[k].values()))
+    first = rows[0]
+    return {"cpu": first["cpu"], "model": first["model"], "policy": first["policy"],
+            "batch": int(first["batch"]), "settings": settings, "file": Path(path).name,
+            "wall_ms": {r["setting"]: float(r["wall_ms_per_step"]) for r in rows},
+            "kinds": [(k, kinds[k]) for k in order]}
+
+
+#: step_profile.py's kinds of memory-bound work between the convolutions
+ELEMENTWISE_KINDS = ("element-wise TensorFlow ops", "casts", "reductions", "XLA-compiled (GELU)",
+                     "BatchNorm (fused op)", "max pooling")
+
+#: what each setting of step_profile.py / throughput.py's stage 7 means, for a reader
+FAST_SETTING_NAMES = {"on": "all fast kernels", "no-xla": "fast kernels, GELU not compiled",
+                      "off": "Keras' ops"}
+
+
+def step_profile_table(path: Path) -> str:
+    """:func:`step_profile` as markdown: ms per step of each kind of op, per setting."""
+    p = step_profile(path)
+    names = [FAST_SETTING_NAMES.get(s, s) for s in p["settings"]]
+    lines = [f"CPU: **{p['cpu']}**; `{p['model']}`, {DT.get(p['policy'], p['policy'])}, batch "
+             f"{p['batch']} (`{p['file']}`; compute-thread ms per step, each op at its self time)",
+             "", "| kind of op | " + " | ".join(names) + " |",
+             "|---|" + "---:|" * len(names)]
+    for kind, per in p["kinds"]:
+        cells = [f"{per[s][0]:,.0f} ({per[s][1]:.0%})" if s in per else "–" for s in p["settings"]]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines.append("| **wall time per step** | " + " | ".join(
+        f"**{p['wall_ms'][s]:,.0f}**" for s in p["settings"]) + " |")
     return "\n".join(lines)
 
 
@@ -540,6 +593,10 @@ def render(results_dir: Path) -> str:
                   "run on one machine: compare ratios within a file, never minutes across them):"]
         for f in peak_files:
             parts += ["", hardware_table(f)]
+    for f in sorted(d.glob("step_profile*.csv")):
+        parts += ["", "**Where a training step's time goes** (`benchmarks/step_profile.py`, "
+                  "TensorFlow's profiler; each setting in a fresh process):", "",
+                  step_profile_table(f)]
     return "\n".join(parts)
 
 
