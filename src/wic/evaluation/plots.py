@@ -467,7 +467,8 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
 def hardware_efficiency(summary: dict, path=None):
     """Two panels from :func:`wic.experiments.results.hardware_summary`: each training step's
     achieved GFLOP/s drawn inside the conv peak of its dtype (the filled part is the share of
-    the machine it uses), and images/s with wic's fast kernels off and on."""
+    the machine it uses), and images/s with wic's fast kernels off and on (and, where
+    ``xla_gelu`` was measured, on without GELU compiled: a third bar between the two)."""
     plt, _ = _plt()
     steps, fast = summary["steps"], summary["fast_kernels"]
     three = bool(fast and summary.get("xla_gelu"))  # a third bar per row: room for its label
