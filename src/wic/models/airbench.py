@@ -346,20 +346,28 @@ def tta_level(model) -> int | None:
     return levels[0] if levels else None
 
 
+def _cdf(xf):
+    """Phi(x), the standard normal CDF, of a float32 tensor."""
+    return 0.5 * (1.0 + tf.math.erf(xf * (1.0 / math.sqrt(2.0))))
+
+
+def _gelu_derivative(xf, cdf, dy, dtype):
+    """dy * d/dx x*Phi(x) = dy * (Phi(x) + x*phi(x)), from float32 x and Phi(x), in ``dtype``."""
+    pdf = tf.exp(-0.5 * xf * xf) * (1.0 / math.sqrt(2.0 * math.pi))
+    return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), dtype)
+
+
 def _gelu_value(x):
     """x * Phi(x), computed in float32, returned in x's dtype."""
     xf = tf.cast(x, tf.float32)
-    return tf.cast(xf * (0.5 * (1.0 + tf.math.erf(xf * (1.0 / math.sqrt(2.0))))), x.dtype)
+    return tf.cast(xf * _cdf(xf), x.dtype)
 
 
 def _gelu_gradient(x, dy):
-    """dy * d/dx x*Phi(x) = dy * (Phi(x) + x*phi(x)), in float32, returned in x's dtype; Phi is
-    computed again rather than kept from the forward pass, so a compiled loop reads x and dy
-    only."""
+    """GELU's gradient; Phi is computed again rather than kept from the forward pass, so a
+    compiled loop reads x and dy only."""
     xf = tf.cast(x, tf.float32)
-    cdf = 0.5 * (1.0 + tf.math.erf(xf * (1.0 / math.sqrt(2.0))))
-    pdf = tf.exp(-0.5 * xf * xf) * (1.0 / math.sqrt(2.0 * math.pi))
-    return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), x.dtype)
+    return _gelu_derivative(xf, _cdf(xf), dy, x.dtype)
 
 
 _gelu_value_xla = tf.function(_gelu_value, jit_compile=True)
@@ -379,11 +387,10 @@ def _tape_may_record() -> bool:
 @tf.custom_gradient
 def _gelu_erf_tf(x):
     xf = tf.cast(x, tf.float32)
-    cdf = 0.5 * (1.0 + tf.math.erf(xf * (1.0 / math.sqrt(2.0))))
+    cdf = _cdf(xf)
 
-    def grad(dy):  # d/dx x*Phi(x) = Phi(x) + x*phi(x), Phi kept from the forward pass
-        pdf = tf.exp(-0.5 * xf * xf) * (1.0 / math.sqrt(2.0 * math.pi))
-        return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), x.dtype)
+    def grad(dy):  # Phi kept from the forward pass
+        return _gelu_derivative(xf, cdf, dy, x.dtype)
 
     return tf.cast(xf * cdf, x.dtype), grad
 
