@@ -84,6 +84,7 @@ def _figures():
         "hardware_efficiency": plots.hardware_efficiency(hw),
         "hardware_across_cpus": plots.hardware_across_cpus(_across_rows()),
         "step_profile": plots.step_profile(_PROFILE, names={"on": "all on", "off": "Keras' ops"}),
+        "whole_run": plots.whole_run(_WHOLE_RUN, names={"on": "all on", "off": "Keras' ops"}),
         "ablation_runs": ablation.plot(table, summary, title="One change at a time"),
         "epoch_study": plots.epoch_study(_epoch_study_rows(), title="net, 8 epochs"),
         "robustness_by_model": plots.robustness_by_model(_robust_cards()),
@@ -98,6 +99,14 @@ _PROFILE = {"cpu": "Some CPU", "model": "net", "policy": "mixed_bfloat16", "batc
                       ("element-wise TensorFlow ops", {"off": (400.0, 0.2)}),
                       ("XLA-compiled (GELU)", {"on": (60.0, 0.04)}),
                       ("a kind nobody named", {"on": (5.0, 0.0), "off": (5.0, 0.0)})]}
+
+
+_WHOLE_RUN = {"cpu": "Some CPU", "settings": ["on", "off"], "repeats": 3, "run": "net, 3 epochs",
+              "per": {"on": {"train_s": [100.0, 120.0, 90.0], "process_s": [160.0, 190.0, 150.0],
+                             "accuracy": [0.86] * 3},
+                      "off": {"train_s": [150.0, 168.0], "process_s": [215.0, 230.0],
+                              "accuracy": [0.85] * 2}},
+              "ratios": {"off": [1.5, 1.4]}}
 
 
 def _tradeoff_rows():
@@ -249,6 +258,20 @@ def test_step_profile_stacks_every_kind_once_and_labels_each_bar_with_its_wall_t
     assert {"  wall 900 ms per step", "  wall 1,200 ms per step"} <= {t.get_text() for t in ax.texts}
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "GELU compiled by XLA" in legend and "optimizer, executor, other" in legend
+
+
+def test_whole_run_draws_training_then_the_rest_with_every_repeat_as_a_dot(figures):
+    ax = figures["whole_run"].axes[0]
+    segments = sorted((round(p.get_y() + p.get_height() / 2), p.get_x(), p.get_width())
+                      for p in ax.patches)
+    # all on: training median 100, process median 160; Keras' ops: 159 and 222.5
+    assert [v for seg in segments for v in seg] == pytest.approx(
+        [0, 0.0, 100.0, 0, 100.0, 60.0, 1, 0.0, 159.0, 1, 159.0, 63.5])
+    dots = [list(ln.get_xdata()) for ln in ax.get_lines()]
+    assert dots == [[100.0, 120.0, 90.0], [150.0, 168.0]]
+    texts = {t.get_text() for t in ax.texts}
+    assert texts == {"  training 100 s", "  training 159 s, x1.45 the time of all fast kernels"}
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["all on", "Keras' ops"]
 
 
 def test_robustness_by_model_draws_every_benchmarked_card_on_every_corruption(figures):

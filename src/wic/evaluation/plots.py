@@ -557,18 +557,60 @@ def step_profile(profile: dict, names: dict | None = None, path=None):
     for i, s in enumerate(settings):
         ax.text(left[i], i, f"  wall {profile['wall_ms'][s]:,.0f} ms per step", va="center",
                 fontsize=11)
-    ax.set_yticks(y, [names.get(s, s) for s in settings])
+    return _settings_slide(fig, ax, [names.get(s, s) for s in settings], margin=0.25, ncol=3,
+                           xlabel="compute-thread ms per training step (two threads: more than "
+                                  "the wall time)",
+                           title=f"Where one training step's time goes: {profile['model']}, "
+                                 f"{profile['policy'].replace('mixed_', '')}, batch "
+                                 f"{profile['batch']}", cpu=profile["cpu"], path=path)
+
+
+def _settings_slide(fig, ax, labels, *, margin, ncol, xlabel, title, cpu, path):
+    """The common finish of a slide with one horizontal bar per setting of the fast kernels
+    (top to bottom in the order given, labelled on the right): axes, legend below, the CPU
+    above, saved."""
+    ax.set_yticks(np.arange(len(labels)), labels)
     ax.invert_yaxis()
-    ax.margins(x=0.25)
+    ax.margins(x=margin)
     ax.grid(False, axis="y")
-    ax.set_xlabel("compute-thread ms per training step (two threads: more than the wall time)")
-    ax.set_title(f"Where one training step's time goes: {profile['model']}, "
-                 f"{profile['policy'].replace('mixed_', '')}, batch {profile['batch']}")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=10.5,
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, fontsize=10.5,
               frameon=False)
-    fig.suptitle(profile["cpu"], fontsize=12)
+    fig.suptitle(cpu, fontsize=12)
     fig.tight_layout()
     return save(fig, path)
+
+
+def whole_run(summary: dict, names: dict | None = None, path=None):
+    """:func:`wic.experiments.results.whole_run` as one bar per setting: the median training
+    time, then the rest of the run's process (start-up, data, the test score, the card) in
+    grey; each repeat's training time as a dot, and each bar labelled with its training time
+    over all the fast kernels' — the slide that says how much of a step's gain a run keeps."""
+    plt, _ = _plt()
+    names = names or {}
+    settings = summary["settings"]
+    per = summary["per"]
+    train = np.array([float(np.median(per[s]["train_s"])) for s in settings])
+    rest = np.array([float(np.median(per[s]["process_s"])) for s in settings]) - train
+    fig, ax = plt.subplots(figsize=(11, 0.9 * len(settings) + 2.6))
+    y = np.arange(len(settings))
+    ax.barh(y, train, color=PALETTE[0], height=0.6, label="training (median)")
+    ax.barh(y, rest, left=train, color="0.85", height=0.6,
+            label="the rest of the run: start-up, data, test score with TTA, card")
+    for i, s in enumerate(settings):
+        ax.plot(per[s]["train_s"], [i] * len(per[s]["train_s"]), "o", color=PALETTE[1],
+                markeredgecolor="black", markersize=7, label="one repeat's training" if i == 0
+                else None, zorder=3)
+        text = f"  training {train[i]:,.0f} s"
+        if summary["ratios"].get(s):  # this setting's training time over all fast kernels'
+            text += f", x{float(np.median(summary['ratios'][s])):.2f} the time of all fast kernels"
+        ax.text(train[i] + rest[i], i, text, va="center", fontsize=11)
+    return _settings_slide(fig, ax, [names.get(s, s) for s in settings], margin=0.45, ncol=2,
+                           xlabel="seconds (medians of the repeats)",
+                           title=f"A whole run of wic train ({summary['run']}), "
+                                 f"{summary['repeats']} repeats per setting",
+                           cpu=summary["cpu"], path=path)
 
 
 def hardware_across_cpus(rows: list[dict], goal: float = 0.5, title: str = "", path=None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+import statistics
 from pathlib import Path
 
 from wic import cards
@@ -195,13 +196,19 @@ def _value(rows: list[dict], what: str, dtype: str, unit: str, setting: str | No
 DT = {"float32": "fp32", "bfloat16": "bf16", "mixed_bfloat16": "bf16"}
 
 
+#: the convolution passes of a training step, as throughput.py's peak rows name them
+CONV_PASSES = ("conv_fwd", "conv_bwd_input", "conv_bwd_filter")
+
+
 def hardware_summary(path: Path, batch: int = 1024) -> dict:
     """``benchmarks/throughput.py``'s peak CSV for one CPU, parsed: ``cpu``, ``flags``,
     ``default`` (TensorFlow's oneDNN state there), ``peaks`` [(op label, dtype, GFLOP/s best,
     kernel)], ``conv_peak`` {dtype: GFLOP/s}, ``steps`` at ``batch`` [(model, dtype, images/s,
-    GFLOP/s, share of the conv peak)], ``fast_kernels`` [(model and batch, dtype, on, off,
-    on/off)] and, where it was measured, ``xla_gelu`` (the same, XLA's GELU on vs the fast
-    kernels without it); dtypes as ``fp32``/``bf16``."""
+    GFLOP/s, share of the conv peak)], ``pass_peak`` {dtype: the GFLOP/s of the three
+    convolution passes each at its own peak — what a step of only convolutions would reach},
+    ``fast_kernels`` [(model and batch, dtype, on, off, on/off)] and, where it was measured,
+    ``xla_gelu`` (the same, XLA's GELU on vs the fast kernels without it); dtypes as
+    ``fp32``/``bf16``."""
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     out = {"cpu": rows[0]["cpu"] if rows else "?", "file": Path(path).name, "peaks": [],
@@ -210,11 +217,13 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
                      if r["what"] == "cpu flag" and r["value"] in ("1", "1.0")],
            # TensorFlow's default oneDNN state on that machine: the setting of the first peak row
            "default": next((r["setting"] for r in rows if r["what"].startswith("peak ")), "")}
+    passes: dict[str, dict[str, float]] = {}  # dtype: {conv pass: its peak}
     for r in rows:
         if (r["what"].startswith("peak ") and r["unit"] == "GFLOP/s best"
                 and r["setting"] == out["default"]):
             dt = DT.get(r["dtype"], r["dtype"])
             out["peaks"].append((r["what"][5:], dt, float(r["value"]), r["kernel"]))
+            passes.setdefault(dt, {})[r["what"].split()[1]] = float(r["value"])
             if r["what"].split()[1] == "conv_fwd":
                 out["conv_peak"][dt] = float(r["value"])
         elif (r["what"].startswith("train ") and r["what"].endswith(f" b{batch}")
@@ -223,6 +232,10 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
             frac, _ = _value(rows, r["what"], r["dtype"], "fraction of conv fwd peak", "baseline")
             out["steps"].append((r["what"].split()[1], DT.get(r["dtype"], r["dtype"]),
                                  float(r["value"]), gf, frac))
+    # a training step is three convolution passes of equal FLOPs (forward, backward to the
+    # input, backward to the weights); at their own peaks they take F/fwd + F/in + F/w seconds
+    out["pass_peak"] = {dt: 3.0 / sum(1.0 / p[k] for k in CONV_PASSES)
+                        for dt, p in passes.items() if all(p.get(k) for k in CONV_PASSES)}
     for key, prefix in (("fast_kernels", "fast kernels "), ("xla_gelu", "xla gelu ")):
         out[key] = []
         on_off = [r for r in rows if r["what"].startswith(prefix)]
@@ -282,10 +295,14 @@ def hardware_table(path: Path, batch: int = 1024) -> str:
              f"TensorFlow's default there: {h['default']})", "",
              "| peak op | dtype | GFLOP/s (best) | kernel that ran |", "|---|---|---:|---|"]
     lines += [f"| {op} | {dt} | {gf:,.0f} | {kernel} |" for op, dt, gf, kernel in h["peaks"]]
+    pp = h["pass_peak"]
     lines += ["", f"| training step (batch {batch}) | dtype | images/s | GFLOP/s (3 x forward) "
-              "| share of the conv peak |", "|---|---|---:|---:|---:|"]
+              "| share of the conv peak | share of the three passes' peak |",
+              "|---|---|---:|---:|---:|---:|"]
     lines += [f"| `{m}` | {dt} | {ips:,.0f} | {gf or 0:,.0f} | "
-              f"{'–' if frac is None else f'{frac:.0%}'} |" for m, dt, ips, gf, frac in h["steps"]]
+              f"{'–' if frac is None else f'{frac:.0%}'} | "
+              f"{f'{gf / pp[dt]:.0%} of {pp[dt]:,.0f}' if gf and pp.get(dt) else '–'} |"
+              for m, dt, ips, gf, frac in h["steps"]]
     conv = h["conv_peak"]
     if conv.get("fp32") and conv.get("bf16"):
         ips = {(m, dt): v for m, dt, v, _, _ in h["steps"]}
@@ -348,6 +365,56 @@ def step_profile_table(path: Path) -> str:
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines.append("| **wall time per step** | " + " | ".join(
         f"**{p['wall_ms'][s]:,.0f}**" for s in p["settings"]) + " |")
+    return "\n".join(lines)
+
+
+def whole_run(path: Path) -> dict:
+    """``benchmarks/whole_run.py``'s CSV: ``cpu``, ``command`` (the run's settings as text),
+    ``run`` (net, recipe and epochs, short),
+    ``settings`` (first seen first, ``on`` first), per setting ``train_s`` / ``process_s`` /
+    ``accuracy`` (lists over repeats), and ``ratios`` {other setting: [its training time over
+    ``on``'s, one per repeat that ran both]}. A ratio above 1 means ``on`` trained faster."""
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"{path}: no rows (expected benchmarks/whole_run.py's CSV)")
+    settings = sorted(dict.fromkeys(r["setting"] for r in rows), key=lambda s: s != "on")
+    per = {s: {"train_s": [], "process_s": [], "accuracy": []} for s in settings}
+    by_repeat: dict[str, dict[str, float]] = {}
+    for r in rows:
+        per[r["setting"]]["train_s"].append(float(r["train_wall_time_s"]))
+        per[r["setting"]]["process_s"].append(float(r["process_s"]))
+        per[r["setting"]]["accuracy"].append(float(r["test_accuracy"]))
+        by_repeat.setdefault(r["repeat"], {})[r["setting"]] = float(r["train_wall_time_s"])
+    ratios = {s: [t[s] / t["on"] for t in by_repeat.values() if "on" in t and s in t]
+              for s in settings if s != "on"}
+    first = rows[0]
+    images = "all training images" if first["train_images"] == "all" else \
+        f"{int(first['train_images']):,} training images"
+    return {"cpu": first["cpu"], "file": Path(path).name, "settings": settings, "per": per,
+            "ratios": ratios, "repeats": len(by_repeat), "run": f"{first['model']}, "
+            f"{first['recipe']} recipe, {first['epochs']} epochs",
+            "command": f"`wic train --model {first['model']} --recipe {first['recipe']} "
+                       f"--epochs {first['epochs']} --seed {first['seed']}`, {images}"}
+
+
+def whole_run_table(path: Path) -> str:
+    """:func:`whole_run` as markdown: per setting the median training and process times, the
+    test accuracy, and ``on``'s gain over it (median and range of the per-repeat ratios)."""
+    w = whole_run(path)
+    lines = [f"CPU: **{w['cpu']}**; {w['command']}; {w['repeats']} repeat(s), settings in a "
+             f"rotated order, each run a fresh process (`{w['file']}`)", "",
+             "| setting | training s (median) | whole process s (median) | test accuracy "
+             "| training time / all fast kernels' |", "|---|---:|---:|---:|---:|"]
+    for s in w["settings"]:
+        p = w["per"][s]
+        acc = sorted(set(p["accuracy"]))
+        acc_txt = " / ".join(f"{a:.2%}" for a in acc)
+        r = w["ratios"].get(s)
+        ratio = "–" if s == "on" else (
+            f"**x{statistics.median(r):.3f}** ({min(r):.3f}–{max(r):.3f})" if r else "–")
+        lines.append(f"| {FAST_SETTING_NAMES.get(s, s)} | {statistics.median(p['train_s']):,.1f} | "
+                     f"{statistics.median(p['process_s']):,.1f} | {acc_txt} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -597,6 +664,10 @@ def render(results_dir: Path) -> str:
         parts += ["", "**Where a training step's time goes** (`benchmarks/step_profile.py`, "
                   "TensorFlow's profiler; each setting in a fresh process):", "",
                   step_profile_table(f)]
+    for f in sorted(d.glob("whole_run*.csv")):
+        parts += ["", "**A whole training run under each setting of the fast kernels** "
+                  "(`benchmarks/whole_run.py`, the times from each run's card):", "",
+                  whole_run_table(f)]
     return "\n".join(parts)
 
 

@@ -1,0 +1,152 @@
+"""A whole training run under each setting of wic's fast kernels: what a user's `wic train` gains.
+
+``benchmarks/throughput.py`` (stage 7) times training *steps* with and without the fast kernels;
+a run also loads the data, compiles, evaluates and writes its card, so its gain is smaller. This
+runs the same ``wic train`` command once per setting, each in a fresh process, the settings in a
+rotated order each repeat (every setting runs first, second and last once in three repeats, so a
+machine that drifts favours none), and reads each run's card: training time, data loading, the
+test score (with TTA) and its accuracy. The seed is the same in every run, so every setting does
+the same work; accuracies differ only where rounding does (bfloat16 sums added in another order,
+by another kernel or another thread), a tiny change that training amplifies, so they do not say
+which setting learns better.
+
+    .venv/bin/python benchmarks/whole_run.py                                  # 3 epochs, 3 repeats
+    .venv/bin/python benchmarks/whole_run.py --csv benchmarks/results/whole_run_zen4.csv
+    .venv/bin/python benchmarks/whole_run.py --settings on no-xla --repeats 5 --epochs 2
+
+Settings (``wic.models.airbench``; ``WIC_FAST_KERNELS`` / ``WIC_XLA_GELU`` in the child's
+environment): ``on`` — all fast kernels; ``no-xla`` — without GELU compiled by XLA; ``off`` —
+Keras' own ops. The CSV is rewritten after every run, so an interrupted benchmark keeps the runs
+it finished. The summary (``wic.experiments.results.whole_run``) gives, per repeat, each other
+setting's training time over ``on``'s, and their median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from throughput import FAST_SETTINGS, cpu_info, load, unknown_models
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CSV = ROOT / "benchmarks" / "results" / "whole_run.csv"
+RECIPES = ("seed", "fast", "fast94")
+
+#: the environment of each setting (the switches wic.models.airbench reads at import)
+SETTING_ENV = {"on": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "1"},
+               "no-xla": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "0"},
+               "off": {"WIC_FAST_KERNELS": "0", "WIC_XLA_GELU": "0"}}
+assert set(SETTING_ENV) == set(FAST_SETTINGS)
+
+#: the card fields a row keeps (``wic train`` writes them; tests read a shipped card)
+CARD_FIELDS = ("train_wall_time_s", "data_load_s", "test_eval_s", "test_accuracy", "epochs_run",
+               "precision_used")
+
+
+def order(settings: list[str], repeat: int) -> list[str]:
+    """The settings of one repeat, rotated by ``repeat`` places."""
+    k = repeat % len(settings)
+    return settings[k:] + settings[:k]
+
+
+def row_from_card(card: dict) -> dict:
+    """The measured fields of a run's card; a card without one of them is refused by name."""
+    missing = [f for f in CARD_FIELDS if f not in card]
+    if missing:
+        raise ValueError(f"the run's card has no {', '.join(missing)} "
+                         f"(expected wic train's card with {', '.join(CARD_FIELDS)})")
+    return {f: card[f] for f in CARD_FIELDS}
+
+
+def train_command(args, out: str, run_dir: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "wic.cli", "train", "--model", args.model, "--recipe",
+           args.recipe, "--epochs", str(args.epochs), "--seed", str(args.seed), "--out", out,
+           "--run-dir", str(run_dir), "--verbose", "0"]
+    if args.train_subset:
+        cmd += ["--train-subset", str(args.train_subset)]
+    return cmd
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.part")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="airbench94_cpu")
+    p.add_argument("--recipe", default="fast", choices=RECIPES)
+    p.add_argument("--epochs", type=int, default=3, help="the recipe's schedule length")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--settings", nargs="+", default=list(FAST_SETTINGS), choices=FAST_SETTINGS)
+    p.add_argument("--train-subset", type=int, help="train on this many images (smoke runs)")
+    p.add_argument("--csv", default=str(DEFAULT_CSV), help=f"output CSV (default {DEFAULT_CSV})")
+    args = p.parse_args(argv)
+    if args.epochs < 1 or args.repeats < 1:
+        p.error(f"--epochs and --repeats must be at least 1, got {args.epochs} and {args.repeats}")
+    if "on" not in args.settings or len(set(args.settings)) < 2:
+        p.error(f"--settings must hold 'on' and at least one other setting to compare it with, "
+                f"got {' '.join(args.settings)} (settings: {', '.join(FAST_SETTINGS)})")
+    settings = list(dict.fromkeys(args.settings))
+    unknown = unknown_models([args.model])
+    if unknown:
+        p.error(unknown.replace("--models", "--model"))
+    if not os.environ.get("WIC_DATA_DIR"):
+        print("note: WIC_DATA_DIR is not set; wic train looks in Keras' cache", flush=True)
+    cpu = cpu_info()["label"]
+    runs = len(settings) * args.repeats
+    print(f"CPU: {cpu}\nwic train --model {args.model} --recipe {args.recipe} --epochs "
+          f"{args.epochs} --seed {args.seed}: {runs} runs ({args.repeats} repeats of "
+          f"{', '.join(settings)}), each in a fresh process", flush=True)
+    rows: list[dict] = []
+    out = Path(args.csv)
+    with tempfile.TemporaryDirectory(prefix="wic-whole-run-") as tmp:
+        for rep in range(args.repeats):
+            for pos, setting in enumerate(order(settings, rep)):
+                name = f"whole_run_{setting.replace('-', '_')}_{rep}"
+                env = {**os.environ, **SETTING_ENV[setting], "TF_CPP_MIN_LOG_LEVEL": "2"}
+                load_before = load()[0]
+                t0 = time.perf_counter()
+                proc = subprocess.run(train_command(args, name, Path(tmp) / name), env=env,
+                                      capture_output=True, text=True, cwd=str(ROOT))
+                wall = time.perf_counter() - t0
+                done = len(rows) + 1
+                card_file = Path(tmp) / name / f"{name}.json"
+                if proc.returncode != 0 or not card_file.is_file():
+                    tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                    print(f"  [{done}/{runs}] repeat {rep} {setting}: FAILED (exit "
+                          f"{proc.returncode}: {tail[-300:]})", flush=True)
+                    return 1
+                row = {"cpu": cpu, "model": args.model, "recipe": args.recipe,
+                       "epochs": args.epochs, "seed": args.seed, "train_images":
+                       args.train_subset or "all", "repeat": rep, "position": pos,
+                       "setting": setting, **row_from_card(json.loads(card_file.read_text())),
+                       "process_s": round(wall, 1), "load_before": load_before}
+                rows.append(row)
+                write_rows(out, rows)
+                print(f"  [{done}/{runs}] repeat {rep} {setting:<7s} training "
+                      f"{row['train_wall_time_s']:7.1f} s, process {wall:7.1f} s, test accuracy "
+                      f"{row['test_accuracy']:.2%} (load before {load_before})", flush=True)
+    from wic.experiments import results
+
+    print()
+    print(results.whole_run_table(out))
+    print(f"\nwrote {out} ({len(rows)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

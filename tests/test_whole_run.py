@@ -1,0 +1,88 @@
+"""benchmarks/whole_run.py: whole `wic train` runs per setting of the fast kernels, and their summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wic.experiments import results
+from wic.models import airbench
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import whole_run  # noqa: E402  (a script of benchmarks/, importable from there)
+
+
+def test_every_setting_runs_in_every_position_once_in_three_repeats():
+    settings = ["on", "no-xla", "off"]
+    orders = [whole_run.order(settings, r) for r in range(3)]
+    assert orders == [["on", "no-xla", "off"], ["no-xla", "off", "on"], ["off", "on", "no-xla"]]
+    for pos in range(3):
+        assert sorted(o[pos] for o in orders) == sorted(settings)
+
+
+def test_each_settings_environment_turns_the_packages_switches_as_named():
+    for setting, env in whole_run.SETTING_ENV.items():
+        assert airbench.fast_kernels_from_env(env) == (setting != "off"), setting
+        assert airbench.fast_kernels_from_env(env, name="WIC_XLA_GELU") == (setting == "on"), setting
+
+
+def test_a_row_reads_the_fields_a_trained_models_card_holds():
+    card = json.loads((ROOT / "models" / "airbench94_cpu_v2.json").read_text())
+    row = whole_run.row_from_card(card)
+    assert row["train_wall_time_s"] == card["train_wall_time_s"] > 0
+    assert 0 < row["test_accuracy"] <= 1 and row["precision_used"] == card["precision_used"]
+    del card["test_eval_s"]
+    with pytest.raises(ValueError, match="card has no test_eval_s"):
+        whole_run.row_from_card(card)
+
+
+def write_runs(path: Path, runs: list[tuple[int, str, float, float]]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["cpu", "model", "recipe", "epochs", "seed", "train_images", "repeat",
+                    "position", "setting", "train_wall_time_s", "data_load_s", "test_eval_s",
+                    "test_accuracy", "epochs_run", "precision_used", "process_s", "load_before"])
+        for rep, setting, train_s, acc in runs:
+            w.writerow(["CPU X", "net", "fast", 3, 0, "all", rep, 0, setting, train_s, 2.0, 20.0,
+                        acc, 3, "bfloat16", train_s + 60, 0.1])
+
+
+def test_the_summary_pairs_each_setting_with_all_fast_kernels_within_a_repeat(tmp_path):
+    path = tmp_path / "whole_run_x.csv"
+    write_runs(path, [(0, "no-xla", 110.0, 0.85), (0, "on", 100.0, 0.86), (0, "off", 150.0, 0.85),
+                      (1, "on", 120.0, 0.86), (1, "no-xla", 126.0, 0.85), (1, "off", 168.0, 0.85),
+                      (2, "on", 90.0, 0.86), (2, "no-xla", 108.0, 0.85)])  # repeat 2 cut short
+    w = results.whole_run(path)
+    assert w["settings"] == ["on", "no-xla", "off"] and w["repeats"] == 3
+    assert w["run"] == "net, fast recipe, 3 epochs"
+    assert w["ratios"]["no-xla"] == pytest.approx([1.10, 1.05, 1.20])
+    assert w["ratios"]["off"] == pytest.approx([1.50, 1.40])  # only the repeats that ran both
+    table = results.whole_run_table(path)
+    assert "--recipe fast --epochs 3 --seed 0`, all training images; 3 repeat(s)" in table
+    assert "| all fast kernels | 100.0 | 160.0 | 86.00% | – |" in table
+    assert "| fast kernels, GELU not compiled | 110.0 | 170.0 | 85.00% | **x1.100** (1.050–1.200) |" \
+        in table
+    assert "| Keras' ops | 159.0 | 219.0 | 85.00% | **x1.450** (1.400–1.500) |" in table
+    (tmp_path / "empty.csv").write_text("cpu,setting\n")
+    with pytest.raises(ValueError, match="empty.csv: no rows"):
+        results.whole_run(tmp_path / "empty.csv")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--settings", "no-xla", "off"], "--settings must hold 'on' and at least one other"),
+    (["--settings", "on", "on"], "--settings must hold 'on' and at least one other"),
+    (["--epochs", "0"], "--epochs and --repeats must be at least 1"),
+    (["--model", "airbench94_cpu_widee"], "--model: not a registered net: airbench94_cpu_widee"),
+])
+def test_bad_settings_or_nets_are_refused_before_anything_runs(tmp_path, args, said):
+    out = tmp_path / "w.csv"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "whole_run.py"), *args,
+                           "--csv", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and said in proc.stderr, proc.stderr[-800:]
+    assert not out.exists()
