@@ -4,18 +4,22 @@
 of the step is. Each setting of wic's fast kernels runs in a fresh process: a net is built and
 compiled as the throughput benchmark does (SGD nesterov, label smoothing, random images), a
 few steps warm up, ``--steps`` steps run under ``tf.profiler``, and the trace's op events on
-TensorFlow's compute threads are summed by kind. Each event counts its *self* time (its
+TensorFlow's compute threads are summed by kind. One process can be far off: on two cores an op
+that overlaps a convolution on TensorFlow's other inter-op thread takes several times longer
+in some steps and processes than in others. So each setting runs in ``--processes`` fresh
+processes, the settings in a rotated order, and each kind's time is the median over them. Each event counts its *self* time (its
 duration less the events nested in it), so an executor's wrapper and the op inside it are not
 counted twice; the sum is compute-thread time, which exceeds the wall time when two ops run at
 once (TensorFlow's inter-op threads).
 
     .venv/bin/python benchmarks/step_profile.py                   # airbench94_cpu, bf16, b512
-    .venv/bin/python benchmarks/step_profile.py --settings on off --policy float32
+    .venv/bin/python benchmarks/step_profile.py --settings on off --policy float32 --processes 1
     .venv/bin/python benchmarks/step_profile.py --csv benchmarks/results/step_profile_zen4.csv
 
 Settings (``wic.models.airbench``): ``on`` — all fast kernels; ``no-xla`` — without GELU
 compiled by XLA; ``off`` — Keras' own ops. Rows (cpu, model, policy, batch, setting, kind,
-ms per step, share of the summed op time, wall ms per step) go to the CSV; a table is printed.
+ms per step, share of the summed op time, wall ms per step, processes) go to the CSV; a table
+is printed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import csv
 import glob
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,6 +119,14 @@ def trace_kinds(logdir: str) -> Counter:
     return totals
 
 
+def median_run(runs: list[dict]) -> dict:
+    """Several processes' results of one setting as one: the median wall time, and each kind's
+    median seconds per step (a kind missing from a process counts as 0 there)."""
+    kinds = {k for r in runs for k in r["kinds"]}
+    return {"wall_s": statistics.median(r["wall_s"] for r in runs),
+            "kinds": {k: statistics.median(r["kinds"].get(k, 0.0) for r in runs) for k in kinds}}
+
+
 def child(spec: dict) -> None:
     """One setting: build, warm up, profile ``steps`` steps, print ``RESULT {json}``."""
     import keras
@@ -147,33 +160,43 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--steps", type=int, default=4, help="profiled steps per setting")
     p.add_argument("--settings", nargs="+", default=list(FAST_SETTINGS), choices=FAST_SETTINGS)
+    p.add_argument("--processes", type=int, default=3,
+                   help="fresh processes per setting, settings in a rotated order; each kind's "
+                        "time is the median over them (one process can be far off: see above)")
     p.add_argument("--csv", default=str(DEFAULT_CSV), help=f"output CSV (default {DEFAULT_CSV})")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         child(json.loads(args.child))
         return 0
-    if args.batch < 1 or args.steps < 1:
-        p.error(f"--batch and --steps must be at least 1, got {args.batch} and {args.steps}")
+    if min(args.batch, args.steps, args.processes) < 1:
+        p.error(f"--batch, --steps and --processes must be at least 1, got {args.batch}, "
+                f"{args.steps} and {args.processes}")
     unknown = unknown_models([args.model])
     if unknown:
         p.error(unknown)
     cpu = cpu_info()["label"]
+    settings = list(dict.fromkeys(args.settings))
     print(f"CPU: {cpu}\n{args.model}, {args.policy}, batch {args.batch}, {args.steps} profiled "
-          f"steps per setting, each setting in a fresh process", flush=True)
-    results = {}
-    for setting in args.settings:
-        spec = {"model": args.model, "policy": args.policy, "batch": args.batch,
-                "steps": args.steps, "setting": setting}
-        proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                              capture_output=True, text=True, cwd=str(ROOT))
-        res = [json.loads(ln[7:]) for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if not res:
-            tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-            print(f"  {setting}: FAILED ({tail[-300:]})", flush=True)
-            continue
-        results[setting] = res[0]
-        print(f"  {setting}: {res[0]['wall_s'] * 1e3:.0f} ms per step", flush=True)
+          f"steps per process, {args.processes} fresh process(es) per setting", flush=True)
+    runs: dict[str, list[dict]] = {s: [] for s in settings}
+    for rep in range(args.processes):
+        k = rep % len(settings)  # rotated: no setting always runs first
+        for setting in settings[k:] + settings[:k]:
+            spec = {"model": args.model, "policy": args.policy, "batch": args.batch,
+                    "steps": args.steps, "setting": setting}
+            proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
+                                  capture_output=True, text=True, cwd=str(ROOT))
+            res = [json.loads(ln[7:]) for ln in proc.stdout.splitlines()
+                   if ln.startswith("RESULT ")]
+            if not res:
+                tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"  {setting}: FAILED ({tail[-300:]})", flush=True)
+                continue
+            runs[setting].append(res[0])
+            print(f"  [{rep + 1}/{args.processes}] {setting}: {res[0]['wall_s'] * 1e3:.0f} ms "
+                  "per step", flush=True)
+    results = {s: median_run(r) for s, r in runs.items() if r}
     if not results:
         return 1
     kinds = sorted({k for r in results.values() for k in r["kinds"]},
@@ -192,7 +215,8 @@ def main(argv=None) -> int:
                 rows.append({"cpu": cpu, "model": args.model, "policy": args.policy,
                              "batch": args.batch, "setting": s, "kind": k, "ms_per_step":
                              round(ms, 2), "share": round(ms / 1e3 / total, 4),
-                             "wall_ms_per_step": round(r["wall_s"] * 1e3, 1)})
+                             "wall_ms_per_step": round(r["wall_s"] * 1e3, 1),
+                             "processes": len(runs[s])})
         print(f"  {k:<34s}{cells}")
     out = Path(args.csv)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,11 @@
 """A whole training run under each setting of wic's fast kernels: what a user's `wic train` gains.
 
 ``benchmarks/throughput.py`` (stage 7) times training *steps* with and without the fast kernels;
-a run also loads the data, compiles, evaluates and writes its card, so its gain is smaller. This
-runs the same ``wic train`` command once per setting, each in a fresh process, the settings in a
-rotated order each repeat (every setting runs first, second and last once in three repeats, so a
-machine that drifts favours none), and reads each run's card: training time, data loading, the
-test score (with TTA) and its accuracy. The seed is the same in every run, so every setting does
+a run also loads the data, compiles, evaluates and writes its card, so its gain may be smaller.
+This runs the same ``wic train`` command once per setting, each in a fresh process, the
+settings in a rotated order each repeat (every setting runs first, second and last once in three
+repeats, so a machine that drifts favours none), and reads each run's card: training time, data
+loading, the test score (with TTA) and its accuracy. The seed is the same in every run, so every setting does
 the same work; accuracies differ only where rounding does (bfloat16 sums added in another order,
 by another kernel or another thread), a tiny change that training amplifies, so they do not say
 which setting learns better.

@@ -258,6 +258,9 @@ def test_step_profile_stacks_every_kind_once_and_labels_each_bar_with_its_wall_t
     assert {"  wall 900 ms per step", "  wall 1,200 ms per step"} <= {t.get_text() for t in ax.texts}
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "GELU compiled by XLA" in legend and "optimizer, executor, other" in legend
+    assert ax.get_title().endswith("batch 512")  # one process per setting: no median named
+    medians = plots.step_profile({**_PROFILE, "processes": 3})
+    assert medians.axes[0].get_title().endswith("batch 512 (median of 3 processes)")
 
 
 def test_whole_run_draws_training_then_the_rest_with_every_repeat_as_a_dot(figures):

@@ -373,6 +373,13 @@ def test_step_profile_table_puts_each_kind_against_each_setting(tmp_path):
     assert "| convolution forward | 250 (25%) | 255 (20%) |" in table
     assert "| XLA-compiled (GELU) | 60 (6%) | – |" in table  # not run in that setting
     assert "| **wall time per step** | **900** | **1,200** |" in table
+    assert "each op at its self time; one process per setting)" in table  # a file before medians
+    several = tmp_path / "step_profile_y.csv"
+    with open(several, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*head, "processes"])
+        w.writerows([("CPU X", "net", "mixed_bfloat16", 512, *r, 3) for r in rows])
+    assert "; the median of 3 fresh processes per setting)" in results.step_profile_table(several)
     (tmp_path / "empty.csv").write_text(",".join(head) + "\n")
     with pytest.raises(ValueError, match="empty.csv: no rows"):
         results.step_profile(tmp_path / "empty.csv")

@@ -38,9 +38,19 @@ def test_op_types_fall_into_the_kinds_a_reader_knows():
     assert kind("SomethingNew:Unheard") == "other"
 
 
+def test_several_processes_of_a_setting_become_their_median_per_kind():
+    runs = [{"wall_s": 1.0, "kinds": {"conv": 0.5, "BatchNorm": 0.03}},
+            {"wall_s": 1.4, "kinds": {"conv": 0.6, "BatchNorm": 0.19}},  # a process far off
+            {"wall_s": 1.1, "kinds": {"conv": 0.55, "XLA": 0.07}}]  # no BatchNorm event: 0
+    got = step_profile.median_run(runs)
+    assert got["wall_s"] == 1.1
+    assert got["kinds"] == {"conv": 0.55, "BatchNorm": 0.03, "XLA": 0.0}
+
+
 def test_a_bad_batch_or_net_is_refused_before_anything_runs(tmp_path):
     out = tmp_path / "p.csv"
-    for args, said in ((["--batch", "0"], "--batch and --steps must be at least 1"),
+    for args, said in ((["--batch", "0"], "--batch, --steps and --processes must be at least 1"),
+                       (["--processes", "0"], "--batch, --steps and --processes must be at least 1"),
                        (["--model", "airbench94_cpu_widee"],
                         "not a registered net: airbench94_cpu_widee")):
         proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_profile.py"),

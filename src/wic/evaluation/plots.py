@@ -562,7 +562,10 @@ def step_profile(profile: dict, names: dict | None = None, path=None):
                                   "the wall time)",
                            title=f"Where one training step's time goes: {profile['model']}, "
                                  f"{profile['policy'].replace('mixed_', '')}, batch "
-                                 f"{profile['batch']}", cpu=profile["cpu"], path=path)
+                                 f"{profile['batch']}" + (
+                                     f" (median of {profile['processes']} processes)"
+                                     if profile.get("processes", 1) > 1 else ""),
+                           cpu=profile["cpu"], path=path)
 
 
 def _settings_slide(fig, ax, labels, *, margin, ncol, xlabel, title, cpu, path):

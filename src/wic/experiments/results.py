@@ -323,7 +323,7 @@ def hardware_table(path: Path, batch: int = 1024) -> str:
 
 def step_profile(path: Path) -> dict:
     """``benchmarks/step_profile.py``'s CSV: ``cpu``, ``model``, ``policy``, ``batch``,
-    ``settings`` (in the order run), ``wall_ms`` {setting: ms per step} and ``kinds``
+    ``processes`` (fresh processes per setting, medians taken), ``settings`` (in the order run), ``wall_ms`` {setting: ms per step} and ``kinds``
     [(kind, {setting: (ms per step, share of the summed op time)})], the kinds ordered by
     their largest time in any setting."""
     with open(path) as fh:
@@ -339,6 +339,7 @@ def step_profile(path: Path) -> dict:
     first = rows[0]
     return {"cpu": first["cpu"], "model": first["model"], "policy": first["policy"],
             "batch": int(first["batch"]), "settings": settings, "file": Path(path).name,
+            "processes": int(first.get("processes") or 1),  # files before the column: one
             "wall_ms": {r["setting"]: float(r["wall_ms_per_step"]) for r in rows},
             "kinds": [(k, kinds[k]) for k in order]}
 
@@ -356,8 +357,11 @@ def step_profile_table(path: Path) -> str:
     """:func:`step_profile` as markdown: ms per step of each kind of op, per setting."""
     p = step_profile(path)
     names = [FAST_SETTING_NAMES.get(s, s) for s in p["settings"]]
+    procs = (f"the median of {p['processes']} fresh processes per setting" if p["processes"] > 1
+             else "one process per setting")
     lines = [f"CPU: **{p['cpu']}**; `{p['model']}`, {DT.get(p['policy'], p['policy'])}, batch "
-             f"{p['batch']} (`{p['file']}`; compute-thread ms per step, each op at its self time)",
+             f"{p['batch']} (`{p['file']}`; compute-thread ms per step, each op at its self time; "
+             f"{procs})",
              "", "| kind of op | " + " | ".join(names) + " |",
              "|---|" + "---:|" * len(names)]
     for kind, per in p["kinds"]:
@@ -662,7 +666,7 @@ def render(results_dir: Path) -> str:
             parts += ["", hardware_table(f)]
     for f in sorted(d.glob("step_profile*.csv")):
         parts += ["", "**Where a training step's time goes** (`benchmarks/step_profile.py`, "
-                  "TensorFlow's profiler; each setting in a fresh process):", "",
+                  "TensorFlow's profiler; each setting in fresh processes):", "",
                   step_profile_table(f)]
     for f in sorted(d.glob("whole_run*.csv")):
         parts += ["", "**A whole training run under each setting of the fast kernels** "
