@@ -2,15 +2,15 @@
 
 ``benchmarks/throughput.py`` says how much of the machine a step uses; this says what the rest
 of the step is. Each setting of wic's fast kernels runs in a fresh process: a net is built and
-compiled as the throughput benchmark does (SGD nesterov, label smoothing, random images), a
-few steps warm up, ``--steps`` steps run under ``tf.profiler``, and the trace's op events on
+compiled as the throughput benchmark does (SGD nesterov, label smoothing, random images), a few
+steps warm up, ``--steps`` steps run under ``tf.profiler``, and the trace's op events on
 TensorFlow's compute threads are summed by kind. One process can be far off: on two cores an op
-that overlaps a convolution on TensorFlow's other inter-op thread takes several times longer
-in some steps and processes than in others. So each setting runs in ``--processes`` fresh
-processes, the settings in a rotated order, and each kind's time is the median over them. Each event counts its *self* time (its
-duration less the events nested in it), so an executor's wrapper and the op inside it are not
-counted twice; the sum is compute-thread time, which exceeds the wall time when two ops run at
-once (TensorFlow's inter-op threads).
+that overlaps a convolution on TensorFlow's other inter-op thread takes several times longer in
+some steps and processes than in others. So each setting runs in ``--processes`` fresh
+processes, the settings in a rotated order, and each kind's time is the median over them. Each
+event counts its *self* time (its duration less the events nested in it), so an executor's
+wrapper and the op inside it are not counted twice; the sum is compute-thread time, which
+exceeds the wall time when two ops run at once (TensorFlow's inter-op threads).
 
     .venv/bin/python benchmarks/step_profile.py                   # airbench94_cpu, bf16, b512
     .venv/bin/python benchmarks/step_profile.py --settings on off --policy float32 --processes 1
@@ -36,7 +36,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from throughput import FAST_SETTINGS, batch_data, build_compiled, cpu_info, unknown_models
+from throughput import FAST_SETTINGS, batch_data, build_compiled, cpu_info, rotated, unknown_models
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "step_profile.csv"
@@ -181,8 +181,7 @@ def main(argv=None) -> int:
           f"steps per process, {args.processes} fresh process(es) per setting", flush=True)
     runs: dict[str, list[dict]] = {s: [] for s in settings}
     for rep in range(args.processes):
-        k = rep % len(settings)  # rotated: no setting always runs first
-        for setting in settings[k:] + settings[:k]:
+        for setting in rotated(settings, rep):
             spec = {"model": args.model, "policy": args.policy, "batch": args.batch,
                     "steps": args.steps, "setting": setting}
             proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],

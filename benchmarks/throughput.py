@@ -626,6 +626,14 @@ def unknown_models(names: list[str]) -> str | None:
     return f"--models: not a registered net: {', '.join(bad)} (registered: {', '.join(known)})"
 
 
+def rotated(settings: list[str], repeat: int) -> list[str]:
+    """The settings of one repeat, rotated by ``repeat`` places: over as many repeats as there
+    are settings, each runs first, second, ... and last once, so a drifting machine favours none
+    (whole_run.py and step_profile.py)."""
+    k = repeat % len(settings)
+    return settings[k:] + settings[:k]
+
+
 def say(msg: str = "") -> None:
     print(msg, flush=True)
 

@@ -2,13 +2,13 @@
 
 ``benchmarks/throughput.py`` (stage 7) times training *steps* with and without the fast kernels;
 a run also loads the data, compiles, evaluates and writes its card, so its gain may be smaller.
-This runs the same ``wic train`` command once per setting, each in a fresh process, the
-settings in a rotated order each repeat (every setting runs first, second and last once in three
-repeats, so a machine that drifts favours none), and reads each run's card: training time, data
-loading, the test score (with TTA) and its accuracy. The seed is the same in every run, so every setting does
-the same work; accuracies differ only where rounding does (bfloat16 sums added in another order,
-by another kernel or another thread), a tiny change that training amplifies, so they do not say
-which setting learns better.
+This runs the same ``wic train`` command once per setting, each in a fresh process, the settings
+in a rotated order each repeat (every setting runs first, second and last once in three repeats,
+so a machine that drifts favours none), and reads each run's card: training time, data loading,
+the test score (with TTA) and its accuracy. The seed is the same in every run, so every setting
+does the same work; accuracies differ only where rounding does (bfloat16 sums added in another
+order, by another kernel or another thread), a tiny change that training amplifies, so they do
+not say which setting learns better.
 
     .venv/bin/python benchmarks/whole_run.py                                  # 3 epochs, 3 repeats
     .venv/bin/python benchmarks/whole_run.py --csv benchmarks/results/whole_run_zen4.csv
@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from throughput import FAST_SETTINGS, cpu_info, load, unknown_models
+from throughput import FAST_SETTINGS, cpu_info, load, rotated, unknown_models
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "whole_run.csv"
@@ -48,12 +48,6 @@ assert set(SETTING_ENV) == set(FAST_SETTINGS)
 #: the card fields a row keeps (``wic train`` writes them; tests read a shipped card)
 CARD_FIELDS = ("train_wall_time_s", "data_load_s", "test_eval_s", "test_accuracy", "epochs_run",
                "precision_used")
-
-
-def order(settings: list[str], repeat: int) -> list[str]:
-    """The settings of one repeat, rotated by ``repeat`` places."""
-    k = repeat % len(settings)
-    return settings[k:] + settings[:k]
 
 
 def row_from_card(card: dict) -> dict:
@@ -115,7 +109,7 @@ def main(argv=None) -> int:
     out = Path(args.csv)
     with tempfile.TemporaryDirectory(prefix="wic-whole-run-") as tmp:
         for rep in range(args.repeats):
-            for pos, setting in enumerate(order(settings, rep)):
+            for pos, setting in enumerate(rotated(settings, rep)):
                 name = f"whole_run_{setting.replace('-', '_')}_{rep}"
                 env = {**os.environ, **SETTING_ENV[setting], "TF_CPP_MIN_LOG_LEVEL": "2"}
                 load_before = load()[0]

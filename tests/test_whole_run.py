@@ -20,7 +20,7 @@ import whole_run  # noqa: E402  (a script of benchmarks/, importable from there)
 
 def test_every_setting_runs_in_every_position_once_in_three_repeats():
     settings = ["on", "no-xla", "off"]
-    orders = [whole_run.order(settings, r) for r in range(3)]
+    orders = [whole_run.rotated(settings, r) for r in range(3)]
     assert orders == [["on", "no-xla", "off"], ["no-xla", "off", "on"], ["off", "on", "no-xla"]]
     for pos in range(3):
         assert sorted(o[pos] for o in orders) == sorted(settings)
