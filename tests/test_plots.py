@@ -137,13 +137,13 @@ def _robust_cards():
 
 
 def _across_rows():
-    def row(cpu, dt, gf, peak):
+    def row(cpu, dt, gf, peak, pass_peak=None):
         return {"cpu": cpu, "file": f"{cpu}.csv", "dtype": dt, "gflops": gf, "peak": peak,
-                "share": gf / peak}
+                "share": gf / peak, "pass_share": gf / pass_peak if pass_peak else None}
 
     return [row("old", "fp32", 16.0, 15.0), row("amx", "fp32", 275.0, 400.0),
-            row("amx", "bf16", 670.0, 3500.0), row("avx512", "fp32", 200.0, 220.0),
-            row("avx512", "bf16", 320.0, 430.0)]
+            row("amx", "bf16", 670.0, 3500.0, 2200.0), row("avx512", "fp32", 200.0, 220.0),
+            row("avx512", "bf16", 320.0, 430.0, 380.0)]
 
 
 def _epoch_study_rows():
@@ -232,9 +232,15 @@ def test_hardware_across_cpus_orders_cpus_by_peak_and_says_why_a_slot_is_empty(f
     ax = figures["hardware_across_cpus"].axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["old", "avx512", "amx"]
     labels = [t.get_text() for t in ax.texts]
-    assert "19%: 670 of 3,500 GFLOP/s" in labels  # the share, then what it is a share of
+    assert "19% (30%): 670 of 3,500 GFLOP/s" in labels  # the share (of the three passes'), of what
+    assert "91%: 200 of 220 GFLOP/s" in labels  # no backward peaks: no second share
     assert "bf16: no step measured at this batch" in labels  # the old CPU's missing bar
     assert any(line.get_xdata()[0] == 50 for line in ax.get_lines())  # the goal
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["fp32", "bf16", "share of the three conv passes' peak (in brackets)"]
+    ticks = [ln for ln in ax.get_lines() if ln.get_marker() == "|"]
+    assert len(ticks) == 1 and list(ticks[0].get_xdata()) == pytest.approx([100 * 320 / 380,
+                                                                            100 * 670 / 2200])
 
 
 def test_hardware_efficiency_draws_the_fast_kernels_without_xla_between_keras_and_all_on(figures):

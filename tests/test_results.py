@@ -206,6 +206,7 @@ def test_hardware_across_gives_one_row_per_cpu_and_dtype_of_the_chosen_net(tmp_p
     assert [(r["cpu"], r["dtype"], r["share"]) for r in got] == [
         ("AMD EPYC Zen 5", "fp32", 0.75), ("AMD EPYC Zen 1/2", "fp32", 0.75)]
     assert got[0]["file"] == "throughput_peak_a.csv" and got[0]["peak"] == 400
+    assert got[0]["pass_share"] is None  # no backward peaks in these files
 
 
 def test_backends_table_gives_ratios_to_tensorflow_in_the_same_precision(tmp_path):

@@ -621,7 +621,9 @@ def hardware_across_cpus(rows: list[dict], goal: float = 0.5, title: str = "", p
     of the conv peak on each CPU (top to bottom from the lowest peak to the highest), one bar
     per CPU and dtype, labelled with the GFLOP/s achieved and the peak, and the ``goal`` as a
     dashed line — the slide that says the faster a CPU's matrix units, the smaller the share
-    the same step gets out of them."""
+    the same step gets out of them. Where a row has ``pass_share``, a black tick marks the
+    share of the three convolution passes' peak too (in brackets in the label): how much of
+    the gap is the convolution kernels' own."""
     plt, _ = _plt()
     top = {}  # each CPU's fastest peak: the CPUs from the slowest matrix units to the fastest
     for r in rows:
@@ -631,14 +633,24 @@ def hardware_across_cpus(rows: list[dict], goal: float = 0.5, title: str = "", p
     colours = {dt: SERIES[i % len(SERIES)] for i, dt in enumerate(dtypes)}
     fig, ax = plt.subplots(figsize=(10, 0.75 * len(cpus) * max(len(dtypes), 1) + 2.0))
     h = 0.8 / max(len(dtypes), 1)
+    ticked = False  # the legend names the tick once
     for j, dt in enumerate(dtypes):
         mine = {r["cpu"]: r for r in rows if r["dtype"] == dt}
         ys = [i - 0.4 + h * (j + 0.5) for i, c in enumerate(cpus) if c in mine]
         got = [mine[c] for c in cpus if c in mine]
-        bars = ax.barh(ys, [100 * r["share"] for r in got], height=h * 0.9, color=colours[dt],
-                       label=dt)
-        ax.bar_label(bars, labels=[f"{r['share']:.0%}: {r['gflops']:,.0f} of {r['peak']:,.0f} "
-                                   f"GFLOP/s" for r in got], padding=4, fontsize=11)
+        ax.barh(ys, [100 * r["share"] for r in got], height=h * 0.9, color=colours[dt], label=dt)
+        passes = [(y, r) for y, r in zip(ys, got) if r.get("pass_share")]
+        if passes:  # the same step against the three passes' peak: a tick on the bar's row
+            ax.plot([100 * r["pass_share"] for _, r in passes], [y for y, _ in passes], ls="none",
+                    marker="|", markersize=80 * h, mew=3, color="black",
+                    label=None if ticked else "share of the three conv passes' peak (in brackets)")
+            ticked = True
+        for y, r in zip(ys, got):
+            ends = 100 * max(r["share"], r.get("pass_share") or 0.0)
+            ax.text(ends + 2, y, f"{r['share']:.0%}"
+                    + (f" ({r['pass_share']:.0%})" if r.get("pass_share") else "")
+                    + f": {r['gflops']:,.0f} of {r['peak']:,.0f} GFLOP/s", va="center",
+                    fontsize=11)
         for i, c in enumerate(cpus):  # an empty slot says why it is empty
             if c not in mine:
                 ax.text(1, i - 0.4 + h * (j + 0.5), f"{dt}: no step measured at this batch",
@@ -649,11 +661,13 @@ def hardware_across_cpus(rows: list[dict], goal: float = 0.5, title: str = "", p
             va="bottom")
     ax.set_yticks(range(len(cpus)), cpus)
     ax.invert_yaxis()
-    ax.set_xlim(0, 140)
+    ax.set_xlim(0, 150)
     ax.set_xticks(range(0, 101, 25))
     ax.set_xlabel("training step's GFLOP/s, % of that CPU's 3x3-conv peak in the same dtype")
     ax.set_title(title or "The same training step on each CPU: how much of the machine it uses")
-    ax.legend(loc="lower right", fontsize=11, frameon=False)
+    handles = sorted(zip(*ax.get_legend_handles_labels()), key=lambda hl: hl[0] in ax.get_lines())
+    ax.legend(*zip(*handles), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3,
+              fontsize=11, frameon=False, markerscale=0.4)  # the bars first, below the axes
     fig.tight_layout()
     return save(fig, path)
 

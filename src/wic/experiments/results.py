@@ -273,7 +273,9 @@ def hardware_across(paths: list[Path], model: str = "airbench94_cpu",
                     batch: int = 1024) -> list[dict]:
     """One row per CPU file and dtype: ``model``'s training step at ``batch`` against the conv
     peak of its dtype on that CPU — ``cpu`` (:func:`cpu_kind`), ``file``, ``dtype``,
-    ``gflops``, ``peak`` and ``share``. A file without that step or peak gives no row."""
+    ``gflops``, ``peak`` and ``share``, and ``pass_share`` (of the three convolution passes'
+    peak, ``hardware_summary``'s ``pass_peak``; None where a backward peak is missing). A file
+    without that step or peak gives no row."""
     out = []
     for path in paths:
         h = hardware_summary(path, batch)
@@ -281,8 +283,10 @@ def hardware_across(paths: list[Path], model: str = "airbench94_cpu",
         for m, dt, _ips, gf, _frac in h["steps"]:
             peak = h["conv_peak"].get(dt)
             if m == model and gf and peak:
+                pp = h["pass_peak"].get(dt)
                 out.append({"cpu": kind, "file": h["file"], "dtype": dt, "gflops": gf,
-                            "peak": peak, "share": gf / peak})
+                            "peak": peak, "share": gf / peak,
+                            "pass_share": gf / pp if pp else None})
     return out
 
 
