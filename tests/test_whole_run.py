@@ -63,6 +63,8 @@ def test_the_summary_pairs_each_setting_with_all_fast_kernels_within_a_repeat(tm
     assert w["run"] == "net, fast recipe, 3 epochs"
     assert w["ratios"]["no-xla"] == pytest.approx([1.10, 1.05, 1.20])
     assert w["ratios"]["off"] == pytest.approx([1.50, 1.40])  # only the repeats that ran both
+    assert w["gain"] == pytest.approx({"no-xla": 1.10, "off": 1.45})
+    assert w["median"]["on"] == {"train_s": 100.0, "process_s": 160.0}
     table = results.whole_run_table(path)
     assert "--recipe fast --epochs 3 --seed 0`, all training images; 3 repeat(s)" in table
     assert "| all fast kernels | 100.0 | 160.0 | 86.00% | – |" in table

@@ -594,8 +594,9 @@ def whole_run(summary: dict, names: dict | None = None, path=None):
     names = names or {}
     settings = summary["settings"]
     per = summary["per"]
-    train = np.array([float(np.median(per[s]["train_s"])) for s in settings])
-    rest = np.array([float(np.median(per[s]["process_s"])) for s in settings]) - train
+    med = summary["median"]
+    train = np.array([med[s]["train_s"] for s in settings])
+    rest = np.array([med[s]["process_s"] for s in settings]) - train
     fig, ax = plt.subplots(figsize=(11, 0.9 * len(settings) + 2.6))
     y = np.arange(len(settings))
     ax.barh(y, train, color=PALETTE[0], height=0.6, label="training (median)")
@@ -606,8 +607,8 @@ def whole_run(summary: dict, names: dict | None = None, path=None):
                 markeredgecolor="black", markersize=7, label="one repeat's training" if i == 0
                 else None, zorder=3)
         text = f"  training {train[i]:,.0f} s"
-        if summary["ratios"].get(s):  # this setting's training time over all fast kernels'
-            text += f", x{float(np.median(summary['ratios'][s])):.2f} the time of all fast kernels"
+        if s in summary["gain"]:  # this setting's training time over all fast kernels'
+            text += f", x{summary['gain'][s]:.2f} the time of all fast kernels"
         ax.text(train[i] + rest[i], i, text, va="center", fontsize=11)
     return _settings_slide(fig, ax, [names.get(s, s) for s in settings], margin=0.45, ncol=2,
                            xlabel="seconds (medians of the repeats)",

@@ -327,9 +327,9 @@ def hardware_table(path: Path, batch: int = 1024) -> str:
 
 def step_profile(path: Path) -> dict:
     """``benchmarks/step_profile.py``'s CSV: ``cpu``, ``model``, ``policy``, ``batch``,
-    ``processes`` (fresh processes per setting, medians taken), ``settings`` (in the order run), ``wall_ms`` {setting: ms per step} and ``kinds``
-    [(kind, {setting: (ms per step, share of the summed op time)})], the kinds ordered by
-    their largest time in any setting."""
+    ``processes`` (fresh processes per setting, medians taken), ``settings`` (in the order
+    run), ``wall_ms`` {setting: ms per step} and ``kinds`` [(kind, {setting: (ms per step,
+    share of the summed op time)})], the kinds ordered by their largest time in any setting."""
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
@@ -380,8 +380,10 @@ def whole_run(path: Path) -> dict:
     """``benchmarks/whole_run.py``'s CSV: ``cpu``, ``command`` (the run's settings as text),
     ``run`` (net, recipe and epochs, short),
     ``settings`` (first seen first, ``on`` first), per setting ``train_s`` / ``process_s`` /
-    ``accuracy`` (lists over repeats), and ``ratios`` {other setting: [its training time over
-    ``on``'s, one per repeat that ran both]}. A ratio above 1 means ``on`` trained faster."""
+    ``accuracy`` (lists over repeats), ``median`` {setting: {"train_s", "process_s"}},
+    ``ratios`` {other setting: [its training time over ``on``'s, one per repeat that ran both]}
+    and ``gain`` {other setting: the median of its ratios}. A ratio above 1 means ``on``
+    trained faster."""
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
@@ -400,7 +402,10 @@ def whole_run(path: Path) -> dict:
     images = "all training images" if first["train_images"] == "all" else \
         f"{int(first['train_images']):,} training images"
     return {"cpu": first["cpu"], "file": Path(path).name, "settings": settings, "per": per,
-            "ratios": ratios, "repeats": len(by_repeat), "run": f"{first['model']}, "
+            "ratios": ratios, "repeats": len(by_repeat),
+            "median": {s: {k: statistics.median(per[s][k]) for k in ("train_s", "process_s")}
+                       for s in settings},
+            "gain": {s: statistics.median(r) for s, r in ratios.items() if r}, "run": f"{first['model']}, "
             f"{first['recipe']} recipe, {first['epochs']} epochs",
             "command": f"`wic train --model {first['model']} --recipe {first['recipe']} "
                        f"--epochs {first['epochs']} --seed {first['seed']}`, {images}"}
@@ -418,11 +423,10 @@ def whole_run_table(path: Path) -> str:
         p = w["per"][s]
         acc = sorted(set(p["accuracy"]))
         acc_txt = " / ".join(f"{a:.2%}" for a in acc)
-        r = w["ratios"].get(s)
-        ratio = "–" if s == "on" else (
-            f"**x{statistics.median(r):.3f}** ({min(r):.3f}–{max(r):.3f})" if r else "–")
-        lines.append(f"| {FAST_SETTING_NAMES.get(s, s)} | {statistics.median(p['train_s']):,.1f} | "
-                     f"{statistics.median(p['process_s']):,.1f} | {acc_txt} | {ratio} |")
+        r, med = w["ratios"].get(s), w["median"][s]
+        ratio = f"**x{w['gain'][s]:.3f}** ({min(r):.3f}–{max(r):.3f})" if r else "–"
+        lines.append(f"| {FAST_SETTING_NAMES.get(s, s)} | {med['train_s']:,.1f} | "
+                     f"{med['process_s']:,.1f} | {acc_txt} | {ratio} |")
     return "\n".join(lines)
 
 
