@@ -17,7 +17,7 @@ SEED = Recipe()
 # airbench's values in Keras' conventions (mean loss over the batch, decoupled weight decay): lr
 # 11.5 per 1024 examples of summed loss with momentum 0.85 is a mean-loss learning rate of
 # 11.5 / (1 + 1/0.15) = 1.5 at batch 1024; its L2 decay of 0.0153 per 1024 examples (applied
-# through momentum) is a per-step decay of 0.0153 / 0.15 / 1.5 ~ 0.0089 x lr.
+# through momentum) is a per-step decay of 0.0153 / (1 + 1/0.15) / 0.15 / 1.5 ~ 0.0089 x lr.
 FAST = Recipe(
     optimizer="nesterov",      # SGD with Nesterov momentum: cheap, and best for this net
     learning_rate=1.5,         # peak LR at batch 1024
