@@ -329,4 +329,39 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
 def test_committed_figures_are_at_most_200_kb():
     sizes = {p.name: p.stat().st_size for p in (ROOT / "figures").glob("*.png")}
     assert sizes
-    assert not {k: v for k, v in sizes.items() if v > 200_000}, "figures above 200 KB"
+    assert plots.MAX_BYTES == 200_000
+    assert not {k: v for k, v in sizes.items() if v > plots.MAX_BYTES}, "figures above 200 KB"
+
+
+def test_a_figure_is_saved_under_the_size_limit_without_losing_pixels_first(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    fig = plt.figure(figsize=(4, 3))
+    # noise finer than the pixels: every pixel of the file is random, its size grows with them
+    fig.add_subplot().imshow(rng.random((600, 800, 3)), interpolation="nearest")
+    free = tmp_path / "free.png"
+    monkeypatch.setattr(plots, "MAX_BYTES", 10 ** 9)
+    plots.save(fig, free, dpi=100)
+    with Image.open(free) as im:
+        mode, size, pixels = im.mode, im.size, np.asarray(im.convert("RGB"))
+    assert mode == "RGBA"  # under the limit: written as Matplotlib writes it
+    # a limit the RGBA file passes but the RGB one meets: same pixels, alpha dropped
+    monkeypatch.setattr(plots, "MAX_BYTES", free.stat().st_size - 1)
+    rgb = tmp_path / "rgb.png"
+    plots.save(fig, rgb, dpi=100)
+    with Image.open(rgb) as im:
+        assert im.mode == "RGB" and im.size == size
+        assert np.array_equal(np.asarray(im), pixels)
+    # a limit only fewer pixels meet: smaller dpi, under the limit, same aspect
+    monkeypatch.setattr(plots, "MAX_BYTES", int(free.stat().st_size * 0.6))
+    small = tmp_path / "small.png"
+    plots.save(fig, small, dpi=100)
+    assert small.stat().st_size <= plots.MAX_BYTES
+    with Image.open(small) as im:
+        assert im.size[0] < size[0] and abs(im.size[0] / im.size[1] - size[0] / size[1]) < 0.05
+    plt.close(fig)

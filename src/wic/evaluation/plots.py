@@ -1,7 +1,8 @@
 """Figures: training curves, confusion matrix, samples, calibration, robustness, sweeps.
 
 Each function returns a Matplotlib ``Figure`` (notebooks display it) and, given ``path``,
-saves it as a PNG at 150 dpi. Styling is shared so every figure reads well on a slide:
+saves it as a PNG at 150 dpi (fewer where the file would pass :data:`MAX_BYTES`). Styling is
+shared so every figure reads well on a slide:
 
 - one colour-blind-safe palette (Okabe & Ito's eight colours, :data:`PALETTE`);
 - integer ticks on integer axes (epochs, severities), markers on measured points only;
@@ -36,6 +37,9 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 #: column of the rendered course in a 1024-px window (a slide shows it larger).
 MIN_TEXT_PX = 10
 SHOWN_PX = 850
+#: The most a saved figure may weigh (``tests/test_plots.py`` checks the committed ones): the
+#: rendered course loads dozens of them. :func:`save` keeps a figure under it.
+MAX_BYTES = 200_000
 
 
 def _plt():
@@ -96,7 +100,7 @@ def save(fig, path: str | Path | None, dpi: int = 150):
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        _write_png(fig, path, dpi)
     if _in_kernel():
         import matplotlib.pyplot as plt
         from IPython.display import display
@@ -104,6 +108,28 @@ def save(fig, path: str | Path | None, dpi: int = 150):
         display(fig)
         plt.close(fig)
     return fig
+
+
+def _write_png(fig, path: Path, dpi: int) -> int:
+    """Save ``fig`` at ``dpi``, kept under :data:`MAX_BYTES`: a file over it is written again
+    without its alpha channel (lossless, the figures are opaque), then at a tenth fewer dots per
+    inch until it fits. Text keeps its size relative to the figure, so it reads the same at a
+    given display width. Returns the dpi written (72 at the least)."""
+    from PIL import Image
+
+    while True:
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        if path.stat().st_size <= MAX_BYTES:
+            return dpi
+        with Image.open(path) as im:
+            im.load()
+        if im.mode == "RGBA" and im.getextrema()[3][0] == 255:
+            im.convert("RGB").save(path, optimize=True)
+            if path.stat().st_size <= MAX_BYTES:
+                return dpi
+        if dpi <= 72:
+            return dpi  # the committed-figures test names it
+        dpi = max(72, int(dpi * 0.9))
 
 
 def _in_kernel() -> bool:
