@@ -93,3 +93,31 @@ def test_recipe_names_muon_and_checks_its_fields():
         r.with_(muon_lr=0.0)
     cfg = opt.get_config()
     assert cfg["muon_lr"] == pytest.approx(0.1) and cfg["muon_momentum"] == pytest.approx(0.6)
+
+
+def test_airbench94_muon_settings_translate_to_the_documented_values():
+    """FAST_RECIPE's `muon_as_airbench` run uses airbench94_muon's SGD settings translated to this
+    net's conventions; the values in its command must be that translation, from this net's own
+    bias and head scales (a change to either, or a mistyped value, fails here)."""
+    import re
+    from pathlib import Path
+
+    from wic.models.airbench import BIAS_SCALE, HEAD_SCALE
+
+    doc = (Path(__file__).resolve().parents[1] / "benchmarks" / "FAST_RECIPE.md").read_text()
+    command = re.search(r"--variant muon_as_airbench=(\S+),\\\n(\S+)", doc)
+    assert command, "the muon_as_airbench command is missing from FAST_RECIPE.md"
+    fields = dict(kv.split("=") for kv in (command[1] + "," + command[2]).split(","))
+    batch, bias_lr, head_lr, head_divisor = 2000, 0.053, 0.67, 256  # airbench94_muon, summed loss
+    assert int(fields["batch_size"]) == batch
+    # a mean-loss learning rate is the summed one x batch; the biases here learn BIAS_SCALE**2
+    # faster, and the head's step acts through its output scale squared
+    from_biases = bias_lr * batch / BIAS_SCALE ** 2
+    from_head = head_lr * batch * (1 / head_divisor) ** 2 / HEAD_SCALE ** 2
+    lr = float(fields["learning_rate"])
+    assert from_biases == pytest.approx(lr, abs=0.005)
+    assert from_head == pytest.approx(lr, abs=0.005)
+    # 2e-6 per example of decay per step, amplified 1 / (1 - 0.85) by momentum, per unit of lr
+    decay = 2e-6 * batch / (1 - 0.85) / lr
+    assert decay == pytest.approx(float(fields["weight_decay"]), abs=5e-5)
+    assert f"= {fields['weight_decay']} x lr" in doc and f"learning rate of {lr}" in doc

@@ -267,6 +267,19 @@ def test_epoch_study_summary_compares_with_the_baseline_seed_range_and_the_targe
     # added to muon: measured against the baseline and against muon (muon's spread for one seed)
     assert ("- muon_ls (1 seed): +0.50 ± 0.23 points, a real gain (at least twice the standard "
             "error); against muon: +0.00 ± 0.17 points, not distinguishable") in text
+    # several ingredients at once: against the largest of its parts measured with several
+    # seeds (muon_ls has one seed, so muon), not the largest part of all
+    both = [dict(base, variant="muon_ls_wb", changes="optimizer=muon;label_smoothing=0.09;wb=3",
+                 val_accuracy=v, test_accuracy=0.94) for v in (0.938, 0.940)]
+    line = next(x for x in results.epoch_study_summary(rows + both).splitlines()
+                if x.startswith("- muon_ls_wb"))
+    assert line.endswith("; against muon: +0.10 ± 0.14 points, not distinguishable from the seed "
+                         "noise."), line
+    both += [dict(base, variant="muon_ls", changes="optimizer=muon;label_smoothing=0.09",
+                  val_accuracy=0.936, test_accuracy=0.94)]  # now muon_ls has two seeds
+    line = next(x for x in results.epoch_study_summary(rows + both).splitlines()
+                if x.startswith("- muon_ls_wb"))
+    assert "; against muon_ls: +0.20 ± " in line, line
     assert "muon on all training images (the final runs): test 94.10%, mean of 3 (93.90%–94.30%); the 94% target is met." in text
     assert "From start" not in text  # no run timed from its process's start
     for r, s in zip(rows[-3:], (600, 660, 720)):

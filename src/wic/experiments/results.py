@@ -564,13 +564,16 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
             continue
         line = (f"- {variant} ({len(vals)} seed{'s' if len(vals) > 1 else ''}): "
                 f"{compare(vals, base)}")
-        # an ingredient added to another variant is also measured against that variant; a
-        # variant on another net, against the same variant on this one
+        # an ingredient added to another variant is also measured against that variant (the one
+        # sharing most of its changes; one measured with several seeds first, since a single
+        # seed has no spread of its own); a variant on another net, against the same variant
+        # on this one
         parent = same_as.get(variant)
         parents = [p for p in val if p not in (variant, baseline)
                    and changes[p] and changes[p] < changes[variant]]
         if parent not in val and parents:
-            parent = max(parents, key=lambda p: len(changes[p]))
+            seeded = [p for p in parents if len(val[p]) > 1]
+            parent = max(seeded or parents, key=lambda p: len(changes[p]))
         if parent in val:
             line += f"; against {parent}: {compare(vals, val[parent])}"
         lines.append(line + ".")
