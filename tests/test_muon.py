@@ -1,11 +1,15 @@
 """Muon for the 3x3 filters (wic.training.muon): the orthogonalised step, and the optimiser's
 split between Muon and SGD."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from wic import training
 from wic.backend import keras
+from wic.models.airbench import BIAS_SCALE, HEAD_SCALE
 from wic.training.muon import MuonSGD, is_filter, orthogonalise
 from wic.training.schedules import make_optimizer
 
@@ -99,11 +103,6 @@ def test_airbench94_muon_settings_translate_to_the_documented_values():
     """FAST_RECIPE's `muon_as_airbench` run uses airbench94_muon's SGD settings translated to this
     net's conventions; the values in its command must be that translation, from this net's own
     bias and head scales (a change to either, or a mistyped value, fails here)."""
-    import re
-    from pathlib import Path
-
-    from wic.models.airbench import BIAS_SCALE, HEAD_SCALE
-
     doc = (Path(__file__).resolve().parents[1] / "benchmarks" / "FAST_RECIPE.md").read_text()
     command = re.search(r"--variant muon_as_airbench=(\S+),\\\n(\S+)", doc)
     assert command, "the muon_as_airbench command is missing from FAST_RECIPE.md"
