@@ -541,7 +541,7 @@ def hardware_efficiency(summary: dict, path=None):
                   frameon=False)
     fig.suptitle(summary["cpu"], fontsize=12)
     fig.tight_layout()
-    return save(fig, path, dpi=120 if three else 150)  # a tall slide stays under 200 KB
+    return save(fig, path)
 
 
 #: step_profile kinds drawn together, in this order, with one colour each: the matrix work
@@ -782,7 +782,7 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     if title:
         fig.suptitle(title, fontsize=12)
     fig.tight_layout()
-    return save(fig, path, dpi=120)  # two wide panels: 150 dpi would pass 200 KB
+    return save(fig, path)
 
 
 def robustness_by_model(cards: dict[str, dict], path=None,
