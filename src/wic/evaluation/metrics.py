@@ -24,6 +24,61 @@ def predict_proba(model, x_uint8: np.ndarray, batch_size: int = 500) -> np.ndarr
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
+def predict_proba_selective(model, x_uint8: np.ndarray, threshold: float,
+                            batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Test-time augmentation only where the plain net is unsure (the 2025 record's selective TTA).
+
+    Every image is scored once as it is; those whose top probability is below ``threshold`` are
+    scored again with the model's own TTA views, and those scores replace the plain ones. Returns
+    the probabilities and a boolean mask of the images scored again. ``threshold`` 0 scores none
+    again (the plain net), anything above 1 scores all (full TTA, at the cost of a plain pass)."""
+    from wic.models import airbench
+
+    threshold = float(threshold)
+    if not np.isfinite(threshold) or threshold < 0:
+        raise ValueError(f"threshold must be a probability from 0 up (above 1 means every image), "
+                         f"got {threshold!r}")
+    if not airbench.tta_level(model):
+        raise ValueError(f"model {model.name!r} has no test-time augmentation to apply selectively "
+                         "(its TTA level is 0 or it has no TTA layers)")
+    with airbench.tta_disabled(model):
+        probs = predict_proba(model, x_uint8, batch_size)
+    rerun = probs.max(1) < threshold if len(probs) else np.zeros(0, bool)
+    if rerun.any():
+        probs[rerun] = predict_proba(model, x_uint8[rerun], batch_size)
+    return probs, rerun
+
+
+def selective_tta_curve(plain: np.ndarray, full: np.ndarray, y_true: np.ndarray,
+                        thresholds) -> list[dict]:
+    """Accuracy of selective TTA at each confidence threshold, from one plain and one full-TTA
+    scoring of the same images: an image whose plain top probability is below the threshold
+    takes its TTA prediction. Rows of threshold, share of images scored again, accuracy."""
+    plain, full = np.asarray(plain), np.asarray(full)
+    y_true = np.asarray(y_true).astype(int).ravel()
+    if plain.shape != full.shape or len(plain) != len(y_true) or not len(y_true):
+        raise ValueError(f"plain {plain.shape}, full-TTA {full.shape} scores and {len(y_true)} "
+                         "labels must describe the same non-empty set of images")
+    conf, p_plain, p_full = plain.max(1), plain.argmax(1), full.argmax(1)
+    rows = []
+    for t in thresholds:
+        rerun = conf < float(t)
+        pred = np.where(rerun, p_full, p_plain)
+        rows.append({"threshold": float(t), "rerun_fraction": float(rerun.mean()),
+                     "accuracy": float((pred == y_true).mean())})
+    return rows
+
+
+def choose_tta_threshold(curve: list[dict], full_accuracy: float) -> float | None:
+    """The cheapest threshold of ``curve`` (:func:`selective_tta_curve`) that loses nothing against
+    full TTA: the one scoring the fewest images again whose accuracy is at least
+    ``full_accuracy``. None when no threshold reaches it (then TTA goes to every image)."""
+    ok = [r for r in curve if r["accuracy"] >= full_accuracy]
+    if not ok:
+        return None
+    return min(ok, key=lambda r: (r["rerun_fraction"], r["threshold"]))["threshold"]
+
+
 @dataclass
 class Evaluation:
     accuracy: float

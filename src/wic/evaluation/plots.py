@@ -785,6 +785,54 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     return save(fig, path)
 
 
+def selective_tta(curve: list[dict], runs: list[dict], path=None,
+                  title: str = "Test-time augmentation only where the net is unsure"):
+    """``benchmarks/selective_tta.py``'s two CSVs in two panels.
+
+    Left: accuracy against the share of images scored again with TTA, from the plain net (0%)
+    to full TTA (100%), on the held-out images the threshold was chosen on and on the test set
+    (all models together); the chosen threshold is marked on both. Right: each pass's
+    evaluation time as a share of full TTA's, a bar for the mean and a dot per model."""
+    plt, _ = _plt()
+    threshold = float(runs[0]["threshold"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.4, 1]})
+    for i, (share, acc, label, ls) in enumerate(
+            (("rerun_held_out", "held_out_accuracy", "held-out images (threshold chosen here)", "-"),
+             ("rerun_test", "test_accuracy", "test set", "--"))):
+        x = [100 * float(r[share]) for r in curve]
+        y = [100 * float(r[acc]) for r in curve]
+        left.plot(x, y, ls, color=PALETTE[i], lw=2, label=label)
+        at = min(curve, key=lambda r: abs(float(r["threshold"]) - threshold))
+        left.plot(100 * float(at[share]), 100 * float(at[acc]), "o", ms=10, color=PALETTE[i])
+        left.axhline(y[-1], ls=":", color=PALETTE[i], lw=1)
+    at = min(curve, key=lambda r: abs(float(r["threshold"]) - threshold))
+    left.annotate(f"threshold {threshold:g}:\n{float(at['rerun_test']):.0%} of test images\nscored again",
+                  (100 * float(at["rerun_test"]), 100 * float(at["test_accuracy"])),
+                  textcoords="offset points", xytext=(25, -60), fontsize=11,
+                  arrowprops={"arrowstyle": "->", "color": "0.4"})
+    left.set_xlabel("images scored again with TTA, % (the least sure first)")
+    left.set_ylabel("accuracy, % (dotted: full TTA)")
+    left.set_title("Accuracy: most of TTA's gain comes from the unsure images")
+    left.legend(fontsize=11, loc="lower right")
+    passes = (("plain (1 view)", "plain_s"), (f"selective (< {threshold:g})", "selective_s"),
+              ("full TTA (6 views)", "full_s"))
+    for i, (_label, key) in enumerate(passes):
+        shares = [float(r[key]) / float(r["full_s"]) for r in runs]
+        right.barh(i, np.mean(shares), color=PALETTE[i + 2], alpha=0.8)
+        right.plot(shares, [i] * len(shares), "o", color="0.2", ms=5, alpha=0.7)
+        right.annotate(f"x{np.mean(shares):.2f}", (np.mean(shares), i), textcoords="offset points",
+                       xytext=(6, 8), fontsize=12)
+    right.set_yticks(range(len(passes)), [p[0] for p in passes])
+    right.set_ylim(len(passes) - 0.4, -0.6)
+    right.set_xlim(0, 1.25)
+    right.set_xlabel("evaluation time, × full TTA's (bar: mean; dot: one model)")
+    right.set_title(f"Time: {len(runs)} model{'s' if len(runs) > 1 else ''}, same run")
+    right.grid(axis="y", visible=False)
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def robustness_by_model(cards: dict[str, dict], path=None,
                         title: str = "What each model keeps under each corruption"):
     """One row per CIFAR-10-C corruption, one marker per model: the accuracy (mean over the 5

@@ -216,14 +216,11 @@ def penultimate_features(model, images_uint8: np.ndarray, batch: int = 500) -> n
     computed without test-time augmentation (:func:`feature_model`)."""
     from wic.models import airbench
 
-    airbench.set_tta(model, enabled=False)
-    try:
+    with airbench.tta_disabled(model):
         extractor = feature_model(model)
         out = [np.asarray(extractor(np.asarray(images_uint8[i:i + batch], np.float32) / 255.0,
                                     training=False), np.float32)
                for i in range(0, len(images_uint8), batch)]
-    finally:
-        airbench.set_tta(model, enabled=True)
     return np.concatenate(out).reshape(len(images_uint8), -1)
 
 

@@ -13,6 +13,8 @@ import re
 import statistics
 from pathlib import Path
 
+import numpy as np
+
 from wic import cards
 from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS as TARGETS
 from wic.evaluation.metrics import TIME_TO_ACCURACY_THRESHOLDS as THRESHOLDS
@@ -457,6 +459,50 @@ def backends_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def selective_tta_summary(path: Path) -> dict:
+    """``benchmarks/selective_tta.py``'s CSV in a few numbers: the threshold it chose, the share
+    of test images scored again, test accuracy plain / full TTA / selective (means over the
+    models) and the selective pass's seconds as a share of full TTA's (mean, range)."""
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"{path} has no rows: run benchmarks/selective_tta.py first")
+
+    def col(key):
+        return np.array([float(r[key]) for r in rows])
+
+    diff = 100 * (col("test_selective") - col("test_full"))
+    ratio, plain_ratio = col("selective_s") / col("full_s"), col("plain_s") / col("full_s")
+    return {"cpu": rows[0]["cpu"], "models": len(rows), "threshold": float(rows[0]["threshold"]),
+            "held_out_images": int(col("held_out_images").sum()), "test_images": int(rows[0]["test_images"]),
+            "rerun_test": float(col("rerun_test").mean()),
+            "rerun_test_range": (float(col("rerun_test").min()), float(col("rerun_test").max())),
+            "test_plain": float(col("test_plain").mean()), "test_full": float(col("test_full").mean()),
+            "test_selective": float(col("test_selective").mean()),
+            "diff_points": float(diff.mean()), "diff_range": (float(diff.min()), float(diff.max())),
+            "time_ratio": float(ratio.mean()), "time_ratio_range": (float(ratio.min()), float(ratio.max())),
+            "plain_time_ratio": float(plain_ratio.mean())}
+
+
+def selective_tta_table(path: Path) -> str:
+    """``selective_tta.csv`` per model: share scored again, test accuracy plain / full TTA /
+    selective, and the evaluation seconds of each pass."""
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    lines = ["| model | held out | scored again (test) | plain | full TTA | selective | "
+             "vs full (points) | s plain | s full | s selective | × full's time |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        f = {k: float(r[k]) for k in ("rerun_test", "test_plain", "test_full", "test_selective",
+                                      "plain_s", "full_s", "selective_s")}
+        lines.append(f"| `{r['model']}` | {int(r['held_out_images']):,} | {f['rerun_test']:.1%} | "
+                     f"{f['test_plain']:.2%} | {f['test_full']:.2%} | {f['test_selective']:.2%} | "
+                     f"{100 * (f['test_selective'] - f['test_full']):+.2f} | {f['plain_s']:.1f} | "
+                     f"{f['full_s']:.1f} | {f['selective_s']:.1f} | "
+                     f"x{f['selective_s'] / f['full_s']:.2f} |")
+    return "\n".join(lines)
+
+
 def ablation_table(summary_csv: Path, runs_csv: Path | None = None) -> str:
     """The fast-recipe ablation: each variant's accuracy, difference and training time."""
     with open(summary_csv) as fh:
@@ -655,6 +701,13 @@ def render(results_dir: Path) -> str:
         parts += ["", f"**Fewer epochs: variants compared on held-out images** (`optimizer_study.csv`, "
                   f"{_cpu_of(rows)}; a tenth of the training images held out, ranked on them):", "",
                   optimizer_study_table(d / "optimizer_study.csv")]
+    if (d / "selective_tta.csv").is_file():
+        sm = selective_tta_summary(d / "selective_tta.csv")
+        parts += ["", f"**Selective test-time augmentation** (`selective_tta.csv`, {sm['cpu']}; "
+                  f"threshold {sm['threshold']:g} on the plain net's top probability, chosen on "
+                  f"{sm['held_out_images']:,} held-out images of the {sm['models']} models; "
+                  f"{sm['test_images']:,} test images, each pass timed in the same run):", "",
+                  selective_tta_table(d / "selective_tta.csv")]
     if (d / "robust_study.csv").is_file():
         parts += ["", "**Robustness: what training augmentations buy and cost** (`robust_study.csv`, "
                   "from the cards; augmentation strengths as recipe fields, 0 = off; training "

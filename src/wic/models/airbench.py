@@ -25,6 +25,7 @@ fast net; the names are the ones the committed models were saved with.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -344,6 +345,21 @@ def tta_level(model) -> int | None:
     """The model's TTA level, or None when it has no test-time augmentation."""
     levels = [layer.level for layer in model.layers if isinstance(layer, _TTABase)]
     return levels[0] if levels else None
+
+
+@contextlib.contextmanager
+def tta_disabled(model):
+    """Inside the block, ``model`` scores each image once, as it is (no test-time augmentation);
+    afterwards every TTA layer is switched back to what it was, even if the block failed."""
+    layers = [layer for layer in model.layers if isinstance(layer, _TTABase)]
+    before = [layer.enabled for layer in layers]
+    for layer in layers:
+        layer.enabled = False
+    try:
+        yield model
+    finally:
+        for layer, enabled in zip(layers, before):
+            layer.enabled = enabled
 
 
 def _cdf(xf):
