@@ -8,7 +8,9 @@ checkpoints, but each checkpoint's ``elapsed_s`` includes its own evaluation —
 would have had that test accuracy had you stopped there. ``train_s`` is the clock without any
 checkpoint evaluation; ``eval_s`` is the evaluation itself. By default checkpoint evaluations
 of a model with test-time augmentation use it (``--checkpoint-tta off`` switches it off for
-the intermediate checkpoints: cheaper, slightly lower accuracy; the final one always uses it).
+the intermediate checkpoints: cheaper, slightly lower accuracy; the final one always uses it, on
+every test image unless ``--final-tta-threshold P`` keeps it for the images whose plain top
+probability is below P).
 
 A recipe whose full run is unaffordable can be read from a finished run instead:
 ``--history seed=benchmarks/results/seed_v1_3_train.log`` takes per-epoch seconds and validation accuracy from
@@ -106,7 +108,12 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
         t1 = time.perf_counter()
         model = res.model
         set_tta(model, True)
-        acc = metrics.evaluate_model(model, dataset.x_test, dataset.y_test).accuracy
+        if args.final_tta_threshold is None:
+            acc = metrics.evaluate_model(model, dataset.x_test, dataset.y_test).accuracy
+        else:  # TTA only where the plain net is unsure (benchmarks/selective_tta.py)
+            probs, _ = metrics.predict_proba_selective(model, dataset.x_test,
+                                                       args.final_tta_threshold)
+            acc = metrics.evaluate_probs(probs, dataset.y_test).accuracy
         eval_s = time.perf_counter() - t1
         out = None
     train_s = time.perf_counter() - t0 - cb.eval_total - (eval_s if out is None else 0)
@@ -114,7 +121,9 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
         train_s -= eval_s
     final = {"recipe": label, "epoch": "final", "train_s": round(train_s, 1),
              "eval_s": round(eval_s, 1), "elapsed_s": round(train_s + eval_s, 1),
-             "test_accuracy": round(acc, 4), "tta": True, "source": "measured",
+             "test_accuracy": round(acc, 4), "source": "measured",
+             "tta": (True if args.final_tta_threshold is None
+                     else f"selective (top probability < {args.final_tta_threshold:g})"),
              "data_load_s": round(load_s, 1), "checkpoint_eval_total_s": round(cb.eval_total, 1),
              # other work on the machine slows a run: the 1-minute load average at its end
              "load_avg_end": round(os.getloadavg()[0], 2),
@@ -239,6 +248,10 @@ def main(argv=None) -> int:
     p.add_argument("--stop-at", type=float, metavar="ACC",
                    help="stop each trained recipe at its first checkpoint with test accuracy >= "
                         "ACC (time-to-target runs, e.g. 0.78 for the seed recipe)")
+    p.add_argument("--final-tta-threshold", type=float, metavar="P",
+                   help="score the final model with its TTA only on the test images whose plain "
+                        "top probability is below P (selective TTA; benchmarks/selective_tta.py "
+                        "measures what it saves and costs); default: TTA on every image")
     p.add_argument("--save", help="save the trained model of --save-recipe under this name")
     p.add_argument("--save-recipe", default="fast")
     p.add_argument("--label-suffix", default="", help="appended to recipe labels (repeat runs)")
@@ -258,6 +271,13 @@ def main(argv=None) -> int:
             p.error(f"--targets {t!r}: accepted: ACCURACY@MINUTES, e.g. 0.94@45")
     if args.stop_at is not None and not 0 < args.stop_at <= 1:
         p.error(f"--stop-at {args.stop_at}: accepted: an accuracy in (0, 1], e.g. 0.78")
+    if args.final_tta_threshold is not None:
+        if not 0 <= args.final_tta_threshold <= 1:
+            p.error(f"--final-tta-threshold {args.final_tta_threshold}: accepted: a probability "
+                    "in [0, 1], e.g. 0.5 (leave it out for TTA on every image)")
+        if args.save:
+            p.error("--final-tta-threshold with --save: a saved model's card records its accuracy "
+                    "with TTA on every image; race without --save")
     try:  # every run's recipe is built (and checked) before anything trains
         runs = [] if args.plot_from_csv else run_specs(args)
     except ValueError as err:

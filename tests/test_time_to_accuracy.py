@@ -74,11 +74,31 @@ def test_stop_at_ends_a_run_at_its_first_checkpoint_at_the_target(tmp_path):
     assert "reached 5.00%: stopping (--stop-at)" in stdout
 
 
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.skipif(not os.environ.get("WIC_DATA_DIR"), reason="WIC_DATA_DIR is not set (CI sets it)")
+def test_final_evaluation_can_apply_tta_selectively(tmp_path):
+    """Threshold 0 scores no image again: the final score is the plain net's, the same as the last
+    checkpoint's without TTA (same weights: one epoch, no lookahead to move them at the end)."""
+    out = tmp_path / "sel"
+    stdout, rows = run_benchmark(
+        "time_to_accuracy.py", out, out / "t.csv", "--run", "sel@fast:1=airbench_cpu_xs",
+        "--set", "sel:lookahead=false,batch_size=250", "--train-subset", "500", "--checkpoint-tta", "off",
+        "--final-tta-threshold", "0", "--runs-dir", str(out / "runs"), "--csv", str(out / "t.csv"),
+        "--plot", str(out / "t.png"), "--verbose", "0", "--targets")
+    checkpoint, final = rows
+    assert (checkpoint["epoch"], checkpoint["tta"], final["epoch"]) == ("1", "False", "final")
+    assert final["tta"] == "selective (top probability < 0)"
+    assert final["test_accuracy"] == checkpoint["test_accuracy"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--stop-at", "78"], "--stop-at 78.0: accepted: an accuracy in (0, 1]"),
     (["--targets", "94@45"], "--targets '94@45': accepted: ACCURACY@MINUTES"),
     (["--run", "fast=airbench_cpu_s", "--set", "x:optimizer=muon"],
      "--set for x: no --run has that label"),
+    (["--final-tta-threshold", "1.5"], "--final-tta-threshold 1.5: accepted: a probability in [0, 1]"),
+    (["--final-tta-threshold", "0.5", "--save", "m"], "--final-tta-threshold with --save"),
 ])
 def test_bad_options_are_refused_before_training(args, message):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_accuracy.py"), *args],

@@ -795,6 +795,7 @@ def selective_tta(curve: list[dict], runs: list[dict], path=None,
     evaluation time as a share of full TTA's, a bar for the mean and a dot per model."""
     plt, _ = _plt()
     threshold = float(runs[0]["threshold"])
+    at = min(curve, key=lambda r: abs(float(r["threshold"]) - threshold))  # the chosen point
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.4, 1]})
     for i, (share, acc, label, ls) in enumerate(
             (("rerun_held_out", "held_out_accuracy", "held-out images (threshold chosen here)", "-"),
@@ -802,10 +803,8 @@ def selective_tta(curve: list[dict], runs: list[dict], path=None,
         x = [100 * float(r[share]) for r in curve]
         y = [100 * float(r[acc]) for r in curve]
         left.plot(x, y, ls, color=PALETTE[i], lw=2, label=label)
-        at = min(curve, key=lambda r: abs(float(r["threshold"]) - threshold))
         left.plot(100 * float(at[share]), 100 * float(at[acc]), "o", ms=10, color=PALETTE[i])
         left.axhline(y[-1], ls=":", color=PALETTE[i], lw=1)
-    at = min(curve, key=lambda r: abs(float(r["threshold"]) - threshold))
     left.annotate(f"threshold {threshold:g}:\n{float(at['rerun_test']):.0%} of test images\nscored again",
                   (100 * float(at["rerun_test"]), 100 * float(at["test_accuracy"])),
                   textcoords="offset points", xytext=(25, -60), fontsize=11,
