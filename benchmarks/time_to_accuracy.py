@@ -282,6 +282,14 @@ def main(argv=None) -> int:
         runs = [] if args.plot_from_csv else run_specs(args)
     except ValueError as err:
         p.error(str(err))
+    if args.final_tta_threshold is not None:  # refused now, not after a run has trained
+        from wic import models
+        from wic.models.airbench import tta_level
+
+        no_tta = sorted({m for _, m, _ in runs if not tta_level(models.build(m))})
+        if no_tta:
+            p.error(f"--final-tta-threshold: no test-time augmentation to apply selectively in "
+                    f"{', '.join(no_tta)}; accepted: nets with TTA (the airbench_cpu family)")
 
     print(f"CPU: {config.describe_cpu()}; load average {os.getloadavg()[0]:.2f}", flush=True)
     rows: list[dict] = []

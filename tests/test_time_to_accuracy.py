@@ -99,6 +99,8 @@ def test_final_evaluation_can_apply_tta_selectively(tmp_path):
      "--set for x: no --run has that label"),
     (["--final-tta-threshold", "1.5"], "--final-tta-threshold 1.5: accepted: a probability in [0, 1]"),
     (["--final-tta-threshold", "0.5", "--save", "m"], "--final-tta-threshold with --save"),
+    (["--final-tta-threshold", "0.5", "--run", "seed=seed_v1_3"],
+     "--final-tta-threshold: no test-time augmentation to apply selectively in seed_v1_3"),
 ])
 def test_bad_options_are_refused_before_training(args, message):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_accuracy.py"), *args],
