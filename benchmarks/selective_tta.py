@@ -60,8 +60,10 @@ def main(argv=None) -> int:
     from wic.experiments import results
     from wic.models.airbench import tta_disabled, tta_level
     from wic.serving import resolve_model_path
-    from wic.training.recipe import Recipe
-    from wic.training.trainer import training_arrays
+    from wic.training import held_out_images
+
+    def accuracy(probs, y):
+        return float((probs.argmax(1) == y).mean())
 
     cpu = config.describe_cpu()
     print(f"CPU: {cpu}; load {os.getloadavg()[0]:.2f}", flush=True)
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
         if not tta_level(model):
             print(f"{path.stem}: no test-time augmentation; skipped", flush=True)
             continue
-        _, held = training_arrays(ds, Recipe.from_dict(cards.read_card(path).get("recipe", {})))
+        held = held_out_images(cards.read_card(path), ds)
         if held is None:
             print(f"{path.stem}: trained on every training image, so there are no held-out images "
                   "to choose a threshold on; skipped", flush=True)
@@ -90,8 +92,7 @@ def main(argv=None) -> int:
                        "held_full": held_full, "test_plain": test_plain, "test_full": test_full,
                        "plain_s": plain_s, "full_s": full_s})
         print(f"[{i}/{len(paths)}] {path.stem}: test accuracy plain "
-              f"{metrics.evaluate_probs(test_plain, y_test).accuracy:.4f}, full TTA "
-              f"{metrics.evaluate_probs(test_full, y_test).accuracy:.4f} "
+              f"{accuracy(test_plain, y_test):.4f}, full TTA {accuracy(test_full, y_test):.4f} "
               f"({plain_s:.1f} s, {full_s:.1f} s)", flush=True)
     if not scored:
         print("no model with test-time augmentation and held-out images: nothing measured",
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
                                              THRESHOLDS)
     test_curve = metrics.selective_tta_curve(pooled("test_plain"), pooled("test_full"), y_tests,
                                              THRESHOLDS)
-    full_held = float((pooled("held_full").argmax(1) == y_held).mean())
+    full_held = accuracy(pooled("held_full"), y_held)
     chosen = metrics.choose_tta_threshold(held_curve, full_held)
     threshold = THRESHOLDS[-1] if chosen is None else chosen
     print(f"threshold chosen on {len(y_held)} held-out images of {len(scored)} "
@@ -118,20 +119,19 @@ def main(argv=None) -> int:
     for s in scored:
         (probs, rerun), sel_s = _timed(metrics.predict_proba_selective, s["model"], x_test,
                                        threshold)
-        acc = {key: float((s[key].argmax(1) == y).mean())
-               for key, y in (("held_plain", s["held"][1]), ("held_full", s["held"][1]),
-                              ("test_plain", y_test), ("test_full", y_test))}
-        held_rerun = s["held_plain"].max(1) < threshold
-        held_sel = np.where(held_rerun, s["held_full"].argmax(1), s["held_plain"].argmax(1))
+        y = s["held"][1]
+        [held_sel] = metrics.selective_tta_curve(s["held_plain"], s["held_full"], y, [threshold])
         rows.append({
-            "cpu": cpu, "model": s["path"].stem, "held_out_images": len(s["held"][1]),
+            "cpu": cpu, "model": s["path"].stem, "held_out_images": len(y),
             "test_images": len(y_test),
-            "threshold": threshold, "rerun_held_out": round(float(held_rerun.mean()), 4),
+            "threshold": threshold, "rerun_held_out": round(held_sel["rerun_fraction"], 4),
             "rerun_test": round(float(rerun.mean()), 4),
-            "held_out_plain": round(acc["held_plain"], 4), "held_out_full": round(acc["held_full"], 4),
-            "held_out_selective": round(float((held_sel == s["held"][1]).mean()), 4),
-            "test_plain": round(acc["test_plain"], 4), "test_full": round(acc["test_full"], 4),
-            "test_selective": round(float((probs.argmax(1) == y_test).mean()), 4),
+            "held_out_plain": round(accuracy(s["held_plain"], y), 4),
+            "held_out_full": round(accuracy(s["held_full"], y), 4),
+            "held_out_selective": round(held_sel["accuracy"], 4),
+            "test_plain": round(accuracy(s["test_plain"], y_test), 4),
+            "test_full": round(accuracy(s["test_full"], y_test), 4),
+            "test_selective": round(accuracy(probs, y_test), 4),
             "plain_s": round(s["plain_s"], 2), "full_s": round(s["full_s"], 2),
             "selective_s": round(sel_s, 2)})
         r = rows[-1]

@@ -81,7 +81,7 @@ def test_final_evaluation_can_apply_tta_selectively(tmp_path):
     """Threshold 0 scores no image again: the final score is the plain net's, the same as the last
     checkpoint's without TTA (same weights: one epoch, no lookahead to move them at the end)."""
     out = tmp_path / "sel"
-    stdout, rows = run_benchmark(
+    _, rows = run_benchmark(
         "time_to_accuracy.py", out, out / "t.csv", "--run", "sel@fast:1=airbench_cpu_xs",
         "--set", "sel:lookahead=false,batch_size=250", "--train-subset", "500", "--checkpoint-tta", "off",
         "--final-tta-threshold", "0", "--runs-dir", str(out / "runs"), "--csv", str(out / "t.csv"),

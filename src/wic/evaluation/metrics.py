@@ -43,7 +43,7 @@ def predict_proba_selective(model, x_uint8: np.ndarray, threshold: float,
                          "(its TTA level is 0 or it has no TTA layers)")
     with airbench.tta_disabled(model):
         probs = predict_proba(model, x_uint8, batch_size)
-    rerun = probs.max(1) < threshold if len(probs) else np.zeros(0, bool)
+    rerun = probs.max(1) < threshold
     if rerun.any():
         probs[rerun] = predict_proba(model, x_uint8[rerun], batch_size)
     return probs, rerun

@@ -110,25 +110,24 @@ def save(fig, path: str | Path | None, dpi: int = 150):
     return fig
 
 
-def _write_png(fig, path: Path, dpi: int) -> int:
+def _write_png(fig, path: Path, dpi: int) -> None:
     """Save ``fig`` at ``dpi``, kept under :data:`MAX_BYTES`: a file over it is written again
     without its alpha channel (lossless, the figures are opaque), then at a tenth fewer dots per
-    inch until it fits. Text keeps its size relative to the figure, so it reads the same at a
-    given display width. Returns the dpi written (72 at the least)."""
+    inch until it fits (72 at the least; the committed-figures test names a file still over)."""
     from PIL import Image
 
     while True:
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
         if path.stat().st_size <= MAX_BYTES:
-            return dpi
+            return
         with Image.open(path) as im:
             im.load()
         if im.mode == "RGBA" and im.getextrema()[3][0] == 255:
             im.convert("RGB").save(path, optimize=True)
             if path.stat().st_size <= MAX_BYTES:
-                return dpi
+                return
         if dpi <= 72:
-            return dpi  # the committed-figures test names it
+            return
         dpi = max(72, int(dpi * 0.9))
 
 
@@ -817,10 +816,11 @@ def selective_tta(curve: list[dict], runs: list[dict], path=None,
               ("full TTA (6 views)", "full_s"))
     for i, (_label, key) in enumerate(passes):
         shares = [float(r[key]) / float(r["full_s"]) for r in runs]
-        right.barh(i, np.mean(shares), color=PALETTE[i + 2], alpha=0.8)
+        mean = float(np.mean(shares))
+        right.barh(i, mean, color=PALETTE[i + 2], alpha=0.8)
         right.plot(shares, [i] * len(shares), "o", color="0.2", ms=5, alpha=0.7)
-        right.annotate(f"x{np.mean(shares):.2f}", (np.mean(shares), i), textcoords="offset points",
-                       xytext=(6, 8), fontsize=12)
+        right.annotate(f"x{mean:.2f}", (mean, i), textcoords="offset points", xytext=(6, 8),
+                       fontsize=12)
     right.set_yticks(range(len(passes)), [p[0] for p in passes])
     right.set_ylim(len(passes) - 0.4, -0.6)
     right.set_xlim(0, 1.25)

@@ -10,12 +10,19 @@
 
 from wic.training.recipe import Recipe, field_names, field_types
 from wic.training.recipes import FAST, FAST94, RECIPES, SEED, recipe_named
-from wic.training.ship import TrainedModel, calibrate, promote, run_folder, train_and_save
+from wic.training.ship import (
+    TrainedModel,
+    calibrate,
+    held_out_images,
+    promote,
+    run_folder,
+    train_and_save,
+)
 from wic.training.trainer import TrainResult, fit, training_arrays
 
 __all__ = [
     "FAST", "FAST94", "RECIPES", "SEED", "Recipe", "TrainResult", "TrainedModel", "calibrate",
     "field_names",
-    "field_types", "fit", "promote", "recipe_named", "run_folder", "train_and_save",
+    "field_types", "fit", "held_out_images", "promote", "recipe_named", "run_folder", "train_and_save",
     "training_arrays",
 ]

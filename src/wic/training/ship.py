@@ -21,7 +21,7 @@ from wic import cards, config, data, models
 from wic.evaluation import calibration, metrics
 from wic.training.recipe import Recipe
 from wic.training.recipes import SEED
-from wic.training.trainer import TrainResult, fit
+from wic.training.trainer import TrainResult, fit, training_arrays
 
 
 @dataclass
@@ -137,6 +137,12 @@ def promote(name_or_path: str | Path, *, models_dir: Path | None = None,
     return dest
 
 
+def held_out_images(card: dict, dataset: data.Cifar10):
+    """The (x, y) training images a saved model's run held out, rebuilt exactly as its recipe
+    (``card["recipe"]``: subset, seed, ``validation_split``) split them; None if it held none."""
+    return training_arrays(dataset, Recipe.from_dict(card.get("recipe", {})))[1]
+
+
 def calibrate(path: str | Path, dataset: data.Cifar10, *, fallback_images: int = 5000,
               test_probs=None) -> dict:
     """Fit and store the temperature of an already saved model (its card's ``calibration``).
@@ -149,10 +155,7 @@ def calibrate(path: str | Path, dataset: data.Cifar10, *, fallback_images: int =
     path = Path(path)
     card = cards.read_card(path)
     model = models.load(path)
-    recipe = Recipe.from_dict(card.get("recipe", {}))
-    from wic.training.trainer import training_arrays
-
-    _, held = training_arrays(dataset, recipe)
+    held = held_out_images(card, dataset)
     if held is not None:
         x_cal, y_cal, seen = held[0], held[1], False
     else:
