@@ -5,8 +5,8 @@
 Each NAME is a shipped model (``models/NAME.json``) or a finished run (``runs/NAME/NAME.json``)
 whose card holds a CIFAR-10-C (regenerated) benchmark (``wic evaluate --model ... --robustness
 --robustness-subset 300 --write-card``). The row records the recipe's augmentation fields (with
-how many last epochs were clean), the share of training images held out, the epochs, the
-training seconds, the clean test accuracy, the calibration error after the card's temperature,
+how many last epochs were clean), the share of training images held out, the epochs, the seed,
+the training seconds, the clean test accuracy, the calibration error after the card's temperature,
 the benchmark's mean and its mean per family. Rows go to
 ``benchmarks/results/robust_study.csv`` (a model already there is replaced); the table in
 ``benchmarks/FAST_RECIPE.md`` is rendered from it (``python benchmarks/report.py``), and
@@ -23,9 +23,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 AUGMENTATIONS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
                  "clean_noisy_epochs")
-COLUMNS = ["model", *AUGMENTATIONS, "validation_split", "epochs", "train_seconds", "test_accuracy",
+COLUMNS = ["model", *AUGMENTATIONS, "validation_split", "epochs", "seed", "train_seconds",
+           "test_accuracy",
            "test_ece_calibrated", "corruption_mean", "corruption_images", "noise_family",
            "blur_family", "weather_family", "digital_family", "command"]
+
+
+def seed_of(command: str | None) -> int | str:
+    """The seed a ``wic train`` command (as a card records it) trained with: its ``--seed``, else
+    its recipe's default (``--recipe``, default the seed's). For rows written before the CSV had
+    a seed column; '' when the command is not a ``wic train`` one."""
+    from wic.training import recipe_named
+
+    words = (command or "").split()
+    # the card records the program as it was called: wic, or wic's cli.py run by Python
+    if len(words) < 2 or Path(words[0]).name not in ("wic", "cli.py") or words[1] != "train":
+        return ""
+    flag = {a: b for a, b in zip(words, words[1:]) if a.startswith("--")}
+    return int(flag["--seed"]) if "--seed" in flag else recipe_named(flag.get("--recipe", "seed")).seed
 
 
 def row(name: str) -> dict:
@@ -49,7 +64,8 @@ def row(name: str) -> dict:
     return {"model": name, **{k: recipe.get(k, 0) for k in AUGMENTATIONS},
             # the share of training images held out (to fit the temperature): not trained on
             "validation_split": recipe.get("validation_split", 0),
-            "epochs": card.get("epochs_run"), "train_seconds": round(card["train_wall_time_s"], 1),
+            "epochs": card.get("epochs_run"), "seed": recipe.get("seed", seed_of(card.get("command"))),
+            "train_seconds": round(card["train_wall_time_s"], 1),
             "test_accuracy": card["test_accuracy"],
             "test_ece_calibrated": (card.get("calibration") or {}).get("test_ece_after", ""),
             "corruption_mean": round(rob["mean_accuracy"], 4),
@@ -71,6 +87,9 @@ def main(argv=None) -> int:
     new = [row(n) for n in args.names]
     old = results.read_rows(args.csv) if args.csv.is_file() else []
     kept = [r for r in old if r["model"] not in {n["model"] for n in new}]
+    for r in kept:  # rows older than the seed column: the seed their command trained with
+        if r.get("seed") in (None, ""):
+            r["seed"] = seed_of(r.get("command"))
     results.write_rows(args.csv, [*kept, *new], COLUMNS)
     shown = [r for r in results.read_rows(args.csv)
              if float(r["test_accuracy"]) >= args.figure_min_accuracy]

@@ -1,8 +1,10 @@
-"""Run a script of ``benchmarks/`` the way a user does, its outputs kept under a test folder."""
+"""Run a script of ``benchmarks/`` the way a user does, its outputs kept under a test folder; or
+load it as a module to test its functions."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -22,3 +24,12 @@ def run_benchmark(script: str, out: Path, table: Path, *args: str) -> tuple[str,
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(table) as fh:
         return proc.stdout, list(csv.DictReader(fh))
+
+
+def load_benchmark(script: str):
+    """``benchmarks/SCRIPT`` as a module (the scripts are not a package), its functions callable."""
+    path = ROOT / "benchmarks" / script
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -322,6 +322,24 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
     (line,) = [ln for ln in fig.axes[0].get_lines()
                if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
     assert list(line.get_xdata()) == pytest.approx([93.68, 93.96, 94.13])
+    # one recipe trained with other seeds: not joined; a diamond at the mean, bars over the range
+    rows = _tradeoff_rows()
+    rows += [{**rows[3], "model": "r2_s1", "seed": 1, "test_accuracy": 0.9380,
+              "corruption_mean": 0.874},
+             {**rows[3], "model": "r2_s2", "seed": 2, "test_accuracy": 0.9412,
+              "corruption_mean": 0.845}]
+    ax = plots.robustness_tradeoff(rows).axes[0]
+    (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
+    assert list(line.get_xdata()) == pytest.approx([93.68, 93.96, 94.13])
+    (mean,) = [ln for ln in ax.get_lines() if ln.get_marker() == "D" and len(ln.get_xdata())]
+    assert (mean.get_xdata()[0], mean.get_ydata()[0]) == pytest.approx(
+        ((93.96 + 93.80 + 94.12) / 3, (86.6 + 87.4 + 84.5) / 3))
+    bars = [c for c in ax.collections if c.get_segments()]
+    assert sorted(tuple(np.round(np.ravel(c.get_segments()[0]), 2)) for c in bars) == [
+        (93.8, 86.17, 94.12, 86.17), (93.96, 84.5, 93.96, 87.4)]  # across, then up
+    texts = {t.get_text() for t in ax.texts}
+    assert {"r2 · 2 clean", "r2_s1", "r2_s2", "mean of 3 seeds"} <= texts  # the first says how
+    assert "several seeds" in ax.get_legend().get_texts()[-1].get_text()
     with pytest.raises(ValueError, match="robust_study.py"):
         plots.robustness_tradeoff([])
 

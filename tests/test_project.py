@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import yaml
+from benchtools import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,18 +89,13 @@ def test_readme_predict_example_is_a_real_run_of_the_default_model(monkeypatch):
     """The README's `wic predict` example is `benchmarks/readme_predict.py`'s output: the model
     it names is the default the rule picks, and re-running it gives the same answers (top class
     and percentage within 0.3 points: the last digit may move between CPUs)."""
-    import importlib.util
-
     from wic.serving.classifier import resolve_model_path
 
     monkeypatch.setenv("WIC_MODELS_DIR", str(ROOT / "models"))  # the shipped models
     readme = (ROOT / "README.md").read_text()
     shown = readme.split("<!-- predict-example:begin -->")[1].split("<!-- predict-example:end -->")[0]
     assert f"the default model `{resolve_model_path(None).stem}`" in " ".join(shown.split())
-    spec = importlib.util.spec_from_file_location("readme_predict", ROOT / "benchmarks" / "readme_predict.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    fresh = mod.block()
+    fresh = load_benchmark("readme_predict.py").block()
 
     def answers(text):
         found = re.findall(r"^(\w+)\.png:\n  (\w+): ([\d.]+)%", text, flags=re.M)

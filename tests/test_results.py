@@ -326,26 +326,61 @@ def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp
     # a row written before clean_epochs existed has no such column: read as none clean
     path = results.write_rows(tmp_path / "robust_study.csv", rows, cols)
     table = results.robust_study_table(path)
-    assert ("| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | – | 20.0 min | 94.37% | **68.8%** (n=300) "
+    assert ("| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | – | – | 20.0 min | 94.37% | **68.8%** (n=300) "
             "| 25.2% | 73.5% | 87.3% | 78.2% |") in table
     rows.append({**rows[0], "model": "robust", "noise": 0.08, "blur": 0.8, "clean_epochs": 3,
                  "epochs": 28})
     path = results.write_rows(tmp_path / "robust_study.csv", rows, [*cols, "clean_epochs"])
     table = results.robust_study_table(path)
-    assert "| `robust` | nesterov | 0.08 / 0.8 / 0 / 0 | 28 (3 clean) | – | 20.0 min |" in table
-    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | – | 20.0 min |" in table
+    assert "| `robust` | nesterov | 0.08 / 0.8 / 0 / 0 | 28 (3 clean) | – | – | 20.0 min |" in table
+    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | – | – | 20.0 min |" in table
     rows[1].update(clean_noisy_epochs=1)
     path = results.write_rows(tmp_path / "robust_study.csv", rows,
                               [*cols, "clean_epochs", "clean_noisy_epochs"])
-    assert "| 28 (3 clean, 1 of them noisy) | – |" in results.robust_study_table(path)
+    assert "| 28 (3 clean, 1 of them noisy) | – | – |" in results.robust_study_table(path)
     # the share of training images held out: a percentage, 'none', or '–' for older rows
     rows[0]["validation_split"], rows[1]["validation_split"] = 0, 0.05
     path = results.write_rows(tmp_path / "robust_study.csv", rows,
                               [*cols, "clean_epochs", "clean_noisy_epochs", "validation_split"])
     table = results.robust_study_table(path)
-    assert "| 28 (3 clean, 1 of them noisy) | 5% | 20.0 min |" in table
-    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | none | 20.0 min |" in table
+    assert "| 28 (3 clean, 1 of them noisy) | 5% | – | 20.0 min |" in table
+    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | none | – | 20.0 min |" in table
     assert "what training augmentations buy and cost" in results.render(tmp_path)
+    # the seed each run trained with
+    rows[0]["seed"], rows[1]["seed"] = 1337, 2
+    path = results.write_rows(tmp_path / "robust_study.csv", rows, [
+        *cols, "clean_epochs", "clean_noisy_epochs", "validation_split", "seed"])
+    assert "| 28 (3 clean, 1 of them noisy) | 5% | 2 | 20.0 min |" in results.robust_study_table(path)
+
+
+def test_robust_repeats_give_a_recipes_mean_range_and_runs_meeting_both_targets(tmp_path):
+    cols = ["model", "optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
+            "clean_noisy_epochs", "validation_split", "epochs", "seed", "train_seconds",
+            "test_accuracy", "corruption_mean", "corruption_images", "noise_family",
+            "blur_family", "weather_family", "digital_family"]
+    fams = dict(noise_family=0.8, blur_family=0.8, weather_family=0.9, digital_family=0.85)
+    recipe = dict(optimizer="muon", noise=0.08, blur=0.8, brightness=0.2, contrast=0.3,
+                  clean_epochs=2, clean_noisy_epochs=0, validation_split=0.05, epochs=28,
+                  train_seconds=2300, corruption_images=300, **fams)
+    rows = [{**recipe, "model": "r", "seed": 1337, "test_accuracy": 0.9402, "corruption_mean": 0.870},
+            # one clean epoch more: another recipe, one seed, so no line of its own
+            {**recipe, "model": "r3", "clean_epochs": 3, "seed": 1337, "test_accuracy": 0.9413,
+             "corruption_mean": 0.849},
+            {**recipe, "model": "r_s1", "seed": 1, "test_accuracy": 0.9380, "corruption_mean": 0.874},
+            {**recipe, "model": "r_s2", "seed": 2, "test_accuracy": 0.9412, "corruption_mean": 0.845}]
+    path = results.write_rows(tmp_path / "robust_study.csv", rows, cols)
+    # by hand: clean (94.02 + 93.80 + 94.12) / 3 = 93.98; corrupted (87.0 + 87.4 + 84.5) / 3 = 86.3;
+    # r meets both, r_s1 misses 94% clean, r_s2 misses 85% corrupted
+    assert results.robust_repeats_lines(path) == [
+        "`r`'s recipe, 3 seeds (1337, 1, 2): clean test **93.98%** mean (93.80%–94.12%), "
+        "CIFAR-10-C **86.3%** mean (84.5%–87.4%); 1 of 3 runs meet both targets (≥ 94% clean, "
+        "≥ 85% corrupted)."]
+    assert results.robust_repeats_lines(path, clean_target=0.93)[0].endswith(
+        "2 of 3 runs meet both targets (≥ 93% clean, ≥ 85% corrupted).")
+    assert "`r`'s recipe, 3 seeds" in results.render(tmp_path)
+    # one seed per recipe: nothing to say about a spread
+    path = results.write_rows(tmp_path / "robust_study.csv", rows[:2], cols)
+    assert results.robust_repeats_lines(path) == []
 
 
 def test_run_names_spell_out_a_labelled_variant():

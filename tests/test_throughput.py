@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchtools import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,12 +24,7 @@ def test_an_unknown_net_is_refused_with_the_registered_names_before_anything_is_
 
 
 def _throughput_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("throughput.py")
 
 
 def test_fast_kernel_runs_give_two_on_off_ratios_against_the_mean_of_the_first_and_last(capsys):

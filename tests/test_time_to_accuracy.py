@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from benchtools import run_benchmark
+from benchtools import load_benchmark, run_benchmark
 
 from wic.evaluation import metrics, plots
 from wic.experiments import results
@@ -110,13 +110,7 @@ def test_bad_options_are_refused_before_training(args, message):
 
 
 def _script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("time_to_accuracy",
-                                                  ROOT / "benchmarks" / "time_to_accuracy.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("time_to_accuracy.py")
 
 
 def _specs(*argv):

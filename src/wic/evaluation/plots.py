@@ -21,7 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS, TIME_TO_ACCURACY_THRESHOLDS
+from wic.evaluation.metrics import (
+    CLEAN_TARGET,
+    CORRUPTED_TARGET,
+    TIME_TO_ACCURACY_TARGETS,
+    TIME_TO_ACCURACY_THRESHOLDS,
+)
 
 #: Okabe & Ito's colour-blind-safe palette (blue, orange, bluish green, vermillion, reddish
 #: purple, sky blue, yellow, black): every series colour in the project's figures.
@@ -866,15 +871,18 @@ def robustness_by_model(cards: dict[str, dict], path=None,
     return save(fig, path)
 
 
-def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.94,
-                        robust_target: float = 0.85,
+def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CLEAN_TARGET,
+                        robust_target: float = CORRUPTED_TARGET,
                         title: str = "Clean accuracy against robustness: what augmentation costs"):
     """One point per trained model (``robust_study.csv`` rows): clean test accuracy across,
     CIFAR-10-C (regenerated) mean up; the targets as dashed lines, the corner that meets both
     shaded. Models of one augmentation recipe that differ only in how many last epochs were
     clean are joined, so the trade a teacher wants to show — each clean epoch buys clean
     accuracy with robustness — reads as one line. A model that held out a different share of its
-    training images (``validation_split``) than most is labelled with it and not joined."""
+    training images (``validation_split``) than most is labelled with it and not joined.
+    Models of one recipe trained with different seeds (the ``seed`` column) are not joined
+    either: their mean is a diamond whose bars span their range, so one run reads as one
+    sample of a spread; only the first of them carries the recipe's note."""
     plt, _ = _plt()
     if not rows:
         raise ValueError("no rows: run benchmarks/robust_study.py first")
@@ -891,9 +899,11 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
                 (hi_x, hi_y), xytext=(-6, -6), textcoords="offset points", ha="right", va="top",
                 fontsize=11, color="0.3")
 
-    def recipe_key(r):
-        return tuple(str(r.get(k)) for k in ("optimizer", "noise", "blur", "brightness",
-                                             "contrast", "epochs", "validation_split"))
+    def recipe_key(r, *, seed=True):
+        fields = ("optimizer", "noise", "blur", "brightness", "contrast", "epochs",
+                  "validation_split") + (("seed",) if seed else ("clean_epochs",
+                                                                  "clean_noisy_epochs"))
+        return tuple(str(r.get(k) or 0) for k in fields)
 
     # a model that held out a different share of its training images than most is labelled so
     held = [float(r.get("validation_split") or 0) for r in rows]
@@ -908,6 +918,21 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
         if len(plain) > 1:
             ax.plot([clean[i] for i in plain], [robust[i] for i in plain], "-", color=PALETTE[0],
                     lw=1.5, alpha=0.6, zorder=1)
+    # one recipe, several seeds: the mean and the range of its runs
+    repeats: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        repeats.setdefault(recipe_key(r, seed=False), []).append(i)
+    repeats = {k: m for k, m in repeats.items() if len({str(rows[i].get("seed")) for i in m}) > 1}
+    for members in repeats.values():
+        xs_, ys_ = [clean[i] for i in members], [robust[i] for i in members]
+        mx, my = float(np.mean(xs_)), float(np.mean(ys_))
+        ax.errorbar(mx, my, xerr=[[mx - min(xs_)], [max(xs_) - mx]],
+                    yerr=[[my - min(ys_)], [max(ys_) - my]], fmt="D", ms=9, mfc="white",
+                    color=PALETTE[3], lw=1.5, capsize=4, zorder=3)
+        ax.annotate(f"mean of {len(members)} seeds", (mx, my), xytext=(0, -14),
+                    textcoords="offset points", ha="center", va="top", fontsize=10,
+                    color=PALETTE[3])
+    later_seed = {i for m in repeats.values() for i in m[1:]}
     augmented = [any(float(r.get(k) or 0) for k in ("noise", "blur", "brightness", "contrast"))
                  for r in rows]
     # the augmented models' names share a prefix (say 'x_robust_'): label them by the rest
@@ -936,6 +961,8 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
         note = f" · {ce} clean" + (f" ({cn} noisy)" if cn else "") if ce else ""
         if held[i] != usual:
             note += f" · {held[i]:.0%} held out"
+        if i in later_seed:  # the first run of its recipe says how it was trained
+            note = ""
         name = r["model"][len(prefix):] if augmented[i] and prefix else r["model"]
         right = on_right[i]
         moved = abs(label_y[i] - robust[i]) > 1e-9
@@ -952,6 +979,9 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = 0.
     ax.plot([], [], "o", color=PALETTE[0], label="trained with noise/blur/colour augmentation"
             + (f" ({prefix}…)" if prefix else ""))
     ax.plot([], [], "s", color=PALETTE[1], label="trained without")
+    if repeats:
+        ax.errorbar([], [], xerr=[], yerr=[], fmt="D", mfc="white", color=PALETTE[3],
+                    label="one recipe, several seeds: mean and range")
     # the empty middle: the augmented points sit high, the unaugmented ones low
     ax.legend(loc="center left", fontsize=10, frameon=False)
     fig.tight_layout()

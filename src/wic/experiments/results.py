@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from wic import cards
+from wic.evaluation.metrics import CLEAN_TARGET, CORRUPTED_TARGET, time_to_threshold
 from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS as TARGETS
 from wic.evaluation.metrics import TIME_TO_ACCURACY_THRESHOLDS as THRESHOLDS
-from wic.evaluation.metrics import time_to_threshold
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -643,8 +643,9 @@ def robust_study_table(path: Path) -> str:
     images held out, minutes, clean test accuracy, and the CIFAR-10-C (regenerated) mean overall
     and per family."""
     lines = ["| model | optimizer | noise / blur / brightness / contrast | epochs (last ones clean) "
-             "| held out | training | clean test | CIFAR-10-C mean | noise | blur | weather | digital |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| held out | seed | training | clean test | CIFAR-10-C mean | noise | blur | weather "
+             "| digital |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in read_rows(path):
         aug = " / ".join(f"{float(r[k]):g}" for k in ("noise", "blur", "brightness", "contrast"))
         fams = " | ".join(f"{float(r[f + '_family']):.1%}" for f in ("noise", "blur", "weather",
@@ -655,10 +656,42 @@ def robust_study_table(path: Path) -> str:
         epochs = f"{r['epochs']} ({clean} clean{kept})" if clean else str(r["epochs"])
         share = float(r.get("validation_split") or 0)  # rows older than the column: unknown
         held = f"{share:.0%}" if share else ("none" if "validation_split" in r else "–")
-        lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {epochs} | {held} "
+        seed = r.get("seed") or "–"  # rows older than the column: unknown
+        lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {epochs} | {held} | {seed} "
                      f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['test_accuracy']):.2%} "
                      f"| **{float(r['corruption_mean']):.1%}** (n={r['corruption_images']}) | {fams} |")
     return "\n".join(lines)
+
+
+#: What a robustness recipe is: the fields a run of it sets, all but the seed.
+ROBUST_RECIPE_FIELDS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
+                        "clean_noisy_epochs", "validation_split", "epochs")
+
+
+def robust_repeats_lines(path: Path, clean_target: float = CLEAN_TARGET,
+                         corrupted_target: float = CORRUPTED_TARGET) -> list[str]:
+    """One line per recipe of ``robust_study.csv`` trained with more than one seed: the mean and
+    range of its clean test accuracy and CIFAR-10-C mean, and how many of its runs meet both
+    targets. A recipe is named by its first row (the run that was measured first)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in read_rows(path):
+        key = tuple(float(r.get(k) or 0) if k != "optimizer" else r[k] for k in ROBUST_RECIPE_FIELDS)
+        groups.setdefault(key, []).append(r)
+    lines = []
+    for runs in groups.values():
+        seeds = [r.get("seed") or "" for r in runs]
+        if len(set(seeds)) < 2:
+            continue
+        clean = [float(r["test_accuracy"]) for r in runs]
+        rob = [float(r["corruption_mean"]) for r in runs]
+        both = sum(c >= clean_target and x >= corrupted_target for c, x in zip(clean, rob))
+        lines.append(
+            f"`{runs[0]['model']}`'s recipe, {len(runs)} seeds ({', '.join(seeds)}): clean test "
+            f"**{statistics.mean(clean):.2%}** mean ({min(clean):.2%}–{max(clean):.2%}), "
+            f"CIFAR-10-C **{statistics.mean(rob):.1%}** mean ({min(rob):.1%}–{max(rob):.1%}); "
+            f"{both} of {len(runs)} runs meet both targets (≥ {clean_target:.0%} clean, "
+            f"≥ {corrupted_target:.0%} corrupted).")
+    return lines
 
 
 def _cpu_of(rows: list[dict]) -> str:
@@ -713,6 +746,8 @@ def render(results_dir: Path) -> str:
                   "from the cards; augmentation strengths as recipe fields, 0 = off; training "
                   "minutes on the machine that trained each model; CIFAR-10-C (regenerated) on "
                   "the first n test images):", "", robust_study_table(d / "robust_study.csv")]
+        for line in robust_repeats_lines(d / "robust_study.csv"):
+            parts += ["", line]
     for name, title in (("throughput_idle.csv", "alone on the machine"),
                         ("throughput_contended_1.csv", "while another job shared the CPU")):
         if (d / name).is_file():
