@@ -24,6 +24,7 @@ import numpy as np
 from wic.evaluation.metrics import (
     CLEAN_TARGET,
     CORRUPTED_TARGET,
+    ROBUST_RECIPE_FIELDS,
     TIME_TO_ACCURACY_TARGETS,
     TIME_TO_ACCURACY_THRESHOLDS,
 )
@@ -900,9 +901,10 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
                 fontsize=11, color="0.3")
 
     def recipe_key(r, *, seed=True):
-        fields = ("optimizer", "noise", "blur", "brightness", "contrast", "epochs",
-                  "validation_split") + (("seed",) if seed else ("clean_epochs",
-                                                                  "clean_noisy_epochs"))
+        """With ``seed``: a series of one seed whose clean epochs vary (to join); without: one
+        recipe, all its seeds (its repeats)."""
+        fields = ([k for k in ROBUST_RECIPE_FIELDS if not k.startswith("clean_")] + ["seed"]
+                  if seed else ROBUST_RECIPE_FIELDS)
         return tuple(str(r.get(k) or 0) for k in fields)
 
     # a model that held out a different share of its training images than most is labelled so

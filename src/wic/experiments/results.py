@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from wic import cards
-from wic.evaluation.metrics import CLEAN_TARGET, CORRUPTED_TARGET, time_to_threshold
+from wic.evaluation.metrics import (
+    CLEAN_TARGET,
+    CORRUPTED_TARGET,
+    ROBUST_RECIPE_FIELDS,
+    time_to_threshold,
+)
 from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS as TARGETS
 from wic.evaluation.metrics import TIME_TO_ACCURACY_THRESHOLDS as THRESHOLDS
 
@@ -661,11 +666,6 @@ def robust_study_table(path: Path) -> str:
                      f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['test_accuracy']):.2%} "
                      f"| **{float(r['corruption_mean']):.1%}** (n={r['corruption_images']}) | {fams} |")
     return "\n".join(lines)
-
-
-#: What a robustness recipe is: the fields a run of it sets, all but the seed.
-ROBUST_RECIPE_FIELDS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
-                        "clean_noisy_epochs", "validation_split", "epochs")
 
 
 def robust_repeats_lines(path: Path, clean_target: float = CLEAN_TARGET,
