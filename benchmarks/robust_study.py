@@ -11,7 +11,9 @@ the benchmark's mean and its mean per family. Rows go to
 ``benchmarks/results/robust_study.csv`` (a model already there is replaced); the table in
 ``benchmarks/FAST_RECIPE.md`` is rendered from it (``python benchmarks/report.py``), and
 ``figures/robust_tradeoff.png`` draws the models within ``--figure-min-accuracy`` of clean
-accuracy (default 92%: the seed's 78% would squeeze the rest into a corner).
+accuracy (default 92%: the seed's 78% would squeeze the rest into a corner); when a recipe was
+trained with several seeds (``wic train --seed N``), ``figures/robust_seeds.png`` shows how far
+its runs lie apart, and the results block gets a line with their mean and range.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results" / "robust_study.csv")
     ap.add_argument("--figure", type=Path, default=ROOT / "figures" / "robust_tradeoff.png")
     ap.add_argument("--figure-min-accuracy", type=float, default=0.92)
+    ap.add_argument("--seeds-figure", type=Path, default=ROOT / "figures" / "robust_seeds.png",
+                    help="drawn when a recipe was trained with several seeds")
     args = ap.parse_args(argv)
     from wic.evaluation import plots
     from wic.experiments import results
@@ -95,6 +99,12 @@ def main(argv=None) -> int:
              if float(r["test_accuracy"]) >= args.figure_min_accuracy]
     plots.robustness_tradeoff(shown, args.figure)
     print(f"wrote {args.csv} and {args.figure} ({len(shown)} models drawn)")
+    every = results.read_rows(args.csv)
+    if plots.robust_repeats(every):
+        plots.robust_seeds(every, args.seeds_figure)
+        print(f"wrote {args.seeds_figure}")
+        for line in results.robust_repeats_lines(args.csv):
+            print(line.replace("**", ""))
     for r in new:
         print(f"{r['model']}: clean {r['test_accuracy']:.4f}, CIFAR-10-C mean "
               f"{r['corruption_mean']:.4f} (n={r['corruption_images']}), {r['epochs']} epochs, "

@@ -337,9 +337,27 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
     bars = [c for c in ax.collections if c.get_segments()]
     assert sorted(tuple(np.round(np.ravel(c.get_segments()[0]), 2)) for c in bars) == [
         (93.8, 86.17, 94.12, 86.17), (93.96, 84.5, 93.96, 87.4)]  # across, then up
+    # the first run is labelled; the others are hollow and unlabelled (robust_seeds names them)
     texts = {t.get_text() for t in ax.texts}
-    assert {"r2 · 2 clean", "r2_s1", "r2_s2", "mean of 3 seeds"} <= texts  # the first says how
-    assert "several seeds" in ax.get_legend().get_texts()[-1].get_text()
+    assert "r2 · 2 clean" in texts and not {"r2_s1", "r2_s2"} & texts
+    hollow = [ln for ln in ax.get_lines() if ln.get_marker() == "o" and ln.get_mfc() == "white"]
+    assert sorted(ln.get_xdata()[0] for ln in hollow) == pytest.approx([93.80, 94.12])
+    assert sorted(ln.get_ydata()[0] for ln in hollow) == pytest.approx([84.5, 87.4])
+    assert ax.get_legend().get_texts()[-1].get_text() == (
+        "r2's recipe, 3 seeds: mean and range (other seeds hollow)")
+    # the seeds one by one: a dot per run on each accuracy, the mean as a bar, named runs
+    fig = plots.robust_seeds(rows)
+    clean_ax, corrupted_ax = fig.axes
+    dots = [ln for ln in clean_ax.get_lines() if ln.get_marker() == "o"]
+    assert sorted(ln.get_xdata()[0] for ln in dots) == pytest.approx([93.80, 93.96, 94.12])
+    (bar,) = [ln for ln in corrupted_ax.get_lines() if ln.get_linestyle() == "-"]
+    assert bar.get_xdata()[0] == pytest.approx((86.6 + 87.4 + 84.5) / 3)
+    assert {t.get_text() for t in clean_ax.texts} == {
+        "mean 93.96%", "r2 (first run)", "r2_s1 (seed 1)", "r2_s2 (seed 2)"}  # r2: no seed column
+    assert [t.get_text() for t in clean_ax.get_yticklabels()] == ["r2's recipe"]
+    assert "≥ 85%" in corrupted_ax.get_title()
+    with pytest.raises(ValueError, match="more than one seed"):
+        plots.robust_seeds(_tradeoff_rows())
     with pytest.raises(ValueError, match="robust_study.py"):
         plots.robustness_tradeoff([])
 

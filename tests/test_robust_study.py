@@ -27,7 +27,8 @@ def test_the_seed_of_a_training_command_is_its_flag_else_its_recipes_default():
 
 def test_rows_older_than_the_seed_column_get_the_seed_their_command_trained_with(tmp_path):
     """An older CSV (no seed column) keeps its rows; each gets the seed its command used, and the
-    shipped robust model's row is rebuilt from its card, seed included."""
+    shipped robust model's row is rebuilt from its card, seed included. Two runs of one recipe
+    with different seeds get their spread drawn."""
     rs = _robust_study()
     old = [{c: 0 for c in rs.COLUMNS if c != "seed"} for _ in range(2)]
     for r, name, cmd in zip(old, ("older", "older_s2"), (
@@ -38,9 +39,14 @@ def test_rows_older_than_the_seed_column_get_the_seed_their_command_trained_with
     csv = results.write_rows(tmp_path / "robust_study.csv", old,
                              [c for c in rs.COLUMNS if c != "seed"])
     assert rs.main(["airbench94_cpu_robust_v9", "--csv", str(csv),
-                    "--figure", str(tmp_path / "tradeoff.png")]) == 0
+                    "--figure", str(tmp_path / "tradeoff.png"),
+                    "--seeds-figure", str(tmp_path / "seeds.png")]) == 0
     rows = {r["model"]: r for r in results.read_rows(csv)}
     assert {n: rows[n]["seed"] for n in rows} == {
         "older": "1337", "older_s2": "2", "airbench94_cpu_robust_v9": "1337"}
     assert rows["airbench94_cpu_robust_v9"]["test_accuracy"] == 0.9402  # its card's
     assert (tmp_path / "tradeoff.png").stat().st_size > 10_000
+    # the two older rows are one recipe with two seeds: their spread is drawn
+    assert (tmp_path / "seeds.png").stat().st_size > 10_000
+    (line,) = results.robust_repeats_lines(csv)
+    assert line.startswith("`older`'s recipe, 2 seeds (1337, 2)")

@@ -872,6 +872,68 @@ def robustness_by_model(cards: dict[str, dict], path=None,
     return save(fig, path)
 
 
+def robust_repeats(rows: list[dict]) -> list[list[int]]:
+    """The indices of ``rows`` (``robust_study.csv``) that are one recipe trained with several
+    seeds: equal in every field of :data:`ROBUST_RECIPE_FIELDS`, more than one seed. In row
+    order, the first run first."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(tuple(str(r.get(k) or 0) for k in ROBUST_RECIPE_FIELDS), []).append(i)
+    return [m for m in groups.values() if len({str(rows[i].get("seed")) for i in m}) > 1]
+
+
+def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TARGET,
+                 robust_target: float = CORRUPTED_TARGET):
+    """How far one run's numbers move when only the seed changes: for each recipe of
+    ``robust_study.csv`` trained with several seeds, one dot per run (named) on its clean test
+    accuracy and on its CIFAR-10-C (regenerated) mean, the mean as a bar, the target dashed and
+    the side that meets it shaded."""
+    plt, _ = _plt()
+    repeats = robust_repeats(rows)
+    if not repeats:
+        raise ValueError("no recipe in these rows was trained with more than one seed: train it "
+                         "again with wic train --seed N, then run benchmarks/robust_study.py")
+    names = [rows[i]["model"] for m in repeats for i in m]
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
+    prefix = prefix[:prefix.rfind("_") + 1]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 2.2 + 1.5 * len(repeats)), sharey=True)
+    for ax, column, target, what in ((axes[0], "test_accuracy", clean_target, "clean test"),
+                                     (axes[1], "corruption_mean", robust_target,
+                                      "CIFAR-10-C (regenerated) mean")):
+        values = [100 * float(rows[i][column]) for m in repeats for i in m]
+        lo = min(values + [100 * target]) - 0.6
+        hi = max(values + [100 * target]) + 0.6
+        ax.axvspan(100 * target, hi, color=PALETTE[2], alpha=0.12, lw=0)
+        ax.axvline(100 * target, ls="--", color=GREY, lw=1)
+        for y, members in enumerate(repeats):
+            xs = [100 * float(rows[i][column]) for i in members]
+            ax.plot([np.mean(xs)] * 2, [y - 0.3, y + 0.3], "-", color=PALETTE[3], lw=2.5, zorder=2)
+            ax.annotate(f"mean {np.mean(xs):.2f}%", (np.mean(xs), y + 0.3), xytext=(0, 3),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=10,
+                        color=PALETTE[3])
+            # below the row, one line per run from left to right, tied to its dot; the first
+            # run (filled) is the one the recipe was measured with first
+            for k, (i, x) in enumerate(sorted(zip(members, xs), key=lambda p: p[1])):
+                first = i == members[0]
+                ax.plot(x, y, "o", ms=10, color=PALETTE[0], zorder=3,
+                        mfc=PALETTE[0] if first else "white")
+                said = [f"seed {rows[i]['seed']}"] if rows[i].get("seed") not in (None, "") else []
+                said += ["first run"] if first else []
+                ax.annotate(f"{rows[i]['model'][len(prefix):]} ({', '.join(said)})",
+                            (x, y), xytext=(x, y - 0.38 - 0.17 * k), textcoords="data",
+                            ha="center", va="top", fontsize=9,
+                            arrowprops={"arrowstyle": "-", "color": GREY, "lw": 0.6})
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(-0.45 - 0.17 * max(map(len, repeats)) - 0.25, len(repeats) - 0.35)
+        ax.set_xlabel(f"{what}, %")
+        ax.set_title(f"{what} (target ≥ {target:.0%}, shaded)", fontsize=11)
+    axes[0].set_yticks(range(len(repeats)))
+    axes[0].set_yticklabels([f"{rows[m[0]]['model'][len(prefix):]}'s recipe" for m in repeats])
+    fig.suptitle("One recipe, several seeds: how far one run's number moves", fontsize=13)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CLEAN_TARGET,
                         robust_target: float = CORRUPTED_TARGET,
                         title: str = "Clean accuracy against robustness: what augmentation costs"):
@@ -883,7 +945,8 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     training images (``validation_split``) than most is labelled with it and not joined.
     Models of one recipe trained with different seeds (the ``seed`` column) are not joined
     either: their mean is a diamond whose bars span their range, so one run reads as one
-    sample of a spread; only the first of them carries the recipe's note."""
+    sample of a spread; the first is labelled, the others are hollow (:func:`robust_seeds`
+    shows them one by one)."""
     plt, _ = _plt()
     if not rows:
         raise ValueError("no rows: run benchmarks/robust_study.py first")
@@ -920,21 +983,16 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
         if len(plain) > 1:
             ax.plot([clean[i] for i in plain], [robust[i] for i in plain], "-", color=PALETTE[0],
                     lw=1.5, alpha=0.6, zorder=1)
-    # one recipe, several seeds: the mean and the range of its runs
-    repeats: dict[tuple, list[int]] = {}
-    for i, r in enumerate(rows):
-        repeats.setdefault(recipe_key(r, seed=False), []).append(i)
-    repeats = {k: m for k, m in repeats.items() if len({str(rows[i].get("seed")) for i in m}) > 1}
-    for members in repeats.values():
+    # one recipe, several seeds: the mean and the range of its runs; its later runs are drawn
+    # hollow and unlabelled (robust_seeds.png names them), so the corner stays readable
+    repeats = robust_repeats(rows)
+    for members in repeats:
         xs_, ys_ = [clean[i] for i in members], [robust[i] for i in members]
         mx, my = float(np.mean(xs_)), float(np.mean(ys_))
         ax.errorbar(mx, my, xerr=[[mx - min(xs_)], [max(xs_) - mx]],
                     yerr=[[my - min(ys_)], [max(ys_) - my]], fmt="D", ms=9, mfc="white",
                     color=PALETTE[3], lw=1.5, capsize=4, zorder=3)
-        ax.annotate(f"mean of {len(members)} seeds", (mx, my), xytext=(0, -14),
-                    textcoords="offset points", ha="center", va="top", fontsize=10,
-                    color=PALETTE[3])
-    later_seed = {i for m in repeats.values() for i in m[1:]}
+    later_seed = {i for m in repeats for i in m[1:]}
     augmented = [any(float(r.get(k) or 0) for k in ("noise", "blur", "brightness", "contrast"))
                  for r in rows]
     # the augmented models' names share a prefix (say 'x_robust_'): label them by the rest
@@ -950,21 +1008,22 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     line_h = 0.034 * (hi_y - lo_y)
     label_y = {}
     for side in (True, False):
-        members = sorted((i for i in range(len(rows)) if on_right[i] == side),
-                         key=lambda i: -robust[i])
+        members = sorted((i for i in range(len(rows)) if on_right[i] == side
+                          and i not in later_seed), key=lambda i: -robust[i])
         floor = None
         for i in members:
             label_y[i] = robust[i] if floor is None else min(robust[i], floor - line_h)
             floor = label_y[i]
     for i, r in enumerate(rows):
         ax.plot(clean[i], robust[i], "o" if augmented[i] else "s", ms=9, zorder=2,
-                color=PALETTE[0] if augmented[i] else PALETTE[1])
+                color=PALETTE[0] if augmented[i] else PALETTE[1],
+                mfc="white" if i in later_seed else None)
+        if i in later_seed:
+            continue
         ce, cn = int(float(r.get("clean_epochs") or 0)), int(float(r.get("clean_noisy_epochs") or 0))
         note = f" · {ce} clean" + (f" ({cn} noisy)" if cn else "") if ce else ""
         if held[i] != usual:
             note += f" · {held[i]:.0%} held out"
-        if i in later_seed:  # the first run of its recipe says how it was trained
-            note = ""
         name = r["model"][len(prefix):] if augmented[i] and prefix else r["model"]
         right = on_right[i]
         moved = abs(label_y[i] - robust[i]) > 1e-9
@@ -981,9 +1040,11 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     ax.plot([], [], "o", color=PALETTE[0], label="trained with noise/blur/colour augmentation"
             + (f" ({prefix}…)" if prefix else ""))
     ax.plot([], [], "s", color=PALETTE[1], label="trained without")
-    if repeats:
+    for members in repeats:
+        first = rows[members[0]]["model"]
         ax.errorbar([], [], xerr=[], yerr=[], fmt="D", mfc="white", color=PALETTE[3],
-                    label="one recipe, several seeds: mean and range")
+                    label=f"{first[len(prefix):] if prefix else first}'s recipe, {len(members)} "
+                          "seeds: mean and range (other seeds hollow)")
     # the empty middle: the augmented points sit high, the unaugmented ones low
     ax.legend(loc="center left", fontsize=10, frameon=False)
     fig.tight_layout()
