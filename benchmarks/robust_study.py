@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds-figure", type=Path, default=ROOT / "figures" / "robust_seeds.png",
                     help="drawn when a recipe was trained with several seeds")
     args = ap.parse_args(argv)
-    from wic.evaluation import plots
+    from wic.evaluation import metrics, plots
     from wic.experiments import results
 
     new = [row(n) for n in args.names]
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     plots.robustness_tradeoff(shown, args.figure)
     print(f"wrote {args.csv} and {args.figure} ({len(shown)} models drawn)")
     every = results.read_rows(args.csv)
-    if plots.robust_repeats(every):
+    if metrics.robust_repeats(every):
         plots.robust_seeds(every, args.seeds_figure)
         print(f"wrote {args.seeds_figure}")
         for line in results.robust_repeats_lines(args.csv):

@@ -15,6 +15,11 @@ evaluation, measured on trained models in one run:
 Every model needs held-out images (a recipe with ``validation_split``): they are rebuilt from
 its card exactly as its run split them.
 
+``--threshold P`` skips step 2 and uses P: a threshold fixed before the models were trained,
+judged on them (write it to another CSV, e.g. ``--csv benchmarks/results/selective_tta_fixed.csv
+--curve-csv benchmarks/results/selective_tta_fixed_curve.csv``); the ``threshold_from`` column
+says which it was.
+
     WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py python benchmarks/selective_tta.py \\
         airbench94_cpu_v2 fast_cpu_v2 runs/optimizer_study/*/*_s?.keras
 
@@ -34,7 +39,8 @@ import numpy as np
 # thresholds on the plain net's top probability; the label-smoothed nets rarely pass 0.9
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.0, 1.0, 0.01)) + (1.01,)
 
-FIELDS = ["cpu", "model", "held_out_images", "test_images", "threshold", "rerun_held_out", "rerun_test",
+FIELDS = ["cpu", "model", "held_out_images", "test_images", "threshold", "threshold_from",
+          "rerun_held_out", "rerun_test",
           "held_out_plain", "held_out_full", "held_out_selective",
           "test_plain", "test_full", "test_selective", "plain_s", "full_s", "selective_s"]
 CURVE_FIELDS = ["threshold", "rerun_held_out", "held_out_accuracy", "rerun_test", "test_accuracy"]
@@ -53,7 +59,12 @@ def main(argv=None) -> int:
     p.add_argument("--curve-csv", default="benchmarks/results/selective_tta_curve.csv")
     p.add_argument("--test-images", type=int, default=None,
                    help="score only the first N test images (a quick check; default: all 10,000)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="use this threshold (a probability, 0 to 1) instead of choosing one on "
+                        "the models' held-out images: a rule fixed before they were trained")
     args = p.parse_args(argv)
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:  # NaN fails both
+        p.error(f"--threshold must be a probability from 0 to 1, not {args.threshold}")
 
     from wic import cards, config, data, models
     from wic.evaluation import metrics
@@ -109,11 +120,16 @@ def main(argv=None) -> int:
     test_curve = metrics.selective_tta_curve(pooled("test_plain"), pooled("test_full"), y_tests,
                                              THRESHOLDS)
     full_held = accuracy(pooled("held_full"), y_held)
-    chosen = metrics.choose_tta_threshold(held_curve, full_held)
-    threshold = THRESHOLDS[-1] if chosen is None else chosen
-    print(f"threshold chosen on {len(y_held)} held-out images of {len(scored)} "
-          f"model{'s' if len(scored) > 1 else ''}: "
-          f"{threshold} (full TTA's held-out accuracy {full_held:.4f})", flush=True)
+    if args.threshold is not None:
+        threshold, threshold_from = args.threshold, "fixed"
+        print(f"threshold fixed at {threshold} (--threshold), not chosen on these models",
+              flush=True)
+    else:
+        chosen = metrics.choose_tta_threshold(held_curve, full_held)
+        threshold, threshold_from = THRESHOLDS[-1] if chosen is None else chosen, "held-out"
+        print(f"threshold chosen on {len(y_held)} held-out images of {len(scored)} "
+              f"model{'s' if len(scored) > 1 else ''}: "
+              f"{threshold} (full TTA's held-out accuracy {full_held:.4f})", flush=True)
 
     rows = []
     for s in scored:
@@ -124,7 +140,8 @@ def main(argv=None) -> int:
         rows.append({
             "cpu": cpu, "model": s["path"].stem, "held_out_images": len(y),
             "test_images": len(y_test),
-            "threshold": threshold, "rerun_held_out": round(held_sel["rerun_fraction"], 4),
+            "threshold": threshold, "threshold_from": threshold_from,
+            "rerun_held_out": round(held_sel["rerun_fraction"], 4),
             "rerun_test": round(float(rerun.mean()), 4),
             "held_out_plain": round(accuracy(s["held_plain"], y), 4),
             "held_out_full": round(accuracy(s["held_full"], y), 4),

@@ -4,10 +4,12 @@ ingredient), its threshold rule, and its benchmark."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from benchtools import run_benchmark
+from benchtools import ROOT, run_benchmark
 
 from wic.evaluation import metrics
 
@@ -125,6 +127,22 @@ def test_benchmark_chooses_on_held_out_images_and_times_the_selective_pass(tmp_p
     assert float(first[1]) == 0.0 and float(last[1]) == 1.0  # from the plain net to full TTA
     assert float(last[2]) == pytest.approx(float(row["held_out_full"]), abs=1e-4)
     assert float(first[4]) == pytest.approx(float(row["test_plain"]), abs=1e-4)
+    assert row["threshold_from"] == "held-out"
+    # a threshold fixed beforehand is used as given, not chosen
+    out, [row] = run_benchmark("selective_tta.py", tmp_path, table, str(path), "--test-images",
+                               "300", "--threshold", "0.37", "--csv", str(table), "--curve-csv",
+                               str(curve))
+    assert "threshold fixed at 0.37 (--threshold), not chosen on these models" in out
+    assert (float(row["threshold"]), row["threshold_from"]) == (0.37, "fixed")
+
+
+@pytest.mark.parametrize("bad", ["1.5", "-0.1", "nan"])
+def test_benchmark_refuses_a_fixed_threshold_that_is_not_a_probability(bad):
+    proc = subprocess.run([sys.executable, "benchmarks/selective_tta.py", "any_model",
+                           "--threshold", bad], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert f"--threshold must be a probability from 0 to 1, not {float(bad)}" in proc.stderr
 
 
 def _bench_rows():
@@ -154,6 +172,17 @@ def test_summary_table_and_figure_are_the_csv(tmp_path):
     assert "| `b` |" in table and "-0.10" in table
     block = results.render(tmp_path)
     assert "threshold 0.56" in block and "10,000 held-out images of the 2 models" in block
+    # by hand: 92.10 - 92.00 and 93.90 - 94.00 points; 2.4 / 6 and 5 / 10 of full TTA's time
+    assert results.selective_tta_sentence(s) == (
+        "Mean of the 2 models: selective **93.00%** against full TTA's 93.00% (+0.00 points; "
+        "-0.10 to +0.10 by model) and the plain net's 91.50%; 25% of the test images scored "
+        "again (20%–30%), in x0.45 of full TTA's time (x0.40–x0.50).")
+    assert "at a threshold fixed beforehand" not in block
+    fixed = [{**r, "threshold": 0.5, "threshold_from": "fixed"} for r in _bench_rows()[:1]]
+    results.write_rows(tmp_path / "selective_tta_fixed.csv", fixed)
+    block = results.render(tmp_path)
+    assert ("threshold 0.5, given with `--threshold`, not chosen on these 1 models" in block
+            and "Mean of the 1 models: selective **92.10%** against full TTA's 92.00% (+0.10" in block)
     curve = [{"threshold": t, "rerun_held_out": f, "held_out_accuracy": 0.9 + f / 100,
               "rerun_test": f, "test_accuracy": 0.9 + f / 50} for t, f in ((0.0, 0.0), (0.56, 0.25), (1.01, 1.0))]
     plots.selective_tta(curve, results.read_rows(path), path=tmp_path / "f.png")

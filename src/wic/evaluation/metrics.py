@@ -164,3 +164,13 @@ CLEAN_TARGET, CORRUPTED_TARGET = 0.94, 0.85
 #: the seed; runs equal in all of them are one recipe's repeats
 ROBUST_RECIPE_FIELDS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
                         "clean_noisy_epochs", "validation_split", "epochs")
+
+
+def robust_repeats(rows: list[dict]) -> list[list[int]]:
+    """The indices of ``rows`` (``robust_study.csv``) that are one recipe trained with several
+    seeds: equal in every field of :data:`ROBUST_RECIPE_FIELDS`, more than one seed. In row
+    order, the first run first."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(tuple(str(r.get(k) or 0) for k in ROBUST_RECIPE_FIELDS), []).append(i)
+    return [m for m in groups.values() if len({str(rows[i].get("seed")) for i in m}) > 1]

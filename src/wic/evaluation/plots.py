@@ -27,6 +27,7 @@ from wic.evaluation.metrics import (
     ROBUST_RECIPE_FIELDS,
     TIME_TO_ACCURACY_TARGETS,
     TIME_TO_ACCURACY_THRESHOLDS,
+    robust_repeats,
 )
 
 #: Okabe & Ito's colour-blind-safe palette (blue, orange, bluish green, vermillion, reddish
@@ -872,16 +873,6 @@ def robustness_by_model(cards: dict[str, dict], path=None,
     return save(fig, path)
 
 
-def robust_repeats(rows: list[dict]) -> list[list[int]]:
-    """The indices of ``rows`` (``robust_study.csv``) that are one recipe trained with several
-    seeds: equal in every field of :data:`ROBUST_RECIPE_FIELDS`, more than one seed. In row
-    order, the first run first."""
-    groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(rows):
-        groups.setdefault(tuple(str(r.get(k) or 0) for k in ROBUST_RECIPE_FIELDS), []).append(i)
-    return [m for m in groups.values() if len({str(rows[i].get("seed")) for i in m}) > 1]
-
-
 def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TARGET,
                  robust_target: float = CORRUPTED_TARGET):
     """How far one run's numbers move when only the seed changes: for each recipe of
@@ -907,8 +898,9 @@ def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TAR
         ax.axvline(100 * target, ls="--", color=GREY, lw=1)
         for y, members in enumerate(repeats):
             xs = [100 * float(rows[i][column]) for i in members]
-            ax.plot([np.mean(xs)] * 2, [y - 0.3, y + 0.3], "-", color=PALETTE[3], lw=2.5, zorder=2)
-            ax.annotate(f"mean {np.mean(xs):.2f}%", (np.mean(xs), y + 0.3), xytext=(0, 3),
+            mean = float(np.mean(xs))
+            ax.plot([mean] * 2, [y - 0.3, y + 0.3], "-", color=PALETTE[3], lw=2.5, zorder=2)
+            ax.annotate(f"mean {mean:.2f}%", (mean, y + 0.3), xytext=(0, 3),
                         textcoords="offset points", ha="center", va="bottom", fontsize=10,
                         color=PALETTE[3])
             # below the row, one line per run from left to right, tied to its dot; the first
@@ -963,12 +955,9 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
                 (hi_x, hi_y), xytext=(-6, -6), textcoords="offset points", ha="right", va="top",
                 fontsize=11, color="0.3")
 
-    def recipe_key(r, *, seed=True):
-        """With ``seed``: a series of one seed whose clean epochs vary (to join); without: one
-        recipe, all its seeds (its repeats)."""
-        fields = ([k for k in ROBUST_RECIPE_FIELDS if not k.startswith("clean_")] + ["seed"]
-                  if seed else ROBUST_RECIPE_FIELDS)
-        return tuple(str(r.get(k) or 0) for k in fields)
+    def recipe_key(r):  # one seed's series whose clean epochs vary: joined
+        return tuple(str(r.get(k) or 0) for k in ROBUST_RECIPE_FIELDS + ("seed",)
+                     if not k.startswith("clean_"))
 
     # a model that held out a different share of its training images than most is labelled so
     held = [float(r.get("validation_split") or 0) for r in rows]

@@ -19,7 +19,7 @@ from wic import cards
 from wic.evaluation.metrics import (
     CLEAN_TARGET,
     CORRUPTED_TARGET,
-    ROBUST_RECIPE_FIELDS,
+    robust_repeats,
     time_to_threshold,
 )
 from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS as TARGETS
@@ -489,6 +489,19 @@ def selective_tta_summary(path: Path) -> dict:
             "plain_time_ratio": float(plain_ratio.mean())}
 
 
+def selective_tta_sentence(sm: dict) -> str:
+    """:func:`selective_tta_summary` in one sentence: what selective TTA kept of full TTA's
+    accuracy, and at what share of its time."""
+    lo, hi = sm["diff_range"]
+    t_lo, t_hi = sm["time_ratio_range"]
+    r_lo, r_hi = sm["rerun_test_range"]
+    return (f"Mean of the {sm['models']} models: selective **{sm['test_selective']:.2%}** against "
+            f"full TTA's {sm['test_full']:.2%} ({100 * (sm['test_selective'] - sm['test_full']):+.2f} "
+            f"points; {lo:+.2f} to {hi:+.2f} by model) and the plain net's {sm['test_plain']:.2%}; "
+            f"{sm['rerun_test']:.0%} of the test images scored again ({r_lo:.0%}–{r_hi:.0%}), in "
+            f"x{sm['time_ratio']:.2f} of full TTA's time (x{t_lo:.2f}–x{t_hi:.2f}).")
+
+
 def selective_tta_table(path: Path) -> str:
     """``selective_tta.csv`` per model: share scored again, test accuracy plain / full TTA /
     selective, and the evaluation seconds of each pass."""
@@ -673,15 +686,11 @@ def robust_repeats_lines(path: Path, clean_target: float = CLEAN_TARGET,
     """One line per recipe of ``robust_study.csv`` trained with more than one seed: the mean and
     range of its clean test accuracy and CIFAR-10-C mean, and how many of its runs meet both
     targets. A recipe is named by its first row (the run that was measured first)."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in read_rows(path):
-        key = tuple(float(r.get(k) or 0) if k != "optimizer" else r[k] for k in ROBUST_RECIPE_FIELDS)
-        groups.setdefault(key, []).append(r)
+    rows = read_rows(path)
     lines = []
-    for runs in groups.values():
+    for members in robust_repeats(rows):
+        runs = [rows[i] for i in members]
         seeds = [r.get("seed") or "" for r in runs]
-        if len(set(seeds)) < 2:
-            continue
         clean = [float(r["test_accuracy"]) for r in runs]
         rob = [float(r["corruption_mean"]) for r in runs]
         both = sum(c >= clean_target and x >= corrupted_target for c, x in zip(clean, rob))
@@ -741,6 +750,13 @@ def render(results_dir: Path) -> str:
                   f"{sm['held_out_images']:,} held-out images of the {sm['models']} models; "
                   f"{sm['test_images']:,} test images, each pass timed in the same run):", "",
                   selective_tta_table(d / "selective_tta.csv")]
+    if (d / "selective_tta_fixed.csv").is_file():  # a threshold fixed beforehand, judged on others
+        sm = selective_tta_summary(d / "selective_tta_fixed.csv")
+        parts += ["", f"**Selective TTA at a threshold fixed beforehand** "
+                  f"(`selective_tta_fixed.csv`, {sm['cpu']}; threshold {sm['threshold']:g}, given "
+                  f"with `--threshold`, not chosen on these {sm['models']} models; "
+                  f"{sm['test_images']:,} test images):", "",
+                  selective_tta_table(d / "selective_tta_fixed.csv"), "", selective_tta_sentence(sm)]
     if (d / "robust_study.csv").is_file():
         parts += ["", "**Robustness: what training augmentations buy and cost** (`robust_study.csv`, "
                   "from the cards; augmentation strengths as recipe fields, 0 = off; training "
