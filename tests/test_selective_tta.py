@@ -181,6 +181,8 @@ def test_summary_table_and_figure_are_the_csv(tmp_path):
     fixed = [{**r, "threshold": 0.5, "threshold_from": "fixed"} for r in _bench_rows()[:1]]
     results.write_rows(tmp_path / "selective_tta_fixed.csv", fixed)
     block = results.render(tmp_path)
+    assert results.selective_tta_summary(tmp_path / "selective_tta_fixed.csv")["threshold_from"] == "fixed"
+    assert s["threshold_from"] == "held-out"  # a CSV older than the column chose its threshold
     assert ("threshold 0.5, given with `--threshold`, not chosen on these 1 models" in block
             and "Mean of the 1 models: selective **92.10%** against full TTA's 92.00% (+0.10" in block)
     curve = [{"threshold": t, "rerun_held_out": f, "held_out_accuracy": 0.9 + f / 100,

@@ -479,6 +479,8 @@ def selective_tta_summary(path: Path) -> dict:
     diff = 100 * (col("test_selective") - col("test_full"))
     ratio, plain_ratio = col("selective_s") / col("full_s"), col("plain_s") / col("full_s")
     return {"cpu": rows[0]["cpu"], "models": len(rows), "threshold": float(rows[0]["threshold"]),
+            # 'fixed' when given with --threshold; older CSVs (no column) chose on held-out images
+            "threshold_from": rows[0].get("threshold_from") or "held-out",
             "held_out_images": int(col("held_out_images").sum()), "test_images": int(rows[0]["test_images"]),
             "rerun_test": float(col("rerun_test").mean()),
             "rerun_test_range": (float(col("rerun_test").min()), float(col("rerun_test").max())),
@@ -753,8 +755,10 @@ def render(results_dir: Path) -> str:
     if (d / "selective_tta_fixed.csv").is_file():  # a threshold fixed beforehand, judged on others
         sm = selective_tta_summary(d / "selective_tta_fixed.csv")
         parts += ["", f"**Selective TTA at a threshold fixed beforehand** "
-                  f"(`selective_tta_fixed.csv`, {sm['cpu']}; threshold {sm['threshold']:g}, given "
-                  f"with `--threshold`, not chosen on these {sm['models']} models; "
+                  f"(`selective_tta_fixed.csv`, {sm['cpu']}; threshold {sm['threshold']:g}, "
+                  + (f"given with `--threshold`, not chosen on these {sm['models']} models; "
+                     if sm["threshold_from"] == "fixed" else
+                     f"chosen on the held-out images of these {sm['models']} models; ") +
                   f"{sm['test_images']:,} test images):", "",
                   selective_tta_table(d / "selective_tta_fixed.csv"), "", selective_tta_sentence(sm)]
     if (d / "robust_study.csv").is_file():
