@@ -119,12 +119,12 @@ def main(argv=None) -> int:
                                              THRESHOLDS)
     test_curve = metrics.selective_tta_curve(pooled("test_plain"), pooled("test_full"), y_tests,
                                              THRESHOLDS)
-    full_held = accuracy(pooled("held_full"), y_held)
     if args.threshold is not None:
         threshold, threshold_from = args.threshold, "fixed"
         print(f"threshold fixed at {threshold} (--threshold), not chosen on these models",
               flush=True)
     else:
+        full_held = accuracy(pooled("held_full"), y_held)
         chosen = metrics.choose_tta_threshold(held_curve, full_held)
         threshold, threshold_from = THRESHOLDS[-1] if chosen is None else chosen, "held-out"
         print(f"threshold chosen on {len(y_held)} held-out images of {len(scored)} "

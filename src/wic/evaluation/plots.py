@@ -873,6 +873,13 @@ def robustness_by_model(cards: dict[str, dict], path=None,
     return save(fig, path)
 
 
+def _name_prefix(names: list[str]) -> str:
+    """What the names share up to their last common '_' ('x_robust_' of 'x_robust_v1' and
+    'x_robust_v2'), so labels can drop it; '' for fewer than two names."""
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
+    return prefix[:prefix.rfind("_") + 1]
+
+
 def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TARGET,
                  robust_target: float = CORRUPTED_TARGET):
     """How far one run's numbers move when only the seed changes: for each recipe of
@@ -884,9 +891,7 @@ def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TAR
     if not repeats:
         raise ValueError("no recipe in these rows was trained with more than one seed: train it "
                          "again with wic train --seed N, then run benchmarks/robust_study.py")
-    names = [rows[i]["model"] for m in repeats for i in m]
-    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
-    prefix = prefix[:prefix.rfind("_") + 1]
+    prefix = _name_prefix([rows[i]["model"] for m in repeats for i in m])
     fig, axes = plt.subplots(1, 2, figsize=(12, 2.2 + 1.5 * len(repeats)), sharey=True)
     for ax, column, target, what in ((axes[0], "test_accuracy", clean_target, "clean test"),
                                      (axes[1], "corruption_mean", robust_target,
@@ -985,9 +990,7 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     augmented = [any(float(r.get(k) or 0) for k in ("noise", "blur", "brightness", "contrast"))
                  for r in rows]
     # the augmented models' names share a prefix (say 'x_robust_'): label them by the rest
-    names = [r["model"] for r, a in zip(rows, augmented) if a]
-    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
-    prefix = prefix[:prefix.rfind("_") + 1]
+    prefix = _name_prefix([r["model"] for r, a in zip(rows, augmented) if a])
     # labels: right of a point in the right half of the augmented cluster (unless near the right
     # edge), left of the others; on each side, labels closer than a line's height are pushed
     # down and tied to their point
