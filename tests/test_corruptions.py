@@ -439,3 +439,45 @@ def test_benchmark_and_summary_reject_bad_input():
         C.mean_accuracy([])
     with pytest.raises(ValueError):
         C.summary([])
+
+
+def test_kept_correctness_gives_the_mean_and_its_standard_error_over_images():
+    """keep_correct=True keeps which images each set got right; the per-image shares average to
+    the benchmark's mean, and their spread gives the standard error (by hand below)."""
+    x = smooth_images(4, seed=5)
+    y = np.array([0, 1, 2, 3])
+
+    def predict_proba(batch):                        # right on the first two images only
+        p = np.zeros((len(batch), 10))
+        p[np.arange(len(batch)), [0, 1, 9, 9][:len(batch)]] = 1
+        return p
+
+    kw = dict(corruptions=("fog", "contrast"), severities=(1, 2), progress=False)
+    rows = C.benchmark(predict_proba, x, y, keep_correct=True, **kw)
+    assert [list(r["correct"]) for r in rows] == [[True, True, False, False]] * 4
+    assert [{k: v for k, v in r.items() if k != "correct"} for r in rows] == \
+        C.benchmark(predict_proba, x, y, **kw)      # the rows are otherwise unchanged
+    assert list(C.image_scores(rows)) == [1, 1, 0, 0]
+    # scores 1, 1, 0, 0: mean 0.5, sample standard deviation sqrt(1/3), over sqrt(4)
+    assert C.standard_error(rows) == pytest.approx(np.sqrt(1 / 3) / 2)
+    assert C.image_scores(rows).mean() == pytest.approx(C.mean_accuracy(rows))
+    # half the sets right on image 3 as well: its share is 1/2
+    rows[0]["correct"] = np.array([True, True, True, False])
+    rows[1]["correct"] = np.array([True, True, True, False])
+    assert list(C.image_scores(rows)) == [1, 1, 0.5, 0]
+
+
+def test_standard_error_refuses_rows_it_cannot_use():
+    x = smooth_images(3, seed=6)
+    ok = lambda b: np.ones((len(b), 10))             # noqa: E731
+    kw = dict(corruptions=("fog",), severities=(1,), progress=False)
+    with pytest.raises(ValueError, match="keep_correct=True"):
+        C.standard_error(C.benchmark(ok, x, np.zeros(3, int), **kw))
+    with pytest.raises(ValueError, match="keep_correct=True"):
+        C.image_scores([])
+    rows = C.benchmark(ok, x, np.zeros(3, int), keep_correct=True, **kw)
+    rows2 = C.benchmark(ok, x[:2], np.zeros(2, int), keep_correct=True, **kw)
+    with pytest.raises(ValueError, match="same images; got sets of 2, 3 images"):
+        C.image_scores(rows + rows2)
+    with pytest.raises(ValueError, match="at least 2 images, got 1"):
+        C.standard_error(C.benchmark(ok, x[:1], np.zeros(1, int), keep_correct=True, **kw))

@@ -89,6 +89,7 @@ def _figures():
         "epoch_study": plots.epoch_study(_epoch_study_rows(), title="net, 8 epochs"),
         "robustness_by_model": plots.robustness_by_model(_robust_cards()),
         "robustness_tradeoff": plots.robustness_tradeoff(_tradeoff_rows()),
+        "robust_rescore": plots.robust_rescore(_rescore_rows()),
     }
 
 
@@ -125,6 +126,14 @@ def _tradeoff_rows():
              "corruption_mean": 0.866},
             {**base, "model": "r3n", "clean_epochs": 3, "clean_noisy_epochs": 3,
              "test_accuracy": 0.9378, "corruption_mean": 0.8725}]
+
+
+def _rescore_rows():
+    common = dict(test_images=10000, test_se=0.0024, card_images=300, corruption_images=2000)
+    return [dict(common, model="r_v9", seed=1337, test_accuracy=0.9402, card_mean=0.870,
+                 first_se=0.013, corruption_mean=0.8655, corruption_se=0.005),
+            dict(common, model="r_v9_s1", seed=1, test_accuracy=0.9394, card_mean=0.864,
+                 first_se=0.015, corruption_mean=0.858, corruption_se=0.006)]
 
 
 def _robust_cards():
@@ -360,6 +369,35 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
         plots.robust_seeds(_tradeoff_rows())
     with pytest.raises(ValueError, match="robust_study.py"):
         plots.robustness_tradeoff([])
+
+
+def test_rescore_draws_each_number_with_two_standard_errors_either_side():
+    fig = plots.robust_rescore(_rescore_rows())
+    clean_ax, corrupted_ax = fig.axes[:2]
+
+    def bars(ax):  # per error bar: (x, y, half-width, filled?)
+        out = []
+        for c in ax.containers:
+            line, _, (seg,) = c.lines
+            for (x0, y), (x1, _) in seg.get_segments():
+                out.append((round((x0 + x1) / 2, 2), round(y, 2), round((x1 - x0) / 2, 2),
+                            line.get_mfc() != "white"))
+        return sorted(out)
+
+    # by hand: 94.02 ± 2 x 0.24, and the first run on top (y = 0)
+    assert bars(clean_ax) == [(93.94, 1.0, 0.48, True), (94.02, 0.0, 0.48, True)]
+    # the card's 300 images hollow (above: the y axis runs down), the 2,000 filled (below),
+    # bars 2 x SE
+    assert bars(corrupted_ax) == [(85.8, 1.17, 1.2, True), (86.4, 0.83, 3.0, False),
+                                  (86.55, 0.17, 1.0, True), (87.0, -0.17, 2.6, False)]
+    assert [t.get_text() for t in clean_ax.get_yticklabels()] == ["v9 (seed 1337)",
+                                                                  "v9_s1 (seed 1)"]
+    assert [t.get_text() for t in corrupted_ax.get_legend().get_texts()] == [
+        "the card's first 300 images", "the first 2,000 images"]
+    assert "86.55% ± 1.00" in {t.get_text() for t in corrupted_ax.texts}
+    assert "≥ 85%" in corrupted_ax.get_title() and "≥ 94%" in clean_ax.get_title()
+    with pytest.raises(ValueError, match="robust_rescore.py"):
+        plots.robust_rescore([])
 
 
 def test_committed_figures_are_at_most_200_kb():

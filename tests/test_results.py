@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+from benchtools import load_benchmark
 
 from wic import cards
 from wic.experiments import results
@@ -432,3 +433,60 @@ def test_step_profile_table_puts_each_kind_against_each_setting(tmp_path):
     (tmp_path / "empty.csv").write_text(",".join(head) + "\n")
     with pytest.raises(ValueError, match="empty.csv: no rows"):
         results.step_profile(tmp_path / "empty.csv")
+
+
+def test_rescore_table_and_sentence_put_each_margin_in_standard_errors(tmp_path):
+    rescore = load_benchmark("robust_rescore.py")
+    rows = [dict(cpu="AMD EPYC", model="r", seed=1337, test_accuracy=0.9402, test_images=10000,
+                 test_se=0.0024, card_mean=0.870, card_images=300, first_mean=0.869,
+                 first_se=0.013, corruption_mean=0.866, corruption_images=2000,
+                 corruption_se=0.005, seconds=600),
+            dict(cpu="AMD EPYC", model="r_s1", seed=1, test_accuracy=0.9394, test_images=10000,
+                 test_se=0.0024, card_mean=0.864, card_images=300, first_mean=0.864,
+                 first_se=0.015, corruption_mean=0.858, corruption_images=2000,
+                 corruption_se=0.005, seconds=600)]
+    path = results.write_rows(tmp_path / "robust_rescore.csv", rows, rescore.COLUMNS)
+    table = results.robust_rescore_table(path).splitlines()
+    # by hand: r (94.02 - 94) / 0.24 = +0.08; (86.6 - 85) / 0.5 = +3.2;
+    # r_s1 (93.94 - 94) / 0.24 = -0.25; (85.8 - 85) / 0.5 = +1.6
+    assert table[2] == ("| `r` | 1337 | 94.02% ± 0.24% | +0.1 SE | 87.0% (n=300) | 86.9% ± 1.3% "
+                        "(n=300) | **86.6%** ± 0.5% (n=2,000) | +3.2 SE |")
+    assert table[3].endswith("| -0.2 SE | 86.4% (n=300) | 86.4% ± 1.5% (n=300) | **85.8%** ± 0.5% "
+                             "(n=2,000) | +1.6 SE |")
+    # moved: |86.6 - 87.0| = 0.4 and |85.8 - 86.4| = 0.6 points; SE 1.4% on average, then 0.5%
+    assert results.robust_rescore_sentence(path) == (
+        "On 2,000 test images instead of 300, the CIFAR-10-C means moved by at most 0.6 points "
+        "and their standard error shrank from about 1.4% to 0.5%. 1 of 2 models lie more than two "
+        "standard errors above the 85% target (+1.6 to +3.2). Their clean test accuracies lie "
+        "-0.2 to +0.1 standard errors from 94%: closer than two standard errors, so on other test "
+        "images of the same kind each could land on either side of it.")
+    assert "**How far can 300 images be off?**" in results.render(tmp_path)
+    assert results.robust_rescore_sentence(path, clean_target=0.93).endswith(
+        "at least one of them is more than two standard errors away from it.")
+
+
+def test_epochs_to_target_reads_only_the_final_runs_and_names_the_fewest_epochs(tmp_path):
+    cols = ["cpu", "model", "variant", "changes", "seed", "epochs", "validation_split",
+            "val_accuracy", "test_accuracy"]
+
+    def run(model, epochs, split, test, seed=0):
+        return dict(cpu="AMD EPYC", model=model, variant="muon", changes="optimizer=muon",
+                    seed=seed, epochs=epochs, validation_split=split,
+                    val_accuracy=0.95 if split else "", test_accuracy=test)
+
+    rows = [run("wide", 8, 0.1, 0.99),  # held out: chooses, never answers "how many epochs"
+            *(run("wide", 8, 0.0, t, s) for s, t in enumerate((0.9429, 0.9405, 0.9417))),
+            *(run("wide", 7, 0.0, t, s) for s, t in enumerate((0.9395, 0.9410, 0.9402))),
+            run("usual", 8, 0.0, 0.9378)]
+    path = results.write_rows(tmp_path / "optimizer_study.csv", rows, cols)
+    # by hand: 8 epochs (94.29 + 94.05 + 94.17) / 3 = 94.17; 7 epochs (93.95 + 94.10 + 94.02) / 3
+    # = 94.02, so 7 is the fewest whose mean meets 94%
+    assert results.epochs_to_target_lines(path) == [
+        "- `usual` · muon, on all training images: 8 epochs: test 93.78% (mean of 1); no budget "
+        "here meets 94% on average.",
+        "- `wide` · muon, on all training images: 8 epochs: test 94.17% (mean of 3, "
+        "94.05%–94.29%); 7 epochs: test 94.02% (mean of 3, 93.95%–94.10%); the fewest epochs "
+        "whose mean meets 94%: **7**."]
+    assert results.epochs_to_target_lines(path, target=0.9405)[1].endswith(
+        "the fewest epochs whose mean meets 94%: **8**.")
+    assert "**Epochs to 94%**" in results.render(tmp_path)

@@ -731,14 +731,16 @@ def _labels(y, n: int) -> np.ndarray:
 def benchmark(predict_proba: Callable[[np.ndarray], np.ndarray], x_uint8: np.ndarray, y,
               *, corruptions: Sequence[str] = CORRUPTIONS,
               severities: Iterable[int] = SEVERITIES, seed: int = 0, batch_size: int = 1000,
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, keep_correct: bool = False) -> list[dict]:
     """Accuracy of ``predict_proba`` on every (corruption, severity) set built from ``x_uint8``.
 
     ``predict_proba`` maps a uint8 batch (n, 32, 32, 3) to (n, classes) scores (probabilities;
     only the argmax is used); ``y`` holds the integer labels (or one-hot rows).  Each set is
     corrupted whole (so it does not depend on ``batch_size``) and then predicted in batches of
     ``batch_size``.  Returns one row per set, in order:
-    ``{"corruption", "family", "severity", "accuracy", "n"}``.
+    ``{"corruption", "family", "severity", "accuracy", "n"}``; with ``keep_correct=True`` each
+    row also holds ``"correct"``, a boolean array saying which images the set got right (what
+    :func:`standard_error` needs).
     """
     names = [_check_name(c) for c in corruptions]
     levels = [_check_severity(s) for s in severities]
@@ -756,20 +758,21 @@ def benchmark(predict_proba: Callable[[np.ndarray], np.ndarray], x_uint8: np.nda
     for name, severity in bar:
         bar.set_postfix_str(f"{name} s{severity}")
         xc = corrupt(x, name, severity, seed=seed)
-        correct = 0
+        right = np.zeros(len(xc), dtype=bool)
         for start in range(0, len(xc), batch_size):
             batch = xc[start:start + batch_size]
             scores = np.asarray(predict_proba(batch))
             if scores.ndim != 2 or scores.shape[0] != len(batch):
                 raise ValueError(f"predict_proba returned shape {scores.shape} for a batch of "
                                  f"{len(batch)} images; expected ({len(batch)}, classes)")
-            correct += int((scores.argmax(axis=1) == labels[start:start + batch_size]).sum())
+            right[start:start + batch_size] = scores.argmax(axis=1) == labels[start:start + batch_size]
         rows.append({
             "corruption": name,
             "family": FAMILIES[name],
             "severity": severity,
-            "accuracy": correct / len(xc) if len(xc) else float("nan"),
+            "accuracy": float(right.mean()) if len(xc) else float("nan"),
             "n": int(len(xc)),
+            **({"correct": right} if keep_correct else {}),
         })
     bar.close()
     return rows
@@ -780,6 +783,30 @@ def mean_accuracy(rows: Sequence[dict]) -> float:
     if not rows:
         raise ValueError("mean_accuracy needs at least one benchmark row")
     return float(np.mean([r["accuracy"] for r in rows]))
+
+
+def image_scores(rows: Sequence[dict]) -> np.ndarray:
+    """Per test image, the share of the benchmark's sets that got it right (rows from
+    ``benchmark(..., keep_correct=True)``, all on the same images). Their mean is the benchmark's
+    mean; how much they vary says how far it could move on other test images."""
+    if not rows or any("correct" not in r for r in rows):
+        raise ValueError("image_scores needs benchmark rows with 'correct' "
+                         "(benchmark(..., keep_correct=True))")
+    if len({len(r["correct"]) for r in rows}) != 1:
+        raise ValueError("image_scores needs every set on the same images; got sets of "
+                         + ", ".join(sorted({str(len(r["correct"])) for r in rows})) + " images")
+    return np.mean([np.asarray(r["correct"], dtype=float) for r in rows], axis=0)
+
+
+def standard_error(rows: Sequence[dict]) -> float:
+    """The standard error of the benchmark's mean from sampling the test images: the standard
+    deviation of :func:`image_scores` over the square root of their number. The corruptions'
+    own random draws are fixed by the seed, so the images are the only sample here; about two
+    standard errors either side of the mean is where it would land on other test images."""
+    scores = image_scores(rows)
+    if len(scores) < 2:
+        raise ValueError(f"a standard error needs at least 2 images, got {len(scores)}")
+    return float(np.std(scores, ddof=1) / np.sqrt(len(scores)))
 
 
 def summary(rows: Sequence[dict]) -> dict:

@@ -931,6 +931,59 @@ def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TAR
     return save(fig, path)
 
 
+def robust_rescore(rows: list[dict], path=None, *, clean_target: float = CLEAN_TARGET,
+                   robust_target: float = CORRUPTED_TARGET):
+    """How sure each run's numbers are (``robust_rescore.csv``): per run, its clean test accuracy
+    and its CIFAR-10-C (regenerated) mean, each with a bar of ± two standard errors over test
+    images; the corrupted mean twice, on the card's images (hollow) and on more (filled), so the
+    bar visibly shrinks (the card's above, the larger sample below it). The targets dashed, the
+    side meeting each shaded."""
+    plt, _ = _plt()
+    if not rows:
+        raise ValueError("no rows: run benchmarks/robust_rescore.py NAME ... first")
+    prefix = _name_prefix([r["model"] for r in rows])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 2.0 + 0.9 * len(rows)), sharey=True)
+    f = [{k: 100 * float(r[k]) for k in ("test_accuracy", "test_se", "card_mean", "first_se",
+                                         "corruption_mean", "corruption_se")} for r in rows]
+    panels = (
+        (axes[0], clean_target, "clean test accuracy",
+         [("test_accuracy", "test_se", 0.0, True,
+           f"all {int(rows[0]['test_images']):,} test images")]),
+        (axes[1], robust_target, "CIFAR-10-C (regenerated) mean",
+         [("card_mean", "first_se", -0.17, False,
+           f"the card's first {rows[0]['card_images']} images"),
+          ("corruption_mean", "corruption_se", 0.17, True,
+           f"the first {int(rows[0]['corruption_images']):,} images")]))
+    for ax, target, what, series in panels:
+        ends = [v[m] + s * 2 * v[e] for v in f for m, e, *_ in series for s in (-1, 1)]
+        lo, hi = min(ends + [100 * target]) - 0.3, max(ends + [100 * target]) + 0.3
+        ax.axvspan(100 * target, hi, color=PALETTE[2], alpha=0.12, lw=0)
+        ax.axvline(100 * target, ls="--", color=GREY, lw=1)
+        for m, e, dy, filled, label in series:
+            colour = PALETTE[0] if filled else PALETTE[1]
+            for y, v in enumerate(f):
+                ax.errorbar(v[m], y + dy, xerr=2 * v[e], fmt="o", ms=8, color=colour,
+                            mfc=colour if filled else "white", capsize=4, lw=1.8,
+                            label=label if y == 0 else None)
+                # the card's number above its dot, the larger sample's below: apart from each other
+                ax.annotate(f"{v[m]:.2f}% ± {2 * v[e]:.2f}", (v[m], y + dy),
+                            xytext=(0, 7 if dy <= 0 else -7), textcoords="offset points",
+                            ha="center", va="bottom" if dy <= 0 else "top", fontsize=10,
+                            color=colour)
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel(f"{what}, %")
+        ax.set_title(f"{what} (target ≥ {target:.0%}, shaded)", fontsize=11)
+        ax.legend(loc="lower left", fontsize=10, framealpha=0.9)
+    axes[0].set_ylim(len(rows) + 0.45, -0.55)  # the first run on top, the legends below the last
+    axes[0].set_yticks(range(len(rows)))
+    axes[0].set_yticklabels([f"{r['model'][len(prefix):] or r['model']} (seed {r['seed']})"
+                             for r in rows])
+    fig.suptitle("How sure is each number? Bars: ± two standard errors over test images",
+                 fontsize=13)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CLEAN_TARGET,
                         robust_target: float = CORRUPTED_TARGET,
                         title: str = "Clean accuracy against robustness: what augmentation costs"):
