@@ -661,7 +661,8 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
 def epochs_to_target_lines(path: Path, target: float = 0.94) -> list[str]:
     """Epochs to ``target``: for each net and variant of ``optimizer_study.csv`` trained on all
     training images (the ``--final`` runs), its test accuracy at every epoch budget it was run
-    with (mean of its seeds and their range), and the fewest epochs whose mean meets the target."""
+    with (mean of its seeds and their range), and the fewest epochs tried whose mean meets the
+    target."""
     from statistics import mean
 
     groups: dict[tuple[str, str], dict[int, list[float]]] = {}
@@ -677,7 +678,7 @@ def epochs_to_target_lines(path: Path, target: float = 0.94) -> list[str]:
             spread = f", {min(tests):.2%}–{max(tests):.2%}" if len(tests) > 1 else ""
             parts.append(f"{epochs} epochs: test {mean(tests):.2%} (mean of {len(tests)}{spread})")
         met = [e for e, tests in budgets.items() if mean(tests) >= target]
-        verdict = (f"the fewest epochs whose mean meets {target:.0%}: **{min(met)}**" if met else
+        verdict = (f"the fewest epochs tried whose mean meets {target:.0%}: **{min(met)}**" if met else
                    f"no budget here meets {target:.0%} on average")
         lines.append(f"- `{model}` · {variant}, on all training images: " + "; ".join(parts)
                      + f"; {verdict}.")
@@ -848,7 +849,8 @@ def render(results_dir: Path) -> str:
             parts += ["", line]
     if (d / "robust_rescore.csv").is_file():  # the margins above, on more test images
         rows = read_rows(d / "robust_rescore.csv")
-        parts += ["", f"**How far can 300 images be off?** (`robust_rescore.csv`, {_cpu_of(rows)}; "
+        parts += ["", f"**How far can {rows[0]['card_images']} images be off?** (`robust_rescore.csv`, "
+                  f"{_cpu_of(rows)}; "
                   "the CIFAR-10-C benchmark again on more test images, each mean ± one standard "
                   "error over images; cards unchanged; 'again': the card's images corrupted once more, "
                   "whose random draws past the 250th image change with how many are corrupted; "
