@@ -732,6 +732,13 @@ def robust_repeats_lines(path: Path, clean_target: float = CLEAN_TARGET,
     return lines
 
 
+def _rescore_margins(row: dict, clean_target: float, corrupted_target: float) -> tuple[float, float]:
+    """A ``robust_rescore.csv`` row's distance from each target in its own standard errors
+    (positive: above): the clean test accuracy's, then the larger sample's CIFAR-10-C mean's."""
+    return ((float(row["test_accuracy"]) - clean_target) / float(row["test_se"]),
+            (float(row["corruption_mean"]) - corrupted_target) / float(row["corruption_se"]))
+
+
 def robust_rescore_table(path: Path, clean_target: float = CLEAN_TARGET,
                          corrupted_target: float = CORRUPTED_TARGET) -> str:
     """``robust_rescore.csv``: per model, its clean test accuracy and its CIFAR-10-C mean on the
@@ -743,8 +750,7 @@ def robust_rescore_table(path: Path, clean_target: float = CLEAN_TARGET,
     for r in read_rows(path):
         f = {k: float(r[k]) for k in ("test_accuracy", "test_se", "card_mean", "first_mean",
                                       "first_se", "corruption_mean", "corruption_se")}
-        z_clean = (f["test_accuracy"] - clean_target) / f["test_se"]
-        z_rob = (f["corruption_mean"] - corrupted_target) / f["corruption_se"]
+        z_clean, z_rob = _rescore_margins(r, clean_target, corrupted_target)
         lines.append(
             f"| `{r['model']}` | {r['seed']} | {f['test_accuracy']:.2%} ± {f['test_se']:.2%} "
             f"| {z_clean:+.1f} SE | {f['card_mean']:.1%} (n={r['card_images']}) "
@@ -760,9 +766,7 @@ def robust_rescore_sentence(path: Path, clean_target: float = CLEAN_TARGET,
     the corrupted target by more than two standard errors on the larger sample, and how far the
     clean accuracies lie from theirs."""
     rows = read_rows(path)
-    z_rob = [(float(r["corruption_mean"]) - corrupted_target) / float(r["corruption_se"])
-             for r in rows]
-    z_clean = [(float(r["test_accuracy"]) - clean_target) / float(r["test_se"]) for r in rows]
+    z_clean, z_rob = zip(*(_rescore_margins(r, clean_target, corrupted_target) for r in rows))
     moved = [abs(float(r["corruption_mean"]) - float(r["card_mean"])) for r in rows]
     sure = sum(z > 2 for z in z_rob)
     n = len(rows)
