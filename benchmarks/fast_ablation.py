@@ -19,6 +19,11 @@ and prints the conclusions. Notebook 07 reads the two CSVs.
     WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py \\
         python benchmarks/fast_ablation.py --seeds 0            # ~25 min per seed on 2 cores
     python benchmarks/fast_ablation.py --seeds 0 1 --only "no lookahead"   # add runs
+    python benchmarks/fast_ablation.py --seeds 2        # one more seed, kept beside 0 and 1
+
+The runs CSV is the record: a sweep adds its rows to the committed ones, replacing a
+(variant, seed) it ran again and keeping the rest (``ablation.merge_runs``), so a new seed
+needs no old sweep folder; ``--replace`` starts the CSV afresh. Each row records its CPU.
 
 Training times are comparable between variants only when runs go one at a time on an
 otherwise idle machine (``--workers 1``, the default); the CSV records the load average.
@@ -33,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_COLUMNS = ["variant", "seed", "status", "test_accuracy", "epochs_run", "train_wall_time_s",
-               "wall_time_s", "error_name", "error_message", "run_id"]
+               "wall_time_s", "error_name", "error_message", "run_id", "budget", "load_avg_end", "cpu"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,13 +57,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="sweep folder: executed notebooks, per-run results")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--figure", type=Path, default=ROOT / "figures" / "fast_ablation.png")
+    ap.add_argument("--replace", action="store_true",
+                    help="write only this sweep's runs (default: add them to the runs CSV's rows)")
     args = ap.parse_args(argv)
     if os.environ.get("WIC_PROFILE") == "smoke":
         print("note: WIC_PROFILE=smoke shrinks every run of notebook 03 to 1 epoch on 500 images",
               file=sys.stderr)
 
+    import pandas as pd
     import yaml
 
+    from wic import config
     from wic.experiments import sweep
 
     variants = list(study.variants)
@@ -77,14 +86,26 @@ def main(argv: list[str] | None = None) -> int:
                              dask=args.dask)
     print(result.summary())
     table = ablation.label_runs(result.table, notebook, budget, variants, study)
+    smoke = " (WIC_PROFILE=smoke)" if os.environ.get("WIC_PROFILE") == "smoke" else ""
+    table = table.assign(budget=study.budget_text(budget) + smoke, load_avg_end=round(os.getloadavg()[0], 2),
+                         cpu=config.describe_cpu())
+    runs_csv = args.results / "fast_ablation_runs.csv"
+    if runs_csv.is_file() and not args.replace:
+        previous = pd.read_csv(runs_csv)
+        try:
+            table = ablation.merge_runs(previous, table)
+        except ValueError as exc:
+            sys.exit(f"error: {exc}: this sweep's runs are in {args.out}; pass --replace to "
+                     f"start {runs_csv} afresh, or --results DIR to keep both")
+        print(f"kept {len(table) - len(result.table)} earlier run(s) from {runs_csv}", flush=True)
     summary = ablation.summarize(table, study=study)
 
     args.results.mkdir(parents=True, exist_ok=True)
-    load = os.getloadavg()[0]
-    runs = table[[c for c in RUN_COLUMNS if c in table]].assign(load_avg_end=round(load, 2))
-    runs.to_csv(args.results / "fast_ablation_runs.csv", index=False)
+    runs = table[[c for c in RUN_COLUMNS if c in table]]
+    runs.to_csv(runs_csv, index=False)
     summary.round(5).to_csv(args.results / "fast_ablation_summary.csv", index_label="variant")
-    seeds = f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}"
+    n_seeds = table["seed"].nunique()
+    seeds = f"{n_seeds} seed{'s' if n_seeds > 1 else ''}"
     ablation.plot(table, summary, study=study, path=args.figure,
                   title=f"One ingredient removed at a time from the fast recipe\n"
                         f"({study.budget_text(budget)}, {seeds})")

@@ -225,3 +225,44 @@ def test_sweep_only_parameters_are_notebook_03_parameters_and_label_runs_matches
     table = pd.DataFrame({"run_id": [sweep.run_id(notebook, {**run, "seed": 1})], "seed": [1]})
     labelled = ablation.label_runs(table, notebook, variants=[ablation.BASELINE, "no dropout"])
     assert labelled["variant"].tolist() == ["no dropout"]
+
+
+def test_training_time_is_compared_within_a_seed():
+    # seed 1 ran on a machine twice as slow: the mean times' ratio would mix the machines,
+    # the per-seed ratio does not (variant takes 1.1x the baseline's time on both)
+    base, var = ablation.FAST_BASELINE, "no lookahead"
+    table = pd.DataFrame([{"variant": v, "seed": s, "status": "ok", "test_accuracy": 0.85,
+                           "train_wall_time_s": t}
+                          for v, s, t in [(base, 0, 100.0), (var, 0, 110.0), (base, 1, 300.0),
+                                          (var, 1, 330.0), (var, 2, 1000.0)]])
+    summary = ablation.summarize(table, study="fast")
+    assert summary.loc[base, "time_ratio"] == pytest.approx(1.0)
+    # seed 2 has no baseline run: it has no ratio and is left out of the mean
+    assert summary.loc[var, "time_ratio"] == pytest.approx(1.1)
+    assert summary.loc[var, "train_s"] == pytest.approx(480.0)
+    assert "training time 1.10x the baseline's" in "\n".join(ablation.conclusions(summary, study="fast"))
+    # a summary written before the column existed: the ratio of the mean times
+    old = summary.drop(columns="time_ratio")
+    assert "training time 2.40x the baseline's" in "\n".join(ablation.conclusions(old, study="fast"))
+
+
+def test_a_new_sweep_adds_its_runs_to_the_record():
+    base, var = ablation.FAST_BASELINE, "no lookahead"
+    previous = pd.DataFrame([{"variant": v, "seed": s, "test_accuracy": 0.80 + s / 100,
+                              "load_avg_end": 2.17}
+                             for s in (0, 1) for v in (base, var)])
+    new = pd.DataFrame([{"variant": v, "seed": s, "test_accuracy": 0.90 + s / 100, "cpu": "X"}
+                        for s in (1, 2) for v in (base, var)])
+    merged = ablation.merge_runs(previous, new)
+    assert list(merged["seed"]) == [0, 0, 1, 1, 2, 2]
+    # seed 1 ran again: the new rows replace the old ones; seed 0 is kept as it was
+    assert merged.set_index(["variant", "seed"])["test_accuracy"].to_dict() == pytest.approx({
+        (base, 0): 0.80, (var, 0): 0.80, (base, 1): 0.91, (var, 1): 0.91,
+        (base, 2): 0.92, (var, 2): 0.92})
+    assert merged["cpu"].isna().tolist() == [True, True, False, False, False, False]
+    assert ablation.merge_runs(None, new).equals(new)
+    with pytest.raises(ValueError, match=r"previous runs table has no \['seed'\] column"):
+        ablation.merge_runs(previous.drop(columns="seed"), new)
+    # runs under another budget are refused, not mixed in
+    with pytest.raises(ValueError, match=r"differ in budget: \['3 epochs', '5 epochs'\]"):
+        ablation.merge_runs(previous.assign(budget="3 epochs"), new.assign(budget="5 epochs"))

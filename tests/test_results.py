@@ -513,3 +513,22 @@ def test_fast_recipe_says_what_the_committed_epoch_budgets_measured():
     text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
     assert ("their mean falls just short of 94%, so 8 is the fewest epochs tried that reaches it"
             in text)
+
+
+def test_ablation_table_names_each_sweep_and_prefers_per_seed_times(tmp_path):
+    summary, runs = tmp_path / "summary.csv", tmp_path / "runs.csv"
+    summary.write_text("variant,runs,mean,std,min,max,train_s,time_ratio,delta_points\n"
+                       "fast recipe (baseline),2,0.85,0.001,0.849,0.851,200.0,1.0,0.0\n"
+                       "no lookahead,2,0.84,0.002,0.838,0.842,330.0,1.1,-1.0\n")
+    runs.write_text("variant,seed,load_avg_end,cpu\n"
+                    "fast recipe (baseline),0,2.17,\nno lookahead,0,2.17,\n"
+                    "fast recipe (baseline),1,0.5,CPU B\nno lookahead,1,0.5,CPU B\n")
+    table = results.ablation_table(summary, runs)
+    assert "| no lookahead | 2 | 0.8400 | 0.0020 | -1.00 | 1.10x |" in table  # not 330 / 200
+    assert ("(the seeds ran in separate sweeps, training times compared within a seed; "
+            "seed 0: CPU not recorded, load average 2.17 when it ended; "
+            "seed 1: CPU B, load average 0.50 when it ended)") in table
+    runs.write_text("variant,seed,load_avg_end,cpu\nfast recipe (baseline),0,1.5,CPU B\n"
+                    "no lookahead,1,1.5,CPU B\n")
+    assert "(CPU B; 1-minute load average when the sweep ended: 1.50)" in \
+        results.ablation_table(summary, runs)

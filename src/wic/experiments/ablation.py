@@ -152,10 +152,56 @@ def summarize(table, metric: str = "test_accuracy", study: str | Study = "seed")
                        "max": g.max()})
     if "train_wall_time_s" in ok:
         df["train_s"] = ok.groupby("variant")["train_wall_time_s"].mean()
+        df["time_ratio"] = _time_ratios(ok, st.baseline)
     base = df.loc[st.baseline, "mean"] if st.baseline in df.index else np.nan
     df["delta_points"] = 100 * (df["mean"] - base)
     order = [v for v in st.variants if v in df.index]
     return df.loc[order]
+
+
+def _time_ratios(ok, baseline: str):
+    """Per variant, the mean over seeds of its training time over the baseline's in the same
+    seed. Each seed's runs go one after another on one machine, so a sweep that adds a seed on
+    another (faster or slower) machine still compares like with like; NaN where a variant has
+    no seed in common with the baseline."""
+    import pandas as pd
+
+    if "seed" not in ok:
+        return pd.Series(dtype=float)
+    base = ok[ok["variant"] == baseline].groupby("seed")["train_wall_time_s"].mean()
+    ratio = ok["train_wall_time_s"] / ok["seed"].map(base)
+    return ratio.groupby(ok["variant"]).mean()
+
+
+def merge_runs(previous, new, same: tuple[str, ...] = ("budget",)):
+    """The runs table after a sweep that added runs: ``new``'s rows, and ``previous``'s rows for
+    every (variant, seed) the sweep did not run (a run that ran again replaces its old row).
+    The committed CSV is the record; the sweep folder that resumes runs may be gone. Columns
+    missing on one side are left empty; rows are ordered by seed, then as they came.
+
+    Runs under another budget are not comparable: a column of ``same`` present in both tables
+    must hold one value throughout, or this refuses (naming both values)."""
+    import pandas as pd
+
+    if previous is None or len(previous) == 0:
+        return new.reset_index(drop=True)
+    for name, t in (("previous", previous), ("new", new)):
+        missing = {"variant", "seed"} - set(t.columns)
+        if missing:
+            raise ValueError(f"the {name} runs table has no {sorted(missing)} column; "
+                             f"columns: {list(t.columns)}")
+    for col in same:
+        if col in previous and col in new:
+            values = set(previous[col].dropna()) | set(new[col].dropna())
+            if len(values) > 1:
+                raise ValueError(f"the earlier runs and these differ in {col}: "
+                                 f"{sorted(map(str, values))}; only runs under one {col} can "
+                                 "share a table (start a new one, or replace it)")
+    ran = set(zip(new["variant"], new["seed"].astype(int)))
+    kept = previous[[(v, int(s)) not in ran for v, s in zip(previous["variant"], previous["seed"])]]
+    merged = pd.concat([kept, new], ignore_index=True, sort=False)
+    merged["seed"] = pd.to_numeric(merged["seed"]).astype("Int64")
+    return merged.sort_values("seed", kind="stable").reset_index(drop=True)
 
 
 def conclusions(summary, budget: dict | None = None, study: str | Study = "seed",
@@ -185,11 +231,24 @@ def conclusions(summary, budget: dict | None = None, study: str | Study = "seed"
         else:
             verdict = f"hurts: {d:.1f} points"
         extra = ""
-        if "train_s" in summary and np.isfinite(row.get("train_s", np.nan)) and base.get("train_s"):
-            extra = f"; training time {row['train_s'] / base['train_s']:.2f}x the baseline's"
+        ratio = _ratio_to_baseline(summary, name, st.baseline)
+        if np.isfinite(ratio):
+            extra = f"; training time {ratio:.2f}x the baseline's"
         acc = f"{row['mean']:.3f} ± {row['std']:.3f}" if row["runs"] > 1 else f"{row['mean']:.3f}"
         lines.append(f"{name}: {acc} — {verdict}{extra}.")
     return lines
+
+
+def _ratio_to_baseline(summary, name: str, baseline: str) -> float:
+    """``time_ratio`` (per seed, :func:`_time_ratios`) where the summary has it, else the ratio
+    of mean training times (summaries written before it existed); NaN without times."""
+    row = summary.loc[name]
+    if "time_ratio" in summary and np.isfinite(row.get("time_ratio", np.nan)):
+        return float(row["time_ratio"])
+    base = summary.loc[baseline].get("train_s", np.nan) if baseline in summary.index else np.nan
+    if "train_s" in summary and np.isfinite(row.get("train_s", np.nan)) and np.isfinite(base):
+        return float(row["train_s"] / base)
+    return float("nan")
 
 
 def plot(table, summary, metric: str = "test_accuracy", title: str = "", path=None,

@@ -532,15 +532,39 @@ def ablation_table(summary_csv: Path, runs_csv: Path | None = None) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     for r in summary:
         std = f"{float(r['std']):.4f}" if r.get("std") not in (None, "", "nan") else "–"
-        time_ratio = f"{float(r['train_s']) / base_s:.2f}x" if r.get("train_s") and base_s else "–"
+        if r.get("time_ratio") not in (None, "", "nan"):  # per seed: see ablation._time_ratios
+            time_ratio = f"{float(r['time_ratio']):.2f}x"
+        else:
+            time_ratio = f"{float(r['train_s']) / base_s:.2f}x" if r.get("train_s") and base_s else "–"
         lines.append(f"| {r['variant']} | {r['runs']} | {float(r['mean']):.4f} | {std} | "
                      f"{float(r['delta_points']):+.2f} | {time_ratio} |")
     if runs_csv and Path(runs_csv).is_file():
-        with open(runs_csv) as fh:
-            loads = [float(r["load_avg_end"]) for r in csv.DictReader(fh) if r.get("load_avg_end")]
-        if loads:
-            lines.append(f"\n(1-minute load average when the sweep ended: {max(loads):.2f})")
+        lines += _ablation_sweeps(read_rows(runs_csv))
     return "\n".join(lines)
+
+
+def _ablation_sweeps(runs: list[dict]) -> list[str]:
+    """Where the ablation's runs ran: per sweep (the seeds that share a CPU and a load average
+    at the end), the CPU (``not recorded`` for rows older than the ``cpu`` column) and the load.
+    Training times are compared within a seed only (``ablation._time_ratios``), so sweeps on
+    different CPUs can share the table."""
+    sweeps: dict[tuple, set] = {}
+    for r in runs:
+        if r.get("load_avg_end") or r.get("cpu"):
+            key = (r.get("cpu") or "CPU not recorded", r.get("load_avg_end") or "")
+            sweeps.setdefault(key, set()).add(int(float(r["seed"])))
+    if not sweeps:
+        return []
+    if len(sweeps) == 1:
+        (cpu, load), _ = next(iter(sweeps.items()))
+        return [f"\n({cpu}; 1-minute load average when the sweep ended: {float(load):.2f})"]
+    parts = []
+    for (cpu, load), seeds in sorted(sweeps.items(), key=lambda kv: min(kv[1])):
+        which = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
+        at_end = f", load average {float(load):.2f} when it ended" if load else ""
+        parts.append(f"{which}: {cpu}{at_end}")
+    return ["\n(the seeds ran in separate sweeps, training times compared within a seed; "
+            + "; ".join(parts) + ")"]
 
 
 def optimizer_study_table(path: Path) -> str:
