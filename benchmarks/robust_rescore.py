@@ -23,7 +23,6 @@ benchmarks/report.py``) and notebook 05 shows the figure.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -39,7 +38,7 @@ def row(name: str, x, y, cpu: str) -> dict:
     """The benchmark on ``x``/``y`` for one model, with the first ``card_images`` of them scored
     apart: the images its card's mean was measured on."""
     from wic import cards
-    from wic.evaluation import corruptions
+    from wic.evaluation import corruptions, metrics
     from wic.serving import Classifier, resolve_model_path
 
     try:
@@ -63,7 +62,7 @@ def row(name: str, x, y, cpu: str) -> dict:
     acc, n_test = float(card["test_accuracy"]), int(card["test_examples"])
     return {"cpu": cpu, "model": path.stem, "seed": (card.get("recipe") or {}).get("seed", ""),
             "test_accuracy": acc, "test_images": n_test,
-            "test_se": round(math.sqrt(acc * (1 - acc) / n_test), 5),
+            "test_se": round(metrics.accuracy_standard_error(acc, n_test), 5),
             "card_mean": round(float(rob["mean_accuracy"]), 4), "card_images": first,
             "first_mean": round(float(corruptions.image_scores(head).mean()), 4),
             "first_se": round(corruptions.standard_error(head), 4),

@@ -134,6 +134,39 @@ def test_04_says_which_split_ranks_the_variants():
     assert chosen.startswith(("Chosen on validation:", "No variant beat the baseline"))
 
 
+# ----------------------------------------------------------------------------- 05
+
+
+def _pct(text: str) -> float:
+    return float(text.rstrip("%")) / 100
+
+
+def test_05_gives_the_accuracy_its_standard_error_and_exercise_4_its_range():
+    from wic.evaluation import metrics
+    from wic.serving.classifier import resolve_model_path
+
+    nb = _nb("05_evaluation")
+    # the headline accuracy carries the standard error of its own count of images
+    line = _out(_cell(nb, "se = metrics.accuracy_standard_error(ev.accuracy, len(y_test))"))
+    m = re.search(r"test accuracy on ([\d,]+) images: ([\d.]+%) ± ([\d.]+%).* within two standard "
+                  r"errors, ([\d.]+%) to ([\d.]+%)", line)
+    assert m, line
+    n, acc, se, lo, hi = int(m[1].replace(",", "")), _pct(m[2]), _pct(m[3]), _pct(m[4]), _pct(m[5])
+    assert se == pytest.approx(metrics.accuracy_standard_error(acc, n), abs=5e-5)
+    assert (lo, hi) == pytest.approx((acc - 2 * se, acc + 2 * se), abs=2e-4)
+    # exercise 4's range is the page's default card's accuracy, two standard errors either side
+    card = cards.read_card(resolve_model_path(None))
+    text = " ".join(_out(_cell(nb, "se_few = metrics.accuracy_standard_error")).split())
+    acc, few = card["test_accuracy"], 1000
+    se_few = metrics.accuracy_standard_error(acc, few)
+    se_all = metrics.accuracy_standard_error(acc, card["test_examples"])
+    assert f"`-p model_name None -p test_subset {few}`" in text  # a number papermill reads
+    assert f"one standard error on {few:,} images is {se_few:.2%}" in text
+    assert f"{card['test_examples']:,}: {se_all:.2%}, {se_few / se_all:.1f} times smaller" in text
+    assert (f"between {acc - 2 * se_few:.1%} and {acc + 2 * se_few:.1%}, two standard errors "
+            f"either side of the card's {acc:.1%}") in text
+
+
 # ----------------------------------------------------------------------------- 06
 
 

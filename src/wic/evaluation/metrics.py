@@ -128,6 +128,18 @@ def evaluate_model(model, x_uint8, y_true, class_names=None, batch_size: int = 5
     return evaluate_probs(predict_proba(model, x_uint8, batch_size), y_true, class_names)
 
 
+def accuracy_standard_error(accuracy: float, images: int) -> float:
+    """How far an accuracy measured on ``images`` test images moves from one sample of images to
+    another: sqrt(p (1 - p) / n), the standard error of a share. About two of them either side is
+    where the same model would score on other images (95% of the time); a difference smaller
+    than that is not yet a result. Four times the images halve it."""
+    if not 0.0 <= accuracy <= 1.0 or not np.isfinite(accuracy):
+        raise ValueError(f"accuracy must be a share between 0 and 1, got {accuracy!r}")
+    if int(images) != images or images < 1:
+        raise ValueError(f"images must be a whole number of at least 1, got {images!r}")
+    return float(np.sqrt(accuracy * (1.0 - accuracy) / images))
+
+
 def most_confused_pairs(confusion: np.ndarray, class_names, top: int = 5) -> list[tuple[str, str, int]]:
     """(true, predicted, count) for the largest off-diagonal cells."""
     cm = np.array(confusion, copy=True)
