@@ -11,7 +11,8 @@ notebook 03 through ``wic.sweep`` (so it resumes: finished runs are skipped on a
 - ``benchmarks/results/fast_ablation_runs.csv`` — one row per run (variant, seed, accuracy,
   training seconds, status);
 - ``benchmarks/results/fast_ablation_summary.csv`` — per variant mean, spread, difference
-  from the baseline in points;
+  from the baseline in points, training time over the baseline's in the same seed (median
+  and range over seeds);
 - ``figures/fast_ablation.png`` — every run as a point, the baseline as a dashed line;
 
 and prints the conclusions. Notebook 07 reads the two CSVs.
@@ -23,7 +24,9 @@ and prints the conclusions. Notebook 07 reads the two CSVs.
 
 The runs CSV is the record: a sweep adds its rows to the committed ones, replacing a
 (variant, seed) it ran again and keeping the rest (``ablation.merge_runs``), so a new seed
-needs no old sweep folder; ``--replace`` starts the CSV afresh. Each row records its CPU.
+needs no old sweep folder; ``--replace`` starts the CSV afresh. Each row records its budget and
+CPU. ``--redraw`` trains nothing: the summary, the figure and the conclusions again from the runs
+CSV.
 
 Training times are comparable between variants only when runs go one at a time on an
 otherwise idle machine (``--workers 1``, the default); the CSV records the load average.
@@ -59,7 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure", type=Path, default=ROOT / "figures" / "fast_ablation.png")
     ap.add_argument("--replace", action="store_true",
                     help="write only this sweep's runs (default: add them to the runs CSV's rows)")
+    ap.add_argument("--redraw", action="store_true",
+                    help="train nothing: summary, figure and conclusions again from the runs CSV")
     args = ap.parse_args(argv)
+    runs_csv = args.results / "fast_ablation_runs.csv"
+    if args.redraw:
+        import pandas as pd
+
+        if not runs_csv.is_file():
+            sys.exit(f"error: --redraw needs {runs_csv}; run a sweep first")
+        table = pd.read_csv(runs_csv)
+        budgets = table["budget"].dropna().unique() if "budget" in table else []
+        return write_outputs(table, study, budgets[0] if len(budgets) == 1 else
+                             study.budget_text({"epochs": args.epochs}), args, runs_csv)
     if os.environ.get("WIC_PROFILE") == "smoke":
         print("note: WIC_PROFILE=smoke shrinks every run of notebook 03 to 1 epoch on 500 images",
               file=sys.stderr)
@@ -89,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     smoke = " (WIC_PROFILE=smoke)" if os.environ.get("WIC_PROFILE") == "smoke" else ""
     table = table.assign(budget=study.budget_text(budget) + smoke, load_avg_end=round(os.getloadavg()[0], 2),
                          cpu=config.describe_cpu())
-    runs_csv = args.results / "fast_ablation_runs.csv"
     if runs_csv.is_file() and not args.replace:
         previous = pd.read_csv(runs_csv)
         try:
@@ -98,8 +112,15 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"error: {exc}: this sweep's runs are in {args.out}; pass --replace to "
                      f"start {runs_csv} afresh, or --results DIR to keep both")
         print(f"kept {len(table) - len(result.table)} earlier run(s) from {runs_csv}", flush=True)
-    summary = ablation.summarize(table, study=study)
+    write_outputs(table, study, study.budget_text(budget) + smoke, args, runs_csv)
+    return 0 if result.failed == 0 else 1
 
+
+def write_outputs(table, study, budget_text: str, args, runs_csv: Path) -> int:
+    """The runs CSV, the per-variant summary, the figure and the printed conclusions."""
+    from wic.experiments import ablation
+
+    summary = ablation.summarize(table, study=study)
     args.results.mkdir(parents=True, exist_ok=True)
     runs = table[[c for c in RUN_COLUMNS if c in table]]
     runs.to_csv(runs_csv, index=False)
@@ -108,13 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     seeds = f"{n_seeds} seed{'s' if n_seeds > 1 else ''}"
     ablation.plot(table, summary, study=study, path=args.figure,
                   title=f"One ingredient removed at a time from the fast recipe\n"
-                        f"({study.budget_text(budget)}, {seeds})")
+                        f"({budget_text}, {seeds})")
     print(summary.round(4).to_string())
-    for line in ablation.conclusions(summary, budget, study):
+    for line in ablation.conclusions(summary, budget_text, study):
         print("-", line)
-    print(f"wrote {args.results / 'fast_ablation_runs.csv'}, "
-          f"{args.results / 'fast_ablation_summary.csv'}, {args.figure}")
-    return 0 if result.failed == 0 else 1
+    print(f"wrote {runs_csv}, {args.results / 'fast_ablation_summary.csv'}, {args.figure}")
+    return 0
 
 
 if __name__ == "__main__":

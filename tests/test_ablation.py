@@ -237,10 +237,19 @@ def test_training_time_is_compared_within_a_seed():
                                           (var, 1, 330.0), (var, 2, 1000.0)]])
     summary = ablation.summarize(table, study="fast")
     assert summary.loc[base, "time_ratio"] == pytest.approx(1.0)
-    # seed 2 has no baseline run: it has no ratio and is left out of the mean
+    # seed 2 has no baseline run: it has no ratio and is left out of the median
     assert summary.loc[var, "time_ratio"] == pytest.approx(1.1)
     assert summary.loc[var, "train_s"] == pytest.approx(480.0)
-    assert "training time 1.10x the baseline's" in "\n".join(ablation.conclusions(summary, study="fast"))
+    assert "training time 1.10x the baseline's." in "\n".join(ablation.conclusions(summary, study="fast"))
+    # one run slowed by a passing load moves the range, not the median
+    slowed = pd.concat([table, pd.DataFrame([
+        {"variant": base, "seed": 3, "status": "ok", "test_accuracy": 0.85, "train_wall_time_s": 100.0},
+        {"variant": var, "seed": 3, "status": "ok", "test_accuracy": 0.85, "train_wall_time_s": 200.0}])])
+    s2 = ablation.summarize(slowed, study="fast")
+    assert s2.loc[var, ["time_ratio", "time_ratio_min", "time_ratio_max"]].tolist() == \
+        pytest.approx([1.1, 1.1, 2.0])
+    assert "training time 1.10x the baseline's (per seed 1.10x–2.00x)." in \
+        "\n".join(ablation.conclusions(s2, study="fast"))
     # a summary written before the column existed: the ratio of the mean times
     old = summary.drop(columns="time_ratio")
     assert "training time 2.40x the baseline's" in "\n".join(ablation.conclusions(old, study="fast"))
@@ -266,3 +275,28 @@ def test_a_new_sweep_adds_its_runs_to_the_record():
     # runs under another budget are refused, not mixed in
     with pytest.raises(ValueError, match=r"differ in budget: \['3 epochs', '5 epochs'\]"):
         ablation.merge_runs(previous.assign(budget="3 epochs"), new.assign(budget="5 epochs"))
+
+
+def test_redraw_rewrites_summary_and_figure_from_the_runs_csv(tmp_path, capsys):
+    from benchtools import load_benchmark
+
+    base, var = ablation.FAST_BASELINE, "no lookahead"
+    budget = "fast recipe, small fast net (airbench_cpu_s), 500 images, 1 epochs"
+    rows = [{"variant": v, "seed": s, "status": "ok", "test_accuracy": a, "train_wall_time_s": t,
+             "budget": budget}
+            for v, s, a, t in [(base, 0, 0.50, 10.0), (var, 0, 0.40, 12.0),
+                               (base, 1, 0.52, 20.0), (var, 1, 0.42, 22.0)]]
+    pd.DataFrame(rows).to_csv(tmp_path / "fast_ablation_runs.csv", index=False)
+    script = load_benchmark("fast_ablation.py")
+    assert script.main(["--redraw", "--results", str(tmp_path), "--figure",
+                        str(tmp_path / "f.png")]) == 0
+    summary = pd.read_csv(tmp_path / "fast_ablation_summary.csv", index_col="variant")
+    assert summary.loc[var, "delta_points"] == pytest.approx(-10.0)
+    # per seed: 12 / 10 and 22 / 20 -> median 1.15
+    assert summary.loc[var, ["time_ratio", "time_ratio_min", "time_ratio_max"]].tolist() == \
+        pytest.approx([1.15, 1.1, 1.2])
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+    out = capsys.readouterr().out
+    assert f"- Baseline ({budget}): test accuracy 0.510 ± 0.014 over 2 seeds." in out
+    with pytest.raises(SystemExit, match="--redraw needs .*fast_ablation_runs.csv"):
+        script.main(["--redraw", "--results", str(tmp_path / "none")])

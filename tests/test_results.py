@@ -517,14 +517,17 @@ def test_fast_recipe_says_what_the_committed_epoch_budgets_measured():
 
 def test_ablation_table_names_each_sweep_and_prefers_per_seed_times(tmp_path):
     summary, runs = tmp_path / "summary.csv", tmp_path / "runs.csv"
-    summary.write_text("variant,runs,mean,std,min,max,train_s,time_ratio,delta_points\n"
-                       "fast recipe (baseline),2,0.85,0.001,0.849,0.851,200.0,1.0,0.0\n"
-                       "no lookahead,2,0.84,0.002,0.838,0.842,330.0,1.1,-1.0\n")
+    summary.write_text("variant,runs,mean,std,min,max,train_s,time_ratio,time_ratio_min,"
+                       "time_ratio_max,delta_points\n"
+                       "fast recipe (baseline),2,0.85,0.001,0.849,0.851,200.0,1.0,1.0,1.0,0.0\n"
+                       "no lookahead,2,0.84,0.002,0.838,0.842,330.0,1.1,1.05,1.15,-1.0\n")
     runs.write_text("variant,seed,load_avg_end,cpu\n"
                     "fast recipe (baseline),0,2.17,\nno lookahead,0,2.17,\n"
                     "fast recipe (baseline),1,0.5,CPU B\nno lookahead,1,0.5,CPU B\n")
     table = results.ablation_table(summary, runs)
-    assert "| no lookahead | 2 | 0.8400 | 0.0020 | -1.00 | 1.10x |" in table  # not 330 / 200
+    assert "| training time vs baseline: median over seeds (range) |" in table.splitlines()[0]
+    assert "| fast recipe (baseline) | 2 | 0.8500 | 0.0010 | +0.00 | 1.00x |" in table
+    assert "| no lookahead | 2 | 0.8400 | 0.0020 | -1.00 | 1.10x (1.05–1.15) |" in table  # not 330 / 200
     assert ("(the seeds ran in separate sweeps, training times compared within a seed; "
             "seed 0: CPU not recorded, load average 2.17 when it ended; "
             "seed 1: CPU B, load average 0.50 when it ended)") in table
@@ -532,3 +535,63 @@ def test_ablation_table_names_each_sweep_and_prefers_per_seed_times(tmp_path):
                     "no lookahead,1,1.5,CPU B\n")
     assert "(CPU B; 1-minute load average when the sweep ended: 1.50)" in \
         results.ablation_table(summary, runs)
+
+
+def test_a_repeat_that_never_reached_the_threshold_is_counted_not_dropped():
+    rows = [{"recipe": label, "epoch": "final", "elapsed_s": t, "test_accuracy": acc,
+             "source": "measured"}
+            for label, t, acc in (("wide", 600.0, 0.942), ("wide_seed1", 720.0, 0.939),
+                                  ("wide_seed2", 660.0, 0.945))]
+    # 600 and 660 s reached 94%; the seed-1 run ended at 93.9% and is said, not averaged
+    assert results.repeat_times_line(rows, 0.94) == \
+        "Minutes to 94%, repeat runs: `wide` 2 of 3 runs reached it: mean 10.5 min, range 10.0–11.0."
+    blocks = results.machine_race(rows)
+    assert blocks[0].startswith("| run | final test accuracy |") and "| `wide_seed1` | 93.90% |" in blocks[0]
+    assert blocks[1] == "Repeat runs (other seeds): `wide` over 3 runs: mean 94.20%, range 93.90%–94.50%."
+    assert blocks[-1].splitlines()[-1] == "| ≥ 94% within 20 min | `wide` | 10.0 min | **yes** |"
+
+
+def _run(label, epoch_train_s, final_acc, accs, final_s):
+    rows = [{"recipe": label, "epoch": str(i + 1), "train_s": t, "elapsed_s": t + 2.0,
+             "test_accuracy": a, "source": "measured"}
+            for i, (t, a) in enumerate(zip(epoch_train_s, accs))]
+    return rows + [{"recipe": label, "epoch": "final", "train_s": epoch_train_s[-1],
+                    "elapsed_s": final_s, "test_accuracy": final_acc, "source": "measured"}]
+
+
+def test_epoch_trade_weighs_fewer_epochs_against_their_cost():
+    # fast94: 4 epochs of 100 s after a 160 s first one; muon_8ep: 3 epochs of 150 s (first 200)
+    many = _run("fast94", [160, 260, 360, 460], 0.942, [0.8, 0.9, 0.93, 0.935], 540.0)
+    few = _run("muon_8ep", [200, 350, 500], 0.943, [0.85, 0.92, 0.93], 570.0)
+    assert results.epoch_seconds(many, "fast94") == 100 and results.epoch_seconds(few, "muon_8ep") == 150
+    assert results.epoch_trade_sentence(many + few) == (
+        "`muon_8ep` trained 3 epochs where `fast94` trained 4; each of its epochs took x1.50 the "
+        "time of one of `fast94`'s (150 s against 100 s), and it reached 94% at 9.5 min against "
+        "9.0: x1.06 later.")
+    slow = _run("fast94", [160, 260, 360, 460], 0.938, [0.8, 0.9, 0.93, 0.935], 540.0)
+    assert results.epoch_trade_sentence(slow + few).endswith(
+        "and only `muon_8ep` reached 94% (at 9.5 min).")
+    assert results.epoch_trade_sentence(many) == ""  # the other run is missing
+    assert results.epoch_trade_sentence(many + few) in results.machine_race(many + few)
+
+
+def test_fast_recipe_says_what_the_zen4_race_and_the_ablation_seeds_measured():
+    """FAST_RECIPE's 'What is left' says both second-round targets are missed on the Zen 4, the
+    wider net's 8 epochs coming closest for 94%, and that the ablation has three seeds per
+    variant, the third from another sweep: true of the committed CSVs, or this fails."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    root = Path(__file__).resolve().parents[1]
+    rows = results.read_rows(root / "benchmarks" / "results" / "time_to_accuracy_zen4.csv")
+    targets = results.targets_table(rows, results.SECOND_ROUND_TARGETS).splitlines()[2:]
+    assert len(targets) == 2 and all(line.endswith("| no |") for line in targets), targets
+    assert "| ≥ 94% within 20 min | `muon_8ep` |" in targets[1]
+    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    assert ("both are missed there (the Zen 4 targets table; for 94% the wider net's 8 epochs came "
+            "closest)") in text
+    runs = pd.read_csv(root / "benchmarks" / "results" / "fast_ablation_runs.csv")
+    assert (runs.groupby("variant")["seed"].nunique() == 3).all()
+    assert runs.groupby("seed")["load_avg_end"].first().nunique() == 2  # two sweeps
+    assert "The 3-epoch ablation has three seeds per variant; the third ran in a later session" in text

@@ -152,7 +152,9 @@ def summarize(table, metric: str = "test_accuracy", study: str | Study = "seed")
                        "max": g.max()})
     if "train_wall_time_s" in ok:
         df["train_s"] = ok.groupby("variant")["train_wall_time_s"].mean()
-        df["time_ratio"] = _time_ratios(ok, st.baseline)
+        ratios = _time_ratios(ok, st.baseline)
+        df["time_ratio"] = ratios.median()
+        df["time_ratio_min"], df["time_ratio_max"] = ratios.min(), ratios.max()
     base = df.loc[st.baseline, "mean"] if st.baseline in df.index else np.nan
     df["delta_points"] = 100 * (df["mean"] - base)
     order = [v for v in st.variants if v in df.index]
@@ -160,17 +162,18 @@ def summarize(table, metric: str = "test_accuracy", study: str | Study = "seed")
 
 
 def _time_ratios(ok, baseline: str):
-    """Per variant, the mean over seeds of its training time over the baseline's in the same
-    seed. Each seed's runs go one after another on one machine, so a sweep that adds a seed on
-    another (faster or slower) machine still compares like with like; NaN where a variant has
-    no seed in common with the baseline."""
+    """Each run's training time over the baseline's in the same seed, grouped by variant (take
+    ``.median()``, ``.min()``, ``.max()``). Each seed's runs go one after another on one machine,
+    so a sweep that adds a seed on another (faster or slower) machine still compares like with
+    like, and the median keeps one run slowed by a passing load from moving the summary. A run
+    without a baseline run in its seed has no ratio."""
     import pandas as pd
 
     if "seed" not in ok:
-        return pd.Series(dtype=float)
+        return pd.Series(dtype=float).groupby(level=0)
     base = ok[ok["variant"] == baseline].groupby("seed")["train_wall_time_s"].mean()
     ratio = ok["train_wall_time_s"] / ok["seed"].map(base)
-    return ratio.groupby(ok["variant"]).mean()
+    return ratio.groupby(ok["variant"])
 
 
 def merge_runs(previous, new, same: tuple[str, ...] = ("budget",)):
@@ -204,9 +207,11 @@ def merge_runs(previous, new, same: tuple[str, ...] = ("budget",)):
     return merged.sort_values("seed", kind="stable").reset_index(drop=True)
 
 
-def conclusions(summary, budget: dict | None = None, study: str | Study = "seed",
+def conclusions(summary, budget: dict | str | None = None, study: str | Study = "seed",
                 metric: str = "test_accuracy") -> list[str]:
     """One sentence per variant, from the numbers (difference vs the runs' own spread).
+    ``budget`` is the runs' budget (changes to the study's), or its description as written in
+    a runs CSV's ``budget`` column.
 
     With one seed per variant there is no spread to compare with: a difference is then called
     an effect only beyond ``0.005`` (half a point), and the sentence says it is a single run."""
@@ -216,7 +221,8 @@ def conclusions(summary, budget: dict | None = None, study: str | Study = "seed"
     runs = int(base["runs"])
     spread = f" ± {base['std']:.3f} over {runs} seeds" if runs > 1 else " (one run)"
     what = METRIC_SHORT.get(metric, metric.replace("_", " "))
-    lines.append(f"Baseline ({st.budget_text(budget)}): {what} {base['mean']:.3f}{spread}.")
+    said = budget if isinstance(budget, str) else st.budget_text(budget)
+    lines.append(f"Baseline ({said}): {what} {base['mean']:.3f}{spread}.")
     for name, row in summary.iterrows():
         if name == st.baseline:
             continue
@@ -233,14 +239,22 @@ def conclusions(summary, budget: dict | None = None, study: str | Study = "seed"
         extra = ""
         ratio = _ratio_to_baseline(summary, name, st.baseline)
         if np.isfinite(ratio):
-            extra = f"; training time {ratio:.2f}x the baseline's"
+            extra = f"; training time {ratio:.2f}x the baseline's{_ratio_range(row)}"
         acc = f"{row['mean']:.3f} ± {row['std']:.3f}" if row["runs"] > 1 else f"{row['mean']:.3f}"
         lines.append(f"{name}: {acc} — {verdict}{extra}.")
     return lines
 
 
+def _ratio_range(row) -> str:
+    """`` (per seed 0.96x-1.53x)`` when a variant's per-seed time ratios differ, else empty."""
+    lo, hi = row.get("time_ratio_min", np.nan), row.get("time_ratio_max", np.nan)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or f"{lo:.2f}" == f"{hi:.2f}":
+        return ""
+    return f" (per seed {lo:.2f}x–{hi:.2f}x)"
+
+
 def _ratio_to_baseline(summary, name: str, baseline: str) -> float:
-    """``time_ratio`` (per seed, :func:`_time_ratios`) where the summary has it, else the ratio
+    """``time_ratio`` (the median per seed, :func:`_time_ratios`) where the summary has it, else the ratio
     of mean training times (summaries written before it existed); NaN without times."""
     row = summary.loc[name]
     if "time_ratio" in summary and np.isfinite(row.get("time_ratio", np.nan)):

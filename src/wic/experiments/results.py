@@ -169,15 +169,82 @@ def repeats_line(rows: list[dict]) -> str:
 
 def repeat_times_line(rows: list[dict], threshold: float) -> str:
     """Minutes to ``threshold`` of each group of repeat runs (``X``, ``X_seedN``) with 2+ runs
-    that reached it, and their mean and range."""
+    that reached it, and their mean and range; a run of the group that never reached it is
+    counted and said (``2 of 3 runs reached it``), never silently left out of the mean."""
     groups: dict[str, list[float]] = {}
+    finished: dict[str, int] = {}
     for label in _labels(rows):
+        group = label.split("_seed")[0]
+        if _final(rows, label):
+            finished[group] = finished.get(group, 0) + 1
         if (t := time_to_threshold(rows, label, threshold)) is not None:
-            groups.setdefault(label.split("_seed")[0], []).append(t / 60)
-    parts = [f"`{g}` over {len(ts)} runs: mean {sum(ts) / len(ts):.1f} min, range "
-             f"{min(ts):.1f}–{max(ts):.1f}" for g, ts in groups.items() if len(ts) > 1]
+            groups.setdefault(group, []).append(t / 60)
+    parts = []
+    for g, ts in groups.items():
+        if len(ts) < 2:
+            continue
+        runs = max(finished.get(g, 0), len(ts))
+        who = f"over {len(ts)} runs" if runs == len(ts) else f"{len(ts)} of {runs} runs reached it"
+        parts.append(f"`{g}` {who}: mean {sum(ts) / len(ts):.1f} min, range "
+                     f"{min(ts):.1f}–{max(ts):.1f}")
     return (f"Minutes to {100 * threshold:.0f}%, repeat runs: " + "; ".join(parts) + ".") \
         if parts else ""
+
+
+def epoch_seconds(rows: list[dict], label: str) -> float | None:
+    """Run ``label``'s training seconds per epoch: the median step of its ``train_s`` clock
+    from one epoch's checkpoint to the next (so the first epoch's data loading and compilation,
+    and every checkpoint evaluation, are left out). None with fewer than two epoch rows."""
+    clock = [r["train_s"] for r in rows if r["recipe"] == label and r["epoch"] != "final"
+             and r.get("train_s") not in (None, "")]
+    steps = sorted(b - a for a, b in zip(clock, clock[1:]))
+    if not steps:
+        return None
+    mid = len(steps) // 2
+    return steps[mid] if len(steps) % 2 else (steps[mid - 1] + steps[mid]) / 2
+
+
+def _epochs(rows: list[dict], label: str) -> int:
+    return sum(1 for r in rows if r["recipe"] == label and r["epoch"] != "final")
+
+
+#: The second round's trade, raced on one machine: fewer epochs of a costlier net (the wider
+#: net with Muon, 8 epochs) against more epochs of the usual one (``fast94``, 15)
+EPOCH_TRADE = ("fast94", "muon_8ep")
+
+
+def epoch_trade_sentence(rows: list[dict], many: str = EPOCH_TRADE[0], few: str = EPOCH_TRADE[1],
+                         threshold: float = 0.94) -> str:
+    """Fewer epochs or fewer minutes? Run ``few`` against run ``many`` of the same invocation:
+    their epochs, the cost of one epoch, and the minutes to ``threshold`` (or that it was not
+    reached). Empty when either run is missing."""
+    if not (_final(rows, many) and _final(rows, few)):
+        return ""
+    e_many, e_few = _epochs(rows, many), _epochs(rows, few)
+    s_many, s_few = epoch_seconds(rows, many), epoch_seconds(rows, few)
+    t_many, t_few = time_to_threshold(rows, many, threshold), time_to_threshold(rows, few, threshold)
+    pct = f"{100 * threshold:.0f}%"
+    text = (f"`{few}` trained {e_few} epochs where `{many}` trained {e_many}; each of its epochs "
+            f"took x{s_few / s_many:.2f} the time of one of `{many}`'s ({s_few:.0f} s against "
+            f"{s_many:.0f} s), ")
+    if t_few is not None and t_many is not None:
+        verdict = f"x{t_many / t_few:.2f} sooner" if t_few < t_many else f"x{t_few / t_many:.2f} later"
+        return text + (f"and it reached {pct} at {t_few / 60:.1f} min against {t_many / 60:.1f}: "
+                       f"{verdict}.")
+    reached = [(lbl, t) for lbl, t in ((few, t_few), (many, t_many)) if t is not None]
+    return text + ("and neither reached " + pct + "." if not reached else
+                   f"and only `{reached[0][0]}` reached {pct} (at {reached[0][1] / 60:.1f} min).")
+
+
+def machine_race(rows: list[dict]) -> list[str]:
+    """A per-machine ``time_to_accuracy_*.csv`` as Markdown blocks: every run, the repeat
+    runs' accuracy and minutes to 94%, and the second round's targets (:data:`SECOND_ROUND_TARGETS`).
+    The results block and notebook 07 show each machine's race with it."""
+    parts = [runs_table(rows)]
+    parts += [line for line in (repeats_line(rows), repeat_times_line(rows, 0.94),
+                                epoch_trade_sentence(rows)) if line]
+    return parts + ["**The second round's targets on that machine:**",
+                    targets_table(rows, SECOND_ROUND_TARGETS)]
 
 
 def throughput_table(path: Path) -> str:
@@ -528,12 +595,17 @@ def ablation_table(summary_csv: Path, runs_csv: Path | None = None) -> str:
     with open(summary_csv) as fh:
         summary = list(csv.DictReader(fh))
     base_s = next((float(r["train_s"]) for r in summary if r.get("train_s")), None)
-    lines = ["| variant | runs | mean test accuracy | ± std | vs baseline (points) | training time vs baseline |",
+    per_seed = any(r.get("time_ratio") not in (None, "", "nan") for r in summary)
+    lines = ["| variant | runs | mean test accuracy | ± std | vs baseline (points) | training time vs "
+             "baseline" + (": median over seeds (range) |" if per_seed else " |"),
              "|---|---:|---:|---:|---:|---:|"]
     for r in summary:
         std = f"{float(r['std']):.4f}" if r.get("std") not in (None, "", "nan") else "–"
         if r.get("time_ratio") not in (None, "", "nan"):  # per seed: see ablation._time_ratios
             time_ratio = f"{float(r['time_ratio']):.2f}x"
+            lo, hi = r.get("time_ratio_min"), r.get("time_ratio_max")
+            if lo not in (None, "", "nan") and f"{float(lo):.2f}" != f"{float(hi):.2f}":
+                time_ratio += f" ({float(lo):.2f}–{float(hi):.2f})"
         else:
             time_ratio = f"{float(r['train_s']) / base_s:.2f}x" if r.get("train_s") and base_s else "–"
         lines.append(f"| {r['variant']} | {r['runs']} | {float(r['mean']):.4f} | {std} | "
@@ -826,13 +898,9 @@ def render(results_dir: Path) -> str:
         parts += ["", "**The absolute targets:**", "", targets_table(rows)]
     for path in sorted(d.glob("time_to_accuracy_*.csv")):  # one file per machine kind
         rows = read_rows(path)
-        parts += ["", f"**Every run on {_cpu_of(rows)}** (`{path.name}`; the same clock):", "",
-                  runs_table(rows)]
-        for line in (repeats_line(rows), repeat_times_line(rows, 0.94)):
-            if line:
-                parts += ["", line]
-        parts += ["", "**The second round's targets on that machine:**", "",
-                  targets_table(rows, SECOND_ROUND_TARGETS)]
+        parts += ["", f"**Every run on {_cpu_of(rows)}** (`{path.name}`; the same clock):"]
+        for block in machine_race(rows):
+            parts += ["", block]
     if (d / "time_to_78.csv").is_file():
         parts += ["", "**The seed's 78%, both recipes measured in one invocation** "
                   "(`time_to_78.csv`, test accuracy after every epoch):", "",
