@@ -535,6 +535,8 @@ def test_ablation_table_names_each_sweep_and_prefers_per_seed_times(tmp_path):
                     "no lookahead,1,1.5,CPU B\n")
     assert "(CPU B; 1-minute load average when the sweep ended: 1.50)" in \
         results.ablation_table(summary, runs)
+    runs.write_text("variant,seed,load_avg_end,cpu\nfast recipe (baseline),0,,CPU B\n")
+    assert results.ablation_table(summary, runs).endswith("\n(CPU B)")  # no load recorded
 
 
 def test_a_repeat_that_never_reached_the_threshold_is_counted_not_dropped():
@@ -572,6 +574,10 @@ def test_epoch_trade_weighs_fewer_epochs_against_their_cost():
     assert results.epoch_trade_sentence(slow + few).endswith(
         "and only `muon_8ep` reached 94% (at 9.5 min).")
     assert results.epoch_trade_sentence(many) == ""  # the other run is missing
+    one = _run("muon_8ep", [200], 0.941, [0.85], 260.0)  # one epoch: no cost per epoch to give
+    assert results.epoch_trade_sentence(many + one) == (
+        "`muon_8ep` trained 1 epoch where `fast94` trained 4, and it reached 94% at 4.3 min "
+        "against 9.0: x2.08 sooner.")
     assert results.epoch_trade_sentence(many + few) in results.machine_race(many + few)
 
 

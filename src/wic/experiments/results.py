@@ -224,9 +224,13 @@ def epoch_trade_sentence(rows: list[dict], many: str = EPOCH_TRADE[0], few: str 
     s_many, s_few = epoch_seconds(rows, many), epoch_seconds(rows, few)
     t_many, t_few = time_to_threshold(rows, many, threshold), time_to_threshold(rows, few, threshold)
     pct = f"{100 * threshold:.0f}%"
-    text = (f"`{few}` trained {e_few} epochs where `{many}` trained {e_many}; each of its epochs "
-            f"took x{s_few / s_many:.2f} the time of one of `{many}`'s ({s_few:.0f} s against "
-            f"{s_many:.0f} s), ")
+    text = (f"`{few}` trained {e_few} epoch{'s' * (e_few != 1)} where `{many}` trained "
+            f"{e_many}")
+    if s_few and s_many:  # a cost per epoch needs two epochs of each
+        text += (f"; each of its epochs took x{s_few / s_many:.2f} the time of one of `{many}`'s "
+                 f"({s_few:.0f} s against {s_many:.0f} s), ")
+    else:
+        text += ", "
     if t_few is not None and t_many is not None:
         verdict = f"x{t_many / t_few:.2f} sooner" if t_few < t_many else f"x{t_few / t_many:.2f} later"
         return text + (f"and it reached {pct} at {t_few / 60:.1f} min against {t_many / 60:.1f}: "
@@ -629,7 +633,8 @@ def _ablation_sweeps(runs: list[dict]) -> list[str]:
         return []
     if len(sweeps) == 1:
         (cpu, load), _ = next(iter(sweeps.items()))
-        return [f"\n({cpu}; 1-minute load average when the sweep ended: {float(load):.2f})"]
+        at_end = f"; 1-minute load average when the sweep ended: {float(load):.2f}" if load else ""
+        return [f"\n({cpu}{at_end})"]
     parts = []
     for (cpu, load), seeds in sorted(sweeps.items(), key=lambda kv: min(kv[1])):
         which = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
