@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"error: --redraw needs {runs_csv}; run a sweep first")
         table = pd.read_csv(runs_csv)
         budgets = table["budget"].dropna().unique() if "budget" in table else []
-        return write_outputs(table, study, budgets[0] if len(budgets) == 1 else
-                             study.budget_text({"epochs": args.epochs}), args, runs_csv)
+        write_outputs(table, study, budgets[0] if len(budgets) == 1 else
+                      study.budget_text({"epochs": args.epochs}), args, runs_csv)
+        return 0
     if os.environ.get("WIC_PROFILE") == "smoke":
         print("note: WIC_PROFILE=smoke shrinks every run of notebook 03 to 1 epoch on 500 images",
               file=sys.stderr)
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result.failed == 0 else 1
 
 
-def write_outputs(table, study, budget_text: str, args, runs_csv: Path) -> int:
+def write_outputs(table, study, budget_text: str, args, runs_csv: Path) -> None:
     """The runs CSV, the per-variant summary, the figure and the printed conclusions."""
     from wic.experiments import ablation
 
@@ -134,7 +135,6 @@ def write_outputs(table, study, budget_text: str, args, runs_csv: Path) -> int:
     for line in ablation.conclusions(summary, budget_text, study):
         print("-", line)
     print(f"wrote {runs_csv}, {args.results / 'fast_ablation_summary.csv'}, {args.figure}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -197,11 +197,8 @@ def epoch_seconds(rows: list[dict], label: str) -> float | None:
     and every checkpoint evaluation, are left out). None with fewer than two epoch rows."""
     clock = [r["train_s"] for r in rows if r["recipe"] == label and r["epoch"] != "final"
              and r.get("train_s") not in (None, "")]
-    steps = sorted(b - a for a, b in zip(clock, clock[1:]))
-    if not steps:
-        return None
-    mid = len(steps) // 2
-    return steps[mid] if len(steps) % 2 else (steps[mid - 1] + steps[mid]) / 2
+    steps = [b - a for a, b in zip(clock, clock[1:])]
+    return statistics.median(steps) if steps else None
 
 
 def _epochs(rows: list[dict], label: str) -> int:
