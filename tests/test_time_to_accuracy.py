@@ -49,6 +49,24 @@ def test_plot_draws_each_run_and_each_target(tmp_path):
     assert fig.axes[0].get_title() == "t"
 
 
+def test_a_recipes_repeats_share_a_colour_a_legend_entry_and_one_mean_label():
+    def run(label, acc, end_s):
+        return [{"recipe": label, "epoch": 1, "elapsed_s": 10.0, "test_accuracy": 0.5, "source": "measured"},
+                {"recipe": label, "epoch": "final", "elapsed_s": end_s, "test_accuracy": acc,
+                 "source": "measured"}]
+    rows = run("a", 0.90, 30.0) + run("a_seed1", 0.92, 32.0) + run("b", 0.80, 40.0)
+    fig = plots.time_to_accuracy(rows, ["a", "a_seed1", "b"], targets=(),
+                                 names={"a": "A", "a_seed1": "A, seed 1", "b": "B"})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == \
+        ["A (2 runs, other seeds lighter)", "B"]
+    first, repeat, other = ax.get_lines()[:3]
+    assert first.get_color() == repeat.get_color() != other.get_color()
+    assert repeat.get_alpha() < 1 and first.get_alpha() in (None, 1.0)
+    ends = sorted(t.get_text() for t in ax.texts if t.get_text().endswith(("%", ")")))
+    assert "91.0% (mean of 2)" in ends and "80.0%" in ends and "90.0%" not in ends
+
+
 def _run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[dict]]:
     out = tmp_path / name
     return run_benchmark("time_to_accuracy.py", out, out / "t.csv", "--run", "seed:3=seed_v1_3",

@@ -17,6 +17,7 @@ shared so every figure reads well on a slide:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -436,13 +437,21 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
     line enters the shaded area (at least that accuracy, no later than that time). ``names``
     maps a run's label to the words the legend shows (default: the label and its model). A
     run recorded from a training log (validation accuracy) is dashed, and the y label says
-    which series are validation. Final accuracies are written at the lines' ends, spaced so
-    they never overlap."""
+    which series are validation. Repeats of one recipe with other seeds (labels ``X`` and
+    ``X_seedN``) share a colour and one legend entry that counts them, the repeats drawn
+    lighter. Final accuracies are written at the lines' ends (a recipe's repeats: their mean,
+    once), spaced so they never overlap."""
     plt, _ = _plt()
     fig, ax = plt.subplots(figsize=(9, 5.5))
     ends = []
     any_recorded = False
-    for label, colour in zip(labels, PALETTE * 2):
+    groups = list(dict.fromkeys(label.split("_seed")[0] for label in labels))
+    colours = dict(zip(groups, PALETTE * 2))
+    members = {g: [lbl for lbl in labels if lbl.split("_seed")[0] == g] for g in groups}
+    finals: dict[str, list[tuple[float, float]]] = {g: [] for g in groups}
+    for label in labels:
+        group = label.split("_seed")[0]
+        colour, repeat = colours[group], members[group].index(label) > 0
         rr = [r for r in rows if r["recipe"] == label]
         xs = [r["elapsed_s"] / 60 for r in rr]
         ys = [100 * r["test_accuracy"] for r in rr]
@@ -458,11 +467,18 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
             name = names[label]
         else:
             name = f"{label} ({model})" if isinstance(model, str) and model else label  # not NaN
-        ax.plot(xs, ys, marker="o", ms=4, ls="--" if recorded else "-", color=colour,
-                label=name + note)
+        if len(members[group]) > 1:  # one entry for the recipe, counting its runs
+            name = re.sub(r", seed \d+$", "", name) + f" ({len(members[group])} runs, other seeds lighter)"
+        ax.plot(xs, ys, marker="o", ms=3 if repeat else 4, ls="--" if recorded else "-", color=colour,
+                alpha=0.45 if repeat else 1.0, lw=1.2 if repeat else 1.8,
+                label="_nolegend_" if repeat else name + note)
         fin = [r for r in rr if str(r["epoch"]) == "final"]
         if fin:
-            ends.append((fin[0]["elapsed_s"] / 60, 100 * fin[0]["test_accuracy"], colour))
+            finals[group].append((fin[0]["elapsed_s"] / 60, 100 * fin[0]["test_accuracy"]))
+    for group, ff in finals.items():
+        if ff:  # a recipe's repeats: the mean of their final accuracies, written once
+            ends.append((max(x for x, _ in ff), sum(y for _, y in ff) / len(ff), colours[group],
+                         "" if len(ff) == 1 else f" (mean of {len(ff)})"))
     lowest = min((100 * r["test_accuracy"] for r in rows if r["recipe"] in labels), default=30)
     ax.set_ylim(max(0, min(30, lowest - 5)), 100)
     right = max((r["elapsed_s"] / 60 for r in rows if r["recipe"] in labels), default=1)
@@ -477,9 +493,11 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
         right = max(right, budget_s / 60)
     ax.set_xlim(0, right * 1.12)
     span = 100 - ax.get_ylim()[0]
-    heights = _spread([(x, y) for x, y, _ in ends], 0.045 * span, 0.15 * right)
-    for (x, y, colour), y_text in zip(ends, heights):
-        ax.text(x + 0.012 * right, y_text, f"{y:.1f}%", fontsize=10, color=colour, va="center",
+    # a "(mean of N)" label is longer: it collides with end labels further to its right
+    near = (0.3 if any(mean for *_, mean in ends) else 0.15) * right
+    heights = _spread([(x, y) for x, y, *_ in ends], 0.045 * span, near)
+    for (x, y, colour, mean), y_text in zip(ends, heights):
+        ax.text(x + 0.012 * right, y_text, f"{y:.1f}%{mean}", fontsize=10, color=colour, va="center",
                 ha="left", bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1})
     # the accuracy thresholds, labelled outside the right edge (off the data)
     edge = ax.get_yaxis_transform()
