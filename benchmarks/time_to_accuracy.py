@@ -320,7 +320,8 @@ def main(argv=None) -> int:
     # the budget line only matters when a run was cut by it (and not when a target marks it)
     cut = any(float(r["elapsed_s"]) >= 0.9 * args.budget_s for r in rows if str(r["epoch"]) == "final")
     shown_budget = args.budget_s if cut and all(abs(args.budget_s - sec) >= 1 for _, sec in targets) else None
-    plot(rows, labels, Path(args.plot), shown_budget, targets=targets, title=args.title)
+    plot(rows, labels, Path(args.plot), shown_budget, targets=targets, title=args.title,
+         names=results.run_names(rows))
     print(f"\nwrote {csv_path} and {args.plot}")
 
     print("\ntime to accuracy (s, from start, data loading included; '-' = not reached):")

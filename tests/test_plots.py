@@ -44,7 +44,7 @@ def _ablation_table():
 def _tta_rows():
     rows = []
     for label, src, speed in (("seed", "recorded (validation accuracy, from the log)", 1.0),
-                              ("fast", "measured", 6.0), ("fast_seed2", "measured", 5.0)):
+                              ("fast", "measured", 6.0), ("fast_3ep", "measured", 5.0)):
         for e in range(1, 4):
             rows.append({"recipe": label, "epoch": e, "elapsed_s": 200 * e / speed * 10,
                          "test_accuracy": 0.6 + 0.1 * e if label != "seed" else 0.5 + 0.09 * e,
@@ -77,7 +77,8 @@ def _figures():
                                        cell=1.7, title="Confident mistakes"),
         "reliability_before_after": plots.reliability_before_after(probs, probs, y, 0.5),
         "robustness_heatmap": plots.robustness_heatmap(rows, 0.9),
-        "time_to_accuracy": plots.time_to_accuracy(_tta_rows(), ["seed", "fast", "fast_seed2"]),
+        # two recipes ending at the same accuracy a little apart: their end labels must not overlap
+        "time_to_accuracy": plots.time_to_accuracy(_tta_rows(), ["seed", "fast", "fast_3ep"]),
         "bar": plots.bar(["a", "bb", "ccc"], [1.0, 1.4, 2.2], xlabel="images/s", title="Speed"),
         "dots": plots.dots(["1 view", "2 views", "6 views"], [90.14, 91.27, 91.58],
                            xlabel="test accuracy, %", title="Test-time augmentation", fmt="{:.2f}%"),

@@ -550,7 +550,10 @@ def test_a_repeat_that_never_reached_the_threshold_is_counted_not_dropped():
     blocks = results.machine_race(rows)
     assert blocks[0].startswith("| run | final test accuracy |") and "| `wide_seed1` | 93.90% |" in blocks[0]
     assert blocks[1] == "Repeat runs (other seeds): `wide` over 3 runs: mean 94.20%, range 93.90%–94.50%."
-    assert blocks[-1].splitlines()[-1] == "| ≥ 94% within 20 min | `wide` | 10.0 min | **yes** |"
+    assert blocks[-3].splitlines()[-1] == "| ≥ 94% within 20 min | `wide` | 10.0 min | **yes** |"
+    # judged as the issue asks, on the mean of the three runs: 94.2% in 11.0 min on average
+    assert blocks[-1].splitlines()[-1] == \
+        "| `wide` | 3 | 94.20% (93.90%–94.50%) | 11.0 (10.0–12.0) | no | **yes** |"
 
 
 def _run(label, epoch_train_s, final_acc, accs, final_s):
@@ -581,22 +584,114 @@ def test_epoch_trade_weighs_fewer_epochs_against_their_cost():
     assert results.epoch_trade_sentence(many + few) in results.machine_race(many + few)
 
 
+def _timed_run(label, epoch_train_s, eval_s, acc=0.9):
+    rows = [{"recipe": label, "epoch": str(i + 1), "train_s": t, "elapsed_s": t, "eval_s": 1.0,
+             "test_accuracy": acc, "source": "measured"} for i, t in enumerate(epoch_train_s)]
+    return rows + [{"recipe": label, "epoch": "final", "train_s": epoch_train_s[-1], "eval_s": eval_s,
+                    "elapsed_s": epoch_train_s[-1] + eval_s, "test_accuracy": acc, "source": "measured"}]
+
+
+def test_a_schedule_planned_to_the_clock_is_the_most_epochs_that_finish_in_time():
+    # fast: first epoch 40 s, then 30 s each, 20 s of final evaluation: k epochs take
+    # 40 + 30 (k - 1) + 20 s, so 9 epochs finish at exactly 300 s and 10 at 330
+    fast = _timed_run("fast", [40.0, 70.0, 100.0, 130.0], 20.0)
+    assert results.predicted_finish(fast, "fast", 1) == 60.0
+    assert results.predicted_finish(fast, "fast", 10) == 330.0
+    assert results.epochs_that_fit(fast, "fast", 300) == (9, 300.0)
+    assert results.epochs_that_fit(fast, "fast", 59) is None  # not even one epoch fits
+    assert results.epochs_that_fit(fast, "other", 300) is None  # no such run
+    assert results.epochs_that_fit(fast[:-1], "fast", 300) is None  # unfinished: no final evaluation
+    # fast94: 100 s per epoch, 50 s evaluation: 11 epochs end at 1,150 s, 12 would at 1,250
+    fast94 = _timed_run("fast94", [100.0, 200.0], 50.0)
+    assert results.clock_plan_line(fast + fast94) == (
+        "The targets' minutes in epochs, worked out from this machine's runs: 5 min hold "
+        "**9 epochs** like `fast`'s (predicted 5.0 min: its first epoch 40 s, then 30 s each, and "
+        "20 s of final evaluation); 20 min hold **11 epochs** like `fast94`'s (predicted 19.2 min: "
+        "its first epoch 100 s, then 100 s each, and 50 s of final evaluation).")
+    assert results.clock_plan_line(_timed_run("muon", [100.0, 200.0], 50.0)) == ""
+    # the recipe run to the plan: how long its runs really took (80 and 86 s)
+    planned = _timed_run("fast_8ep", [40.0, 70.0], 10.0) + _timed_run("fast_8ep_seed1", [40.0, 76.0], 10.0)
+    assert results.clock_plan_line(fast + planned).endswith(
+        "20 s of final evaluation); `fast_8ep` then took 1.4 min on average over 2 runs (1.3–1.4), "
+        "its epochs 33 s each and 10 s of final evaluation.")  # the median of 30 and 36 s
+    assert results.clock_plan_line(fast + planned[:3]).endswith(
+        "`fast_8ep` then took 1.3 min, its epochs 30 s each and 10 s of final evaluation.")
+    short = _timed_run("muon_11ep", [100.0, 200.0], 50.0, acc=0.939)  # 250 s, below 94%
+    assert results.clock_runs_sentence(planned + short) == (
+        "`fast_8ep` reached 90.00% in 1.4 min (mean of 2 runs): ≥ 90% within 5 min met in 2 runs "
+        "(3 asked); `muon_11ep` reached 93.90% in 4.2 min (mean of 1 run): ≥ 94% within 20 min missed.")
+    assert results.clock_runs_sentence(fast + fast94) == ""
+    picked = results.runs_of(fast94 + planned[3:] + fast + planned[:3], ("fast_8ep", "fast94"))
+    assert [(r["recipe"], r["epoch"]) for r in picked] == [  # recipe by recipe, repeats together
+        ("fast_8ep_seed1", "1"), ("fast_8ep_seed1", "2"), ("fast_8ep_seed1", "final"),
+        ("fast_8ep", "1"), ("fast_8ep", "2"), ("fast_8ep", "final"),
+        ("fast94", "1"), ("fast94", "2"), ("fast94", "final")]
+    assert results.clock_plan_line(fast94) in results.machine_race(fast94)
+
+
+def test_targets_judged_on_the_mean_of_a_recipes_runs():
+    def final(label, elapsed_s, acc):
+        return {"recipe": label, "epoch": "final", "elapsed_s": elapsed_s, "test_accuracy": acc,
+                "source": "measured"}
+    rows = [final("a", 1100.0, 0.941), final("a_seed1", 1150.0, 0.939), final("a_seed2", 1180.0, 0.943),
+            final("b", 250.0, 0.95), final("b_seed1", 260.0, 0.95),
+            final("c", 200.0, 0.99),  # one run: no repeats to judge
+            final("d", 250.0, 0.901), final("d_seed1", 250.0, 0.8985), final("d_seed2", 250.0, 0.9)]
+    lines = results.repeat_targets_table(rows).splitlines()
+    assert lines[0] == ("| recipe | runs | mean final test accuracy (range) | mean minutes to the final "
+                        "score (range) | ≥ 90% within 5 min | ≥ 94% within 20 min |")
+    # a: 94.1% on average, one run below 94%; 19.1 min on average (1,100 to 1,180 s)
+    assert lines[2] == "| `a` | 3 | 94.10% (93.90%–94.30%) | 19.1 (18.3–19.7) | no | **yes** |"
+    assert lines[3] == ("| `b` | 2 | 95.00% (95.00%–95.00%) | 4.2 (4.2–4.3) | yes in 2 runs (3 asked) "
+                        "| yes in 2 runs (3 asked) |")
+    assert lines[4] == "| `d` | 3 | 89.98% (89.85%–90.10%) | 4.2 (4.2–4.2) | no | no |"  # mean below 90%
+    assert len(lines) == 5
+    assert results.repeat_targets_table(rows[5:6]) == ""
+
+
 def test_fast_recipe_says_what_the_zen4_race_and_the_ablation_seeds_measured():
-    """FAST_RECIPE's 'What is left' says both second-round targets are missed on the Zen 4, the
-    wider net's 8 epochs coming closest for 94%, and that the ablation has three seeds per
-    variant, the third from another sweep: true of the committed CSVs, or this fails."""
+    """FAST_RECIPE says the recipes as they stood missed both second-round targets on the Zen 4
+    (the wider net's 8 epochs closest for 94%), and that the schedules planned to the clock from
+    that race met both on the mean of three runs, and only one run each of `fast94` there;
+    FAST_RECIPE and
+    notebook 07 say three seeds each, each run trained the epochs the plan gives and scored its
+    final model with selective TTA; the ablation has three seeds per variant, the third from
+    another sweep: true of the committed CSVs, or this fails."""
+    import json
     from pathlib import Path
 
     import pandas as pd
 
     root = Path(__file__).resolve().parents[1]
     rows = results.read_rows(root / "benchmarks" / "results" / "time_to_accuracy_zen4.csv")
-    targets = results.targets_table(rows, results.SECOND_ROUND_TARGETS).splitlines()[2:]
+    first = results.runs_of(rows, ("fast",) + results.EPOCH_TRADE)
+    targets = results.targets_table(first, results.SECOND_ROUND_TARGETS).splitlines()[2:]
     assert len(targets) == 2 and all(line.endswith("| no |") for line in targets), targets
     assert "| ≥ 94% within 20 min | `muon_8ep` |" in targets[1]
+    planned = results.runs_of(rows, [recipe for _, recipe in results.CLOCK_PLAN.values()])
+    table = results.repeat_targets_table(planned).splitlines()[2:]
+    assert [line.split(" | ")[:2] for line in table] == [["| `fast_8ep`", "3"], ["| `muon_11ep`", "3"]]
+    assert table[0].endswith("| **yes** | no |") and table[1].endswith("| no | **yes** |"), table
+    labels = list(dict.fromkeys(r["recipe"] for r in rows))
+    for (_, limit), (reference, recipe) in results.CLOCK_PLAN.items():
+        epochs, _ = results.epochs_that_fit(rows, reference, limit)
+        runs = [label for label in labels if results.recipe_of(label) == recipe]
+        assert len(runs) == 3, runs
+        for label in runs:  # trained what the plan gives, scored with selective TTA
+            assert sum(r["recipe"] == label and r["epoch"] != "final" for r in rows) == epochs
+            final = next(r for r in rows if r["recipe"] == label and r["epoch"] == "final")
+            assert final["tta"] == "selective (top probability < 0.5)"
     text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
-    assert ("both are missed there (the Zen 4 targets table; for 94% the wider net's 8 epochs came "
-            "closest)") in text
+    assert ("both targets are met on the Zen 4 (the results block's Zen 4 table by each recipe's runs "
+            "together; notebook 07, section 6d), where the recipes as they stood missed both (the rows "
+            "of `fast`, `fast94` and `muon_8ep` in its runs table; for 94% the wider net's 8 epochs "
+            "came closest)") in text
+    assert "Each recipe ran three seeds" in text
+    assert "`fast_15ep` and the Zen 4 race's `fast94` ran once each" in text
+    assert sum(results.recipe_of(label) == "fast94" for label in labels) == 1
+    nb = json.loads((root / "notebooks" / "07_fast_recipe.ipynb").read_text())
+    prose = " ".join(" ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown").split())
+    assert "Two recipes were then run to that plan, three seeds each" in prose
     runs = pd.read_csv(root / "benchmarks" / "results" / "fast_ablation_runs.csv")
     assert (runs.groupby("variant")["seed"].nunique() == 3).all()
     assert runs.groupby("seed")["load_avg_end"].first().nunique() == 2  # two sweeps

@@ -491,10 +491,12 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
         ax.axvline(budget_s / 60, color=PALETTE[3], lw=0.8, ls=":",
                    label=f"per-run budget {budget_s / 60:.0f} min")
         right = max(right, budget_s / 60)
-    ax.set_xlim(0, right * 1.12)
+    # a "(mean of N)" label is longer: it needs more room on the right, and it collides with
+    # end labels further to its right
+    means = any(mean for *_, mean in ends)
+    ax.set_xlim(0, right * (1.3 if means else 1.12))
     span = 100 - ax.get_ylim()[0]
-    # a "(mean of N)" label is longer: it collides with end labels further to its right
-    near = (0.3 if any(mean for *_, mean in ends) else 0.15) * right
+    near = (0.3 if means else 0.15) * right
     heights = _spread([(x, y) for x, y, *_ in ends], 0.045 * span, near)
     for (x, y, colour, mean), y_text in zip(ends, heights):
         ax.text(x + 0.012 * right, y_text, f"{y:.1f}%{mean}", fontsize=10, color=colour, va="center",
