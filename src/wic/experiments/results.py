@@ -272,7 +272,7 @@ def epochs_that_fit(rows: list[dict], label: str, limit_s: float) -> tuple[int, 
 #: Schedules planned to the clock from a machine's first race (:func:`clock_plan_line`): for
 #: each target, the run its epochs were worked out from and the label of the recipe that was
 #: then run to that plan (three seeds; AMD EPYC Zen 4: 8 epochs of the fast recipe, 11 of the
-#: usual net with Muon). Muon's step costs what Nesterov's does on the usual net, so
+#: usual net with Muon). Muon's step costs about what Nesterov's does on the usual net, so
 #: ``fast94`` also plans the usual net with Muon.
 CLOCK_PLAN = {(0.90, 5 * 60): ("fast", "fast_8ep"), (0.94, 20 * 60): ("fast94", "muon_11ep")}
 
