@@ -63,6 +63,18 @@ def recipe_of(label: str) -> str:
     return label.split("_seed")[0]
 
 
+def _group_finals(rows: list[dict], group: str) -> list[dict]:
+    """The final rows of recipe ``group``'s measured runs (not the recorded ones)."""
+    return [f for label in _labels(rows) if recipe_of(label) == group
+            and (f := _final(rows, label)) and not f["source"].startswith("recorded")]
+
+
+def _repeat_groups(rows: list[dict]) -> dict[str, list[dict]]:
+    """{recipe: its runs' final rows} for each recipe with two or more measured runs."""
+    return {g: fins for g in dict.fromkeys(recipe_of(label) for label in _labels(rows))
+            if len(fins := _group_finals(rows, g)) > 1}
+
+
 #: The nets by what they are, for legends a reader understands.
 NET_NAMES = {"seed_v1_3": "seed net", "airbench_cpu_s": "small fast net",
              "airbench_cpu_xs": "narrow fast net", "airbench94_cpu_wide": "wider fast net",
@@ -163,13 +175,9 @@ def race_table(rows: list[dict], reference: str = "seed", threshold: float = 0.7
 
 def repeats_line(rows: list[dict]) -> str:
     """Mean and range of final accuracy over repeat runs (labels ``X`` and ``X_seedN``)."""
-    groups: dict[str, list[float]] = {}
-    for label in _labels(rows):
-        fin = _final(rows, label)
-        if fin and not fin["source"].startswith("recorded"):
-            groups.setdefault(recipe_of(label), []).append(fin["test_accuracy"])
+    groups = {g: [f["test_accuracy"] for f in fins] for g, fins in _repeat_groups(rows).items()}
     parts = [f"`{g}` over {len(a)} runs: mean {sum(a) / len(a):.2%}, range {min(a):.2%}–{max(a):.2%}"
-             for g, a in groups.items() if len(a) > 1]
+             for g, a in groups.items()]
     return ("Repeat runs (other seeds): " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -286,11 +294,6 @@ def runs_of(rows: list[dict], groups) -> list[dict]:
                   key=lambda r: order[recipe_of(r["recipe"])])
 
 
-def _group_finals(rows: list[dict], group: str) -> list[dict]:
-    return [f for label in _labels(rows) if recipe_of(label) == group
-            and (f := _final(rows, label)) and not f["source"].startswith("recorded")]
-
-
 def clock_plan_line(rows: list[dict], plan: dict = CLOCK_PLAN) -> str:
     """How many epochs each target's minutes hold on this machine, worked out from the runs
     named in ``plan`` with :func:`epochs_that_fit`, and, where the planned recipe ran, how long
@@ -323,10 +326,20 @@ def clock_plan_line(rows: list[dict], plan: dict = CLOCK_PLAN) -> str:
 REPEATS_ASKED = 3
 
 
-def _meets(fins: list[dict], acc: float, limit_s: float) -> bool:
-    """Do these final rows of one recipe's runs meet ``acc`` within ``limit_s`` on average?"""
-    return (statistics.mean(float(f["test_accuracy"]) for f in fins) >= acc
-            and statistics.mean(float(f["elapsed_s"]) for f in fins) <= limit_s)
+def _means(fins: list[dict]) -> tuple[float, float]:
+    """The mean final test accuracy and mean minutes to it of one recipe's runs."""
+    return (statistics.mean(float(f["test_accuracy"]) for f in fins),
+            statistics.mean(float(f["elapsed_s"]) for f in fins) / 60)
+
+
+def _verdict(fins: list[dict], acc: float, limit_s: float, yes: str = "met", no: str = "missed") -> str:
+    """Does one recipe's runs' mean meet ``acc`` within ``limit_s``: ``yes``, ``no``, or, met
+    by fewer than :data:`REPEATS_ASKED` runs, ``yes in N runs (3 asked)``."""
+    mean_acc, minutes = _means(fins)
+    if mean_acc < acc or minutes > limit_s / 60:
+        return no
+    return yes if len(fins) >= REPEATS_ASKED else \
+        f"{yes.strip('*')} in {len(fins)} runs ({REPEATS_ASKED} asked)"
 
 
 def clock_runs_sentence(rows: list[dict], plan: dict = CLOCK_PLAN) -> str:
@@ -336,13 +349,10 @@ def clock_runs_sentence(rows: list[dict], plan: dict = CLOCK_PLAN) -> str:
     for (acc, limit), (_, planned) in plan.items():
         if not (fins := _group_finals(rows, planned)):
             continue
-        mean_acc = statistics.mean(float(f["test_accuracy"]) for f in fins)
-        minutes = statistics.mean(float(f["elapsed_s"]) for f in fins) / 60
-        met = _meets(fins, acc, limit)
-        verdict = ("missed" if not met else "met" if len(fins) >= REPEATS_ASKED
-                   else f"met in {len(fins)} runs ({REPEATS_ASKED} asked)")
+        mean_acc, minutes = _means(fins)
         parts.append(f"`{planned}` reached {mean_acc:.2%} in {minutes:.1f} min (mean of {len(fins)} "
-                     f"run{'s' * (len(fins) != 1)}): ≥ {100 * acc:.0f}% within {limit / 60:.0f} min {verdict}")
+                     f"run{'s' * (len(fins) != 1)}): ≥ {100 * acc:.0f}% within {limit / 60:.0f} min "
+                     f"{_verdict(fins, acc, limit)}")
     return "; ".join(parts) + "." if parts else ""
 
 
@@ -353,8 +363,7 @@ def repeat_targets_table(rows: list[dict], targets=SECOND_ROUND_TARGETS) -> str:
     are within ``limit``, and it has at least :data:`REPEATS_ASKED` runs (with fewer, the verdict
     says so).
     One row per recipe with two or more measured runs; empty when there is none."""
-    groups = {g: fins for g in dict.fromkeys(recipe_of(label) for label in _labels(rows))
-              if len(fins := _group_finals(rows, g)) > 1}
+    groups = _repeat_groups(rows)
     if not groups:
         return ""
     head = ("| recipe | runs | mean final test accuracy (range) | mean minutes to the final score (range) | "
@@ -363,9 +372,8 @@ def repeat_targets_table(rows: list[dict], targets=SECOND_ROUND_TARGETS) -> str:
     for g, fins in groups.items():
         accs = [float(f["test_accuracy"]) for f in fins]
         mins = [float(f["elapsed_s"]) / 60 for f in fins]
-        acc, minutes = statistics.mean(accs), statistics.mean(mins)
-        verdicts = ["no" if not _meets(fins, a, s) else "**yes**" if len(fins) >= REPEATS_ASKED
-                    else f"yes in {len(fins)} runs ({REPEATS_ASKED} asked)" for a, s in targets]
+        acc, minutes = _means(fins)
+        verdicts = [_verdict(fins, a, s, yes="**yes**", no="no") for a, s in targets]
         lines.append(f"| `{g}` | {len(fins)} | {acc:.2%} ({min(accs):.2%}–{max(accs):.2%}) | "
                      f"{minutes:.1f} ({min(mins):.1f}–{max(mins):.1f}) | " + " | ".join(verdicts) + " |")
     return "\n".join(lines)
