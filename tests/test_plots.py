@@ -91,7 +91,15 @@ def _figures():
         "robustness_by_model": plots.robustness_by_model(_robust_cards()),
         "robustness_tradeoff": plots.robustness_tradeoff(_tradeoff_rows()),
         "robust_rescore": plots.robust_rescore(_rescore_rows()),
+        "per_class_pair": plots.per_class_pair(*_pair_cards()),
     }
+
+
+def _pair_cards():
+    old = {c: 0.85 + 0.01 * i for i, c in enumerate(CLASSES)}
+    new = {c: a + (0.02 if c == "cat" else -0.01 if c == "truck" else 0.0) for c, a in old.items()}
+    return ("old_v2", {"test_accuracy": 0.9437, "per_class_accuracy": old}), \
+        ("new_v2", {"test_accuracy": 0.9468, "per_class_accuracy": new})
 
 
 _PROFILE = {"cpu": "Some CPU", "model": "net", "policy": "mixed_bfloat16", "batch": 512,
@@ -306,6 +314,23 @@ def test_robustness_by_model_draws_every_benchmarked_card_on_every_corruption(fi
     assert ax.get_yticklabels()[0].get_text().endswith("(noise)")  # grouped by family
     with pytest.raises(ValueError, match="no card records a robustness benchmark"):
         plots.robustness_by_model({"x": {"test_accuracy": 0.9}})
+
+
+def test_per_class_pair_draws_both_models_per_class_hardest_first_with_the_change(figures):
+    ax = figures["per_class_pair"].axes[0]
+    old, new = (card["per_class_accuracy"] for _, card in _pair_cards())
+    order = [t.get_text() for t in ax.get_yticklabels()]
+    assert order == sorted(CLASSES, key=old.get)  # hardest for the old model on top
+    dots = {ln.get_marker(): list(ln.get_xdata()) for ln in ax.get_lines()}
+    assert dots["o"] == pytest.approx([100 * old[c] for c in order])
+    assert dots["D"] == pytest.approx([100 * new[c] for c in order])
+    changes = [t.get_text() for t in ax.texts if t.get_text()[:1] in "+-0"]
+    assert changes == [f"{100 * (new[c] - old[c]):+.1f}" if new[c] != old[c] else "0.0" for c in order]
+    assert "+2.0" in changes and "-1.0" in changes and "0.0" in changes
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["old_v2: 94.37% overall", "new_v2: 94.68% overall"]
+    with pytest.raises(ValueError, match="per_class_accuracy over the same classes"):
+        plots.per_class_pair(("a", {"per_class_accuracy": old}), ("b", {}))
 
 
 def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(figures):

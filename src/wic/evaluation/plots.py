@@ -893,6 +893,46 @@ def robustness_by_model(cards: dict[str, dict], path=None,
     return save(fig, path)
 
 
+def per_class_pair(before: tuple[str, dict], after: tuple[str, dict], path=None,
+                   title: str = "Where the new model gains, class by class"):
+    """Two models' per-class test accuracy from their cards, one row per class: a dot for each
+    model joined by a line, the change in points written at the right. Classes are sorted from
+    the hardest for ``before`` (top) down; the axis is zoomed to the values, and says so."""
+    plt, _ = _plt()
+    (b_name, b_card), (a_name, a_card) = before, after
+    b_acc, a_acc = b_card.get("per_class_accuracy"), a_card.get("per_class_accuracy")
+    if not b_acc or not a_acc or set(b_acc) != set(a_acc):
+        raise ValueError(f"both cards need per_class_accuracy over the same classes; {b_name}: "
+                         f"{sorted(b_acc or {})}, {a_name}: {sorted(a_acc or {})}")
+    order = sorted(b_acc, key=lambda c: b_acc[c])
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(order) + 2.2))
+    y = np.arange(len(order))
+    b = np.array([100 * b_acc[c] for c in order])
+    a = np.array([100 * a_acc[c] for c in order])
+    ax.hlines(y, np.minimum(a, b), np.maximum(a, b), color="0.75", lw=3)
+    ax.plot(b, y, "o", ms=10, color=PALETTE[1],
+            label=f"{b_name}: {b_card.get('test_accuracy', float('nan')):.2%} overall")
+    ax.plot(a, y, "D", ms=9, color=PALETTE[0],
+            label=f"{a_name}: {a_card.get('test_accuracy', float('nan')):.2%} overall")
+    lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+    pad = (hi - lo) * 0.08
+    ax.set_xlim(lo - pad, hi + pad)
+    for yy, d in zip(y, np.round(a - b, 1)):  # outside the axes, right of the plot
+        ax.annotate(f"{d:+.1f}" if d else "0.0", (1.0, yy), xycoords=("axes fraction", "data"),
+                    xytext=(30, 0), textcoords="offset points", ha="center", va="center",
+                    fontsize=11, color=PALETTE[0] if d > 0 else (PALETTE[3] if d < 0 else "0.3"))
+    ax.annotate("change,\npoints", (1.0, 1.0), xycoords="axes fraction", xytext=(30, 4),
+                textcoords="offset points", ha="center", va="bottom", fontsize=10, color="0.3")
+    ax.set_yticks(y, order)
+    ax.set_ylim(len(order) - 0.5, -0.6)
+    ax.set_xlabel("test accuracy per class, % (axis zoomed to the values)")
+    ax.grid(axis="y", visible=False)
+    ax.set_title(title, pad=36)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=11, frameon=False)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def _name_prefix(names: list[str]) -> str:
     """What the names share up to their last common '_' ('x_robust_' of 'x_robust_v1' and
     'x_robust_v2'), so labels can drop it; '' for fewer than two names."""

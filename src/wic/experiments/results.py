@@ -24,6 +24,7 @@ from wic.evaluation.metrics import (
 )
 from wic.evaluation.metrics import TIME_TO_ACCURACY_TARGETS as TARGETS
 from wic.evaluation.metrics import TIME_TO_ACCURACY_THRESHOLDS as THRESHOLDS
+from wic.experiments import shipping
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -1069,6 +1070,13 @@ def render(results_dir: Path) -> str:
             parts += ["", "**Epochs to 94%**, from the runs on all training images (their test "
                       "accuracy only; the variant was chosen on held-out images, the budget is what "
                       "these runs measure):", "", *lines]
+    if (d / "ship_check.csv").is_file():  # the 8-epoch study's recipe, trained to ship
+        with open(d / "ship_check.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        parts += ["", f"**Does a new model replace the most accurate shipped one?** (`ship_check.csv`, "
+                  f"{_cpu_of(rows)}; the rule, fixed before the candidate trained: {shipping.RULE}; "
+                  "test accuracy and calibration from each card):", "",
+                  shipping.table(rows), "", shipping.sentence(rows)]
     if (d / "selective_tta.csv").is_file():
         sm = selective_tta_summary(d / "selective_tta.csv")
         parts += ["", f"**Selective test-time augmentation** (`selective_tta.csv`, {sm['cpu']}; "

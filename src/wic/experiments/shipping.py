@@ -1,0 +1,108 @@
+"""Whether a new model replaces the most accurate one that ships: a rule fixed before it trained.
+
+A race's runs (notebook 07, sections 6c and 6d) train on all 50,000 training images, so none has
+images left to fit its temperature on: their percentages cannot be checked, and they do not ship.
+A model meant to ship holds out the last tenth of the training images, as ``airbench94_cpu_v2``
+did, and its card's temperature is fitted on them.
+
+The rule (:data:`RULE`), written down before the candidate trained:
+
+1. the candidate holds out exactly the incumbent's images (the same fraction of the same
+   training set, so the same 5,000 images, checked by a hash of their pixels);
+2. both are scored on those images as the page scores them (each model's own test-time
+   augmentation, the final weights);
+3. the candidate ships if it is more accurate on them. The test set only reports.
+
+Alongside the two accuracies, :func:`decision` counts the images only one of the two gets right.
+A difference of a few tenths of a point on 5,000 images can be luck; the sign test on those
+images (how often a coin would split them at least this unevenly) says how much.
+
+``benchmarks/ship_check.py`` measures the rows (``benchmarks/results/ship_check.csv``); notebook 07
+section 6e and ``benchmarks/FAST_RECIPE.md`` read them through this module.
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+#: the model trained to replace the incumbent, and the most accurate model shipped before it
+CANDIDATE, INCUMBENT = "airbench94_cpu_wide_v2", "airbench94_cpu_v2"
+
+RULE = ("the candidate holds out the incumbent's 5,000 images, both are scored on them with "
+        "their own test-time augmentation, and the candidate ships if it is more accurate there; "
+        "the test set only reports")
+
+
+def _row(rows: list[dict], name: str) -> dict:
+    for r in rows:
+        if r["model"] == name:
+            return r
+    raise ValueError(f"no row for model {name!r}; rows: {', '.join(r['model'] for r in rows)}")
+
+
+def sign_test(gained: int, lost: int) -> float:
+    """Two-sided exact sign test: the chance that a fair coin splits ``gained + lost`` images at
+    least as unevenly as this (1.0 when nothing differs)."""
+    n, k = gained + lost, min(gained, lost)
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def decision(rows: list[dict], candidate: str = CANDIDATE, incumbent: str = INCUMBENT) -> dict:
+    """The rule applied to ``ship_check.csv``'s rows: held-out accuracies, the images only one
+    model gets right (``gained``: only the candidate; ``lost``: only the incumbent), the sign
+    test on them, whether both held out the same images, and whether the candidate ships."""
+    c, i = _row(rows, candidate), _row(rows, incumbent)
+    same = (c["held_out_sha256"] == i["held_out_sha256"]
+            and int(c["held_out_images"]) == int(i["held_out_images"]))
+    c_acc, i_acc = float(c["held_out_accuracy"]), float(i["held_out_accuracy"])
+    gained, lost = (int(c["gained"]), int(c["lost"])) if same else (0, 0)  # uncounted otherwise
+    return {"candidate": candidate, "incumbent": incumbent, "same_images": same,
+            "images": int(c["held_out_images"]), "candidate_accuracy": c_acc,
+            "incumbent_accuracy": i_acc, "gain": c_acc - i_acc, "gained": gained, "lost": lost,
+            "p_value": sign_test(gained, lost), "ships": same and c_acc > i_acc}
+
+
+def per_class(rows: list[dict], name: str) -> dict:
+    """A row's test accuracy overall and per class (its ``test_<class>`` columns), shaped like a
+    card for :func:`wic.evaluation.plots.per_class_pair`."""
+    r = _row(rows, name)
+    classes = {k[len("test_"):]: float(v) for k, v in r.items()
+               if k.startswith("test_") and k not in ("test_accuracy", "test_ece_after") and v != ""}
+    if not classes:
+        raise ValueError(f"the row of {name!r} has no per-class test accuracy (test_<class> columns)")
+    return {"test_accuracy": float(r["test_accuracy"]), "per_class_accuracy": classes}
+
+
+def table(rows: list[dict]) -> str:
+    """The measured rows as markdown: what each model is and how it scores. Training minutes are
+    left out: the cards' were measured on different machines, on different days."""
+    lines = ["| model | net | optimizer | epochs | held-out accuracy | test accuracy | "
+             "held-out ECE after T | parameters |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| `{r['model']}` | `{r['net']}` | {r['optimizer']} | {int(r['epochs'])} | "
+            f"{float(r['held_out_accuracy']):.2%} | {float(r['test_accuracy']):.2%} | "
+            f"{float(r['held_out_ece_after']):.3f} | {int(r['parameters']):,} |")
+    return "\n".join(lines)
+
+
+def sentence(rows: list[dict], candidate: str = CANDIDATE, incumbent: str = INCUMBENT) -> str:
+    """The verdict in words, from the rows."""
+    d = decision(rows, candidate, incumbent)
+    if not d["same_images"]:
+        return (f"`{candidate}` and `{incumbent}` did not hold out the same images, so the rule "
+                "cannot compare them; nothing changes.")
+    c, i = _row(rows, candidate), _row(rows, incumbent)
+    test_gain = float(c["test_accuracy"]) - float(i["test_accuracy"])
+    verdict = ("ships: it is more accurate on the images both held out" if d["ships"] else
+               f"does not ship: it is not more accurate than `{incumbent}` on the images both held out")
+    return (f"`{candidate}` {verdict} ({d['candidate_accuracy']:.2%} against "
+            f"{d['incumbent_accuracy']:.2%} on {d['images']:,} images; it alone gets "
+            f"{d['gained']} of them right, `{incumbent}` alone {d['lost']}: a fair coin splits "
+            f"them at least this unevenly with probability {d['p_value']:.2g}). The test set, "
+            f"read only after, reports {float(c['test_accuracy']):.2%} against "
+            f"{float(i['test_accuracy']):.2%} ({test_gain * 100:+.2f} points).")

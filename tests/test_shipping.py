@@ -1,0 +1,165 @@
+"""The ship rule (wic.experiments.shipping) on hand-made rows, and on the committed check."""
+
+import csv
+import json
+from math import comb
+from pathlib import Path
+
+import pytest
+
+from wic.experiments import shipping
+
+
+def _rows(c_acc=0.9480, i_acc=0.9446, gained=60, lost=43, sha=("abc", "abc"), n=(5000, 5000)):
+    common = dict(optimizer="muon", epochs=15, test_ece_after=0.01, held_out_ece_after=0.01,
+                  parameters=1000, train_wall_time_s=600.0, latency_ms_p50="")
+    return [dict(common, model="new", net="wide", held_out_images=n[0], held_out_sha256=sha[0],
+                 held_out_accuracy=c_acc, gained=gained, lost=lost, test_accuracy=0.9470),
+            dict(common, model="old", net="usual", held_out_images=n[1], held_out_sha256=sha[1],
+                 held_out_accuracy=i_acc, gained=lost, lost=gained, test_accuracy=0.9437,
+                 latency_ms_p50=11.7)]
+
+
+def test_sign_test_is_the_two_sided_binomial_tail():
+    assert shipping.sign_test(0, 0) == 1.0
+    assert shipping.sign_test(5, 5) == 1.0  # an even split is no evidence at all
+    assert shipping.sign_test(10, 0) == pytest.approx(2 / 2 ** 10)
+    assert shipping.sign_test(60, 43) == pytest.approx(
+        2 * sum(comb(103, i) for i in range(44)) / 2 ** 103)
+    assert shipping.sign_test(43, 60) == shipping.sign_test(60, 43)  # symmetric
+
+
+def test_the_candidate_ships_only_when_more_accurate_on_the_same_held_out_images():
+    d = shipping.decision(_rows(), "new", "old")
+    assert d["same_images"] and d["ships"] and d["images"] == 5000
+    assert d["gain"] == pytest.approx(0.0034) and (d["gained"], d["lost"]) == (60, 43)
+    assert 0.05 < d["p_value"] < 0.2  # 17 more images of 5,000: could be luck
+    assert not shipping.decision(_rows(c_acc=0.9446), "new", "old")["ships"]  # a tie keeps the old
+    assert not shipping.decision(_rows(c_acc=0.94), "new", "old")["ships"]
+    other = shipping.decision(_rows(sha=("abc", "xyz")), "new", "old")  # other images: no verdict
+    assert not other["same_images"] and not other["ships"]
+    assert not shipping.decision(_rows(n=(5000, 2500)), "new", "old")["same_images"]
+    with pytest.raises(ValueError, match="no row for model 'gone'"):
+        shipping.decision(_rows(), "gone", "old")
+
+
+def test_the_sentence_gives_the_verdict_the_counts_and_the_test_set_only_after():
+    text = shipping.sentence(_rows(), "new", "old")
+    assert text.startswith("`new` ships: it is more accurate on the images both held out")
+    assert "(94.80% against 94.46% on 5,000 images; it alone gets 60 of them right, `old` alone 43" in text
+    assert "The test set, read only after, reports 94.70% against 94.37% (+0.33 points)." in text
+    assert "does not ship" in shipping.sentence(_rows(c_acc=0.94), "new", "old")
+    assert "did not hold out the same images" in shipping.sentence(_rows(sha=("a", "b")), "new", "old")
+
+
+def test_the_table_has_one_row_per_model_with_its_measured_figures():
+    lines = shipping.table(_rows()).splitlines()
+    assert len(lines) == 4
+    assert lines[2] == "| `new` | `wide` | muon | 15 | 94.80% | 94.70% | 0.010 | 1,000 |"
+    assert lines[3].startswith("| `old` | `usual` | muon | 15 | 94.46% | 94.37% |")
+
+
+# ------------------------------------------------------------- the committed check and its prose
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECK = ROOT / "benchmarks" / "results" / "ship_check.csv"
+
+
+def _committed():
+    with open(CHECK) as fh:
+        return list(csv.DictReader(fh))
+
+
+def _notebook_text(name: str) -> str:
+    nb = json.loads((ROOT / "notebooks" / name).read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def test_the_committed_check_compares_the_rule_s_models_on_the_same_images():
+    rows = _committed()
+    assert [r["model"] for r in rows] == [shipping.CANDIDATE, shipping.INCUMBENT]
+    cand, inc = rows
+    assert (cand["net"], cand["optimizer"]) == ("airbench94_cpu_wide", "muon")  # 6b's best recipe
+    assert cand["epochs"] == inc["epochs"] == "15"  # the incumbent's schedule length
+    assert cand["held_out_sha256"] == inc["held_out_sha256"] and cand["held_out_images"] == "5000"
+    assert "5,000 images" in shipping.RULE
+    # the counts agree with the accuracies: the difference is what only one model gets right
+    d = shipping.decision(rows)
+    assert round(d["gain"] * d["images"]) == d["gained"] - d["lost"]
+    assert (int(inc["gained"]), int(inc["lost"])) == (d["lost"], d["gained"])
+    # the incumbent's row is its shipped card's
+    card = json.loads((ROOT / "models" / f"{shipping.INCUMBENT}.json").read_text())
+    assert float(inc["test_accuracy"]) == card["test_accuracy"]
+    assert shipping.per_class(rows, shipping.INCUMBENT)["per_class_accuracy"] == card["per_class_accuracy"]
+    assert card["held_out_examples"] == int(inc["held_out_images"])
+
+
+def test_the_prose_about_the_check_says_what_the_rows_say():
+    rows = _committed()
+    d = shipping.decision(rows)
+    cand, inc = (shipping.per_class(rows, n) for n in (shipping.CANDIDATE, shipping.INCUMBENT))
+    test_gain = cand["test_accuracy"] - inc["test_accuracy"]
+    # "a tie on the held-out images and on the test set, so airbench94_cpu_v2 stays"
+    assert not d["ships"] and d["p_value"] > 0.5 and abs(test_gain) < 0.001
+    assert not (ROOT / "models" / f"{shipping.CANDIDATE}.keras").exists()
+    nb = _notebook_text("07_fast_recipe.ipynb")
+    recipe_doc = (ROOT / "benchmarks" / "FAST_RECIPE.md").read_text()
+    assert "A tie, so nothing changes: the rule keeps the shipped model." in nb
+    assert "the wider net with Muon, trained to ship, tied it on the\nimages both held out" in (
+        ROOT / "README.md").read_text()
+    assert "a tie on the held-out images and on\nthe test set, so `airbench94_cpu_v2` stays." in recipe_doc
+    # "class by class they differ more than overall, in both directions"
+    diffs = [cand["per_class_accuracy"][c] - a for c, a in inc["per_class_accuracy"].items()]
+    assert max(abs(x) for x in diffs) > abs(test_gain) and min(diffs) < 0 < max(diffs)
+    # the numbers the prose gives: the held-out tenth, the images, the epochs, 1,000 test images a class
+    for text in (nb, recipe_doc):
+        assert "15 epochs" in text or "15\nepochs" in text
+    assert f"the {int(rows[0]['held_out_images']):,} images both held out" in nb
+    assert int(rows[0]["held_out_images"]) * 10 == 50_000  # "the last tenth"
+    card = json.loads((ROOT / "models" / f"{shipping.INCUMBENT}.json").read_text())
+    assert "With 1,000 test images per class" in nb  # CIFAR-10's test set is balanced
+    assert card["test_examples"] / len(card["per_class_accuracy"]) == 1000
+
+
+# ------------------------------------------------------------------ benchmarks/ship_check.py
+
+
+@pytest.mark.integration
+def test_ship_check_scores_both_models_on_the_same_held_out_images(cifar_dir, tmp_path, capsys):
+    """fast_cpu_v2 and airbench94_cpu_v2 both held out the last tenth; seed_v1_3 the last fifth,
+    whose first images are others; a model that held out nothing is refused by name."""
+    import shutil
+
+    from benchtools import load_benchmark
+
+    sc = load_benchmark("ship_check.py")
+    out = tmp_path / "check.csv"
+    assert sc.main(["fast_cpu_v2", "airbench94_cpu_v2", "--csv", str(out), "--limit", "200"]) == 0
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    d = shipping.decision(rows, "fast_cpu_v2", "airbench94_cpu_v2")
+    assert d["same_images"] and d["images"] == 200
+    assert 0.8 < d["candidate_accuracy"] < d["incumbent_accuracy"] <= 1.0  # the small net is less sure
+    assert round(d["gain"] * 200) == d["gained"] - d["lost"] and not d["ships"]
+    assert set(shipping.per_class(rows, "fast_cpu_v2")["per_class_accuracy"]) == {
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
+    assert "`fast_cpu_v2` does not ship" in capsys.readouterr().out
+
+    assert sc.main(["fast_cpu_v2", "seed_v1_3", "--csv", str(out), "--limit", "50"]) == 0
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert not shipping.decision(rows, "fast_cpu_v2", "seed_v1_3")["same_images"]
+    assert "did not hold out the same images" in capsys.readouterr().out
+
+    models = ROOT / "models"
+    shutil.copy(models / "fast_cpu_v2.keras", tmp_path / "all_in.keras")
+    card = json.loads((models / "fast_cpu_v2.json").read_text())
+    card.update(model_file="all_in.keras", held_out_examples=0)
+    card["recipe"]["validation_split"] = 0.0
+    (tmp_path / "all_in.json").write_text(json.dumps(card))
+    with pytest.raises(SystemExit):
+        sc.main([str(tmp_path / "all_in.keras"), "fast_cpu_v2", "--csv", str(out)])
+    assert "held out no training images" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sc.main(["fast_cpu_v2", "airbench94_cpu_v2", "--limit", "0"])
+    assert "--limit must be a positive number of images, got 0" in capsys.readouterr().err
