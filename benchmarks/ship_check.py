@@ -5,8 +5,8 @@ training set for both here). The script checks both held out the same images (a 
 pixels), scores each model on them as the page does (its own test-time augmentation, the final
 weights), counts the images only one of the two gets right, and writes one row per model with
 its card's test accuracy (overall and per class), calibration, size, training time and latency
-beside it, so the rows are enough to draw the comparison when the candidate does not ship. The rule that
-reads the rows is :mod:`wic.experiments.shipping`; the test set is not touched here.
+beside it, so the rows are enough to draw the comparison when the candidate does not ship. The
+rule that reads the rows is :mod:`wic.experiments.shipping`; the test set is not touched here.
 
     WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py python benchmarks/ship_check.py \
         airbench94_cpu_wide_v2 airbench94_cpu_v2

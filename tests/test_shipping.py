@@ -34,8 +34,12 @@ def test_the_candidate_ships_only_when_more_accurate_on_the_same_held_out_images
     assert d["same_images"] and d["ships"] and d["images"] == 5000
     assert d["gain"] == pytest.approx(0.0034) and (d["gained"], d["lost"]) == (60, 43)
     assert 0.05 < d["p_value"] < 0.2  # 17 more images of 5,000: could be luck
-    assert not shipping.decision(_rows(c_acc=0.9446), "new", "old")["ships"]  # a tie keeps the old
-    assert not shipping.decision(_rows(c_acc=0.94), "new", "old")["ships"]
+    tie = _rows(c_acc=0.9446, gained=50, lost=50)
+    assert not shipping.decision(tie, "new", "old")["ships"]  # a tie keeps the old
+    assert not shipping.decision(_rows(c_acc=0.94, gained=40, lost=70), "new", "old")["ships"]
+    # decided on the counts, not on rounded accuracies: one image more is more accurate
+    one_more = shipping.decision(_rows(c_acc=0.9446, gained=51, lost=50), "new", "old")
+    assert one_more["ships"] and one_more["p_value"] == 1.0
     other = shipping.decision(_rows(sha=("abc", "xyz")), "new", "old")  # other images: no verdict
     assert not other["same_images"] and not other["ships"]
     assert not shipping.decision(_rows(n=(5000, 2500)), "new", "old")["same_images"]
@@ -48,7 +52,7 @@ def test_the_sentence_gives_the_verdict_the_counts_and_the_test_set_only_after()
     assert text.startswith("`new` ships: it is more accurate on the images both held out")
     assert "(94.80% against 94.46% on 5,000 images; it alone gets 60 of them right, `old` alone 43" in text
     assert "The test set, read only after, reports 94.70% against 94.37% (+0.33 points)." in text
-    assert "does not ship" in shipping.sentence(_rows(c_acc=0.94), "new", "old")
+    assert "does not ship" in shipping.sentence(_rows(c_acc=0.94, gained=40, lost=70), "new", "old")
     assert "did not hold out the same images" in shipping.sentence(_rows(sha=("a", "b")), "new", "old")
 
 

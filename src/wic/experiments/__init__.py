@@ -6,7 +6,7 @@
 - :mod:`~wic.experiments.ablation` — the ablation studies (one ingredient changed at a time);
 - :mod:`~wic.experiments.results` — result tables for the README and ``FAST_RECIPE.md``;
 - :mod:`~wic.experiments.shipping` — whether a new model replaces the most accurate shipped one
-  (a rule fixed before it trained);
+  (a rule fixed before the candidate's results were seen);
 - :mod:`~wic.experiments.record` — ``record(name, value)`` from inside a notebook;
 - :mod:`~wic.experiments.nbtools` — what a committed notebook must not carry;
 - :mod:`~wic.experiments.course` — the course's exercises and their measured expectations.

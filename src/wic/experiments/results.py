@@ -1074,7 +1074,7 @@ def render(results_dir: Path) -> str:
         with open(d / "ship_check.csv") as fh:
             rows = list(csv.DictReader(fh))
         parts += ["", f"**Does a new model replace the most accurate shipped one?** (`ship_check.csv`, "
-                  f"{_cpu_of(rows)}; the rule, fixed before the candidate trained: {shipping.RULE}; "
+                  f"{_cpu_of(rows)}; the rule, fixed before its results were seen: {shipping.RULE}; "
                   "test accuracy and calibration from each card):", "",
                   shipping.table(rows), "", shipping.sentence(rows)]
     if (d / "selective_tta.csv").is_file():

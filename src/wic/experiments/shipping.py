@@ -1,17 +1,20 @@
-"""Whether a new model replaces the most accurate one that ships: a rule fixed before it trained.
+"""Whether a new model replaces the most accurate one that ships: a rule fixed before its results.
 
 A race's runs (notebook 07, sections 6c and 6d) train on all 50,000 training images, so none has
 images left to fit its temperature on: their percentages cannot be checked, and they do not ship.
 A model meant to ship holds out the last tenth of the training images, as ``airbench94_cpu_v2``
 did, and its card's temperature is fitted on them.
 
-The rule (:data:`RULE`), written down before the candidate trained:
+The rule (:data:`RULE`), chosen when the candidate was launched and written here while it trained,
+before any of its results were seen:
 
 1. the candidate holds out exactly the incumbent's images (the same fraction of the same
    training set, so the same 5,000 images, checked by a hash of their pixels);
 2. both are scored on those images as the page scores them (each model's own test-time
    augmentation, the final weights);
-3. the candidate ships if it is more accurate on them. The test set only reports.
+3. the candidate ships if it is more accurate on them, that is if it alone gets more of them
+   right than the incumbent alone does (exact, with no rounding of accuracies). The test set only
+   reports.
 
 Alongside the two accuracies, :func:`decision` counts the images only one of the two gets right.
 A difference of a few tenths of a point on 5,000 images can be luck; the sign test on those
@@ -62,7 +65,7 @@ def decision(rows: list[dict], candidate: str = CANDIDATE, incumbent: str = INCU
     return {"candidate": candidate, "incumbent": incumbent, "same_images": same,
             "images": int(c["held_out_images"]), "candidate_accuracy": c_acc,
             "incumbent_accuracy": i_acc, "gain": c_acc - i_acc, "gained": gained, "lost": lost,
-            "p_value": sign_test(gained, lost), "ships": same and c_acc > i_acc}
+            "p_value": sign_test(gained, lost), "ships": same and gained > lost}
 
 
 def per_class(rows: list[dict], name: str) -> dict:
