@@ -1,4 +1,4 @@
-"""Whether a new model replaces the most accurate one that ships: a rule fixed before its results.
+"""Does a new model replace the most accurate shipped one? A rule fixed before its results were seen.
 
 A race's runs (notebook 07, sections 6c and 6d) train on all 50,000 training images, so none has
 images left to fit its temperature on: their percentages cannot be checked, and they do not ship.
