@@ -1,13 +1,12 @@
 """The ship rule (wic.experiments.shipping) on hand-made rows, and on the committed check."""
 
-import csv
 import json
 from math import comb
 from pathlib import Path
 
 import pytest
 
-from wic.experiments import shipping
+from wic.experiments import results, shipping
 
 
 def _rows(c_acc=0.9480, i_acc=0.9446, gained=60, lost=43, sha=("abc", "abc"), n=(5000, 5000)):
@@ -70,8 +69,7 @@ CHECK = ROOT / "benchmarks" / "results" / "ship_check.csv"
 
 
 def _committed():
-    with open(CHECK) as fh:
-        return list(csv.DictReader(fh))
+    return results.read_rows(CHECK)
 
 
 def _notebook_text(name: str) -> str:
@@ -139,8 +137,7 @@ def test_ship_check_scores_both_models_on_the_same_held_out_images(cifar_dir, tm
     sc = load_benchmark("ship_check.py")
     out = tmp_path / "check.csv"
     assert sc.main(["fast_cpu_v2", "airbench94_cpu_v2", "--csv", str(out), "--limit", "200"]) == 0
-    with open(out) as fh:
-        rows = list(csv.DictReader(fh))
+    rows = results.read_rows(out)
     d = shipping.decision(rows, "fast_cpu_v2", "airbench94_cpu_v2")
     assert d["same_images"] and d["images"] == 200
     assert 0.8 < d["candidate_accuracy"] < d["incumbent_accuracy"] <= 1.0  # the small net is less sure
@@ -150,8 +147,7 @@ def test_ship_check_scores_both_models_on_the_same_held_out_images(cifar_dir, tm
     assert "`fast_cpu_v2` does not ship" in capsys.readouterr().out
 
     assert sc.main(["fast_cpu_v2", "seed_v1_3", "--csv", str(out), "--limit", "50"]) == 0
-    with open(out) as fh:
-        rows = list(csv.DictReader(fh))
+    rows = results.read_rows(out)
     assert not shipping.decision(rows, "fast_cpu_v2", "seed_v1_3")["same_images"]
     assert "did not hold out the same images" in capsys.readouterr().out
 

@@ -1071,8 +1071,7 @@ def render(results_dir: Path) -> str:
                       "accuracy only; the variant was chosen on held-out images, the budget is what "
                       "these runs measure):", "", *lines]
     if (d / "ship_check.csv").is_file():  # the 8-epoch study's recipe, trained to ship
-        with open(d / "ship_check.csv") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = read_rows(d / "ship_check.csv")
         parts += ["", f"**Does a new model replace the most accurate shipped one?** (`ship_check.csv`, "
                   f"{_cpu_of(rows)}; the rule, fixed before its results were seen: {shipping.RULE}; "
                   "test accuracy and calibration from each card):", "",
