@@ -6,7 +6,9 @@ pixels), scores each model on them as the page does (its own test-time augmentat
 weights), counts the images only one of the two gets right, and writes one row per model with
 its card's test accuracy (overall and per class), calibration, size, training time and latency
 beside it, so the rows are enough to draw the comparison when the candidate does not ship. The
-rule that reads the rows is :mod:`wic.experiments.shipping`; the test set is not touched here.
+two rows replace the pair's earlier rows in the CSV and leave other pairs' rows as they are (one
+pair a trial of :data:`wic.experiments.shipping.TRIALS`). The rule that reads the rows is
+:mod:`wic.experiments.shipping`; the test set is not touched here.
 
     WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py python benchmarks/ship_check.py \
         airbench94_cpu_wide_v2 airbench94_cpu_v2
@@ -25,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "benchmarks" / "results" / "ship_check.csv"
-FIELDS = ["model", "net", "optimizer", "epochs", "held_out_images", "held_out_sha256",
+FIELDS = ["model", "against", "net", "optimizer", "epochs", "held_out_images", "held_out_sha256",
           "held_out_accuracy", "gained", "lost", "test_accuracy", "held_out_ece_after",
           "test_ece_after", "parameters", "train_wall_time_s", "latency_ms_p50", "score_s", "cpu",
           "load_avg"]  # then one test_<class> column per class, from the card
@@ -52,8 +54,10 @@ def main(argv=None) -> int:
     cpu = config.describe_cpu()
     print(f"CPU: {cpu}; load {os.getloadavg()[0]:.2f}", flush=True)
     ds = data.load_cifar10()
+    if args.candidate == args.incumbent:
+        p.error(f"the candidate and the incumbent are both {args.candidate!r}; name two models")
     rows, right = [], {}
-    for name in (args.candidate, args.incumbent):
+    for name, other in ((args.candidate, args.incumbent), (args.incumbent, args.candidate)):
         path = resolve_model_path(name)
         card = cards.read_card(path)
         _, held = training_arrays(ds, Recipe.from_dict(card["recipe"]))
@@ -68,7 +72,7 @@ def main(argv=None) -> int:
         right[name] = probs.argmax(axis=1) == y
         calib = card.get("calibration") or {}
         rows.append({
-            "model": name, "net": card["registry_model"], "optimizer": card["recipe"]["optimizer"],
+            "model": name, "against": other, "net": card["registry_model"], "optimizer": card["recipe"]["optimizer"],
             "epochs": card["epochs_run"], "held_out_images": len(y),
             "held_out_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16],
             "held_out_accuracy": round(float(right[name].mean()), 4),
@@ -85,7 +89,10 @@ def main(argv=None) -> int:
     if len(a) == len(b):
         rows[0].update(gained=int((a & ~b).sum()), lost=int((~a & b).sum()))
         rows[1].update(gained=int((b & ~a).sum()), lost=int((~b & a).sum()))
-    results.write_rows(args.csv, rows, FIELDS + [f"test_{c}" for c in ds.class_names])
+    pair = {args.candidate, args.incumbent}
+    kept = [r for r in (results.read_rows(args.csv) if args.csv.is_file() else [])
+            if {r["model"], r["against"]} != pair]
+    results.write_rows(args.csv, kept + rows, FIELDS + [f"test_{c}" for c in ds.class_names])
     print(shipping.sentence(rows, args.candidate, args.incumbent))
     print(f"wrote {args.csv}")
     return 0

@@ -246,6 +246,25 @@ def test_epoch_study_shows_each_variants_curve_and_every_runs_end(figures):
                   if len(ln.get_ydata())}
     assert row_colour[2] == plots.GREY  # one seed: grey
     assert row_colour[3] == row_colour[1] != plots.GREY  # muon's final runs: muon's colour
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["nesterov (3 seeds)", "muon (3 seeds)"]
+
+
+def test_epoch_study_colours_only_the_variants_compared_and_greys_the_rest():
+    from matplotlib.colors import to_hex
+
+    fig = plots.epoch_study(_epoch_study_rows(), highlight=("muon",))
+    left, right = fig.axes
+    # nesterov is a thin grey curve now, under one legend entry; muon keeps its colour and marker
+    assert [t.get_text() for t in left.get_legend().get_texts()] == [
+        "muon (3 seeds)", "1 other variant (named on the right)"]
+    grey = [ln for ln in left.get_lines() if to_hex(ln.get_color()) == plots.GREY and len(ln.get_xdata()) == 8]
+    assert len(grey) == 1 and grey[0].get_marker() in ("None", "")
+    bold = [t.get_text() for t in right.get_yticklabels() if t.get_fontweight() == "bold"]
+    assert bold == ["muon", "muon, all images (final)"]
+    ends = [ln for ln in right.get_lines() if ln.get_marker() == "o" and len(ln.get_xdata())]
+    assert to_hex(ends[0].get_color()) == to_hex("0.35")  # nesterov, several seeds: dark grey
+    with pytest.raises(ValueError, match=r"cannot highlight \['ls'\]"):  # one seed: no curve to colour
+        plots.epoch_study(_epoch_study_rows(), highlight=("ls",))
 
 
 def test_hardware_across_cpus_orders_cpus_by_peak_and_says_why_a_slot_is_empty(figures):

@@ -12,9 +12,9 @@ from wic.experiments import results, shipping
 def _rows(c_acc=0.9480, i_acc=0.9446, gained=60, lost=43, sha=("abc", "abc"), n=(5000, 5000)):
     common = dict(optimizer="muon", epochs=15, test_ece_after=0.01, held_out_ece_after=0.01,
                   parameters=1000, train_wall_time_s=600.0, latency_ms_p50="")
-    return [dict(common, model="new", net="wide", held_out_images=n[0], held_out_sha256=sha[0],
+    return [dict(common, model="new", against="old", net="wide", held_out_images=n[0], held_out_sha256=sha[0],
                  held_out_accuracy=c_acc, gained=gained, lost=lost, test_accuracy=0.9470),
-            dict(common, model="old", net="usual", held_out_images=n[1], held_out_sha256=sha[1],
+            dict(common, model="old", against="new", net="usual", held_out_images=n[1], held_out_sha256=sha[1],
                  held_out_accuracy=i_acc, gained=lost, lost=gained, test_accuracy=0.9437,
                  latency_ms_p50=11.7)]
 
@@ -42,8 +42,12 @@ def test_the_candidate_ships_only_when_more_accurate_on_the_same_held_out_images
     other = shipping.decision(_rows(sha=("abc", "xyz")), "new", "old")  # other images: no verdict
     assert not other["same_images"] and not other["ships"]
     assert not shipping.decision(_rows(n=(5000, 2500)), "new", "old")["same_images"]
-    with pytest.raises(ValueError, match="no row for model 'gone'"):
+    with pytest.raises(ValueError, match="no row for model 'gone' compared with 'old'"):
         shipping.decision(_rows(), "gone", "old")
+    # a pair's rows are its own: the candidate's row against a third model does not count
+    other_pair = [dict(r, against="third") if r["model"] == "new" else r for r in _rows()]
+    with pytest.raises(ValueError, match="no row for model 'new' compared with 'old'"):
+        shipping.decision(other_pair, "new", "old")
 
 
 def test_the_sentence_gives_the_verdict_the_counts_and_the_test_set_only_after():
@@ -58,8 +62,28 @@ def test_the_sentence_gives_the_verdict_the_counts_and_the_test_set_only_after()
 def test_the_table_has_one_row_per_model_with_its_measured_figures():
     lines = shipping.table(_rows()).splitlines()
     assert len(lines) == 4
+    # a model in two trials (the incumbent, judged twice) is listed once
+    again = [dict(r, model="newer", against="old") if r["model"] == "new" else dict(r, against="newer")
+             for r in _rows()]
+    assert [ln.split("|")[1].strip() for ln in shipping.table(_rows() + again).splitlines()[2:]] == [
+        "`new`", "`old`", "`newer`"]
     assert lines[2] == "| `new` | `wide` | muon | 15 | 94.80% | 94.70% | 0.010 | 1,000 |"
     assert lines[3].startswith("| `old` | `usual` | muon | 15 | 94.46% | 94.37% |")
+
+
+def test_trials_are_judged_in_launch_order_and_only_when_both_rows_exist(monkeypatch):
+    monkeypatch.setattr(shipping, "TRIALS", (
+        shipping.Trial("new", "old", "a wider net"), shipping.Trial("newer", "old", "a longer schedule"),
+        shipping.Trial("newest", "old", "still training")))
+    rows = _rows()
+    newer = [dict(rows[0], model="newer", against="old", held_out_accuracy=0.9440, gained=40, lost=43),
+             dict(rows[1], against="newer", gained=43, lost=40)]
+    assert [t.candidate for t in shipping.judged(newer + rows)] == ["new", "newer"]  # launch order
+    assert [t.candidate for t in shipping.judged(rows + newer[:1])] == ["new"]  # one row is not a trial
+    text = shipping.verdicts(rows + newer).split("\n\n")
+    assert text[0].startswith("*A wider net.* `new` ships:")
+    assert text[1].startswith("*A longer schedule.* `newer` does not ship:")
+    assert len(text) == 2 and "newest" not in shipping.verdicts(rows + newer)
 
 
 # ------------------------------------------------------------- the committed check and its prose
@@ -77,33 +101,42 @@ def _notebook_text(name: str) -> str:
     return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
 
 
-def test_the_committed_check_compares_the_rule_s_models_on_the_same_images():
+def test_the_committed_check_compares_each_trial_s_models_on_the_same_images():
     rows = _committed()
-    assert [r["model"] for r in rows] == [shipping.CANDIDATE, shipping.INCUMBENT]
-    cand, inc = rows
-    assert (cand["net"], cand["optimizer"]) == ("airbench94_cpu_wide", "muon")  # 6b's best recipe
-    assert cand["epochs"] == inc["epochs"] == "15"  # the incumbent's schedule length
-    assert cand["held_out_sha256"] == inc["held_out_sha256"] and cand["held_out_images"] == "5000"
+    trials = shipping.judged(rows)
+    # every pair of rows is a trial written in TRIALS, judged in launch order, none left out
+    assert trials == list(shipping.TRIALS[:len(trials)]) and trials
+    assert len(rows) == 2 * len(trials)
     assert "5,000 images" in shipping.RULE
-    # the counts agree with the accuracies: the difference is what only one model gets right
-    d = shipping.decision(rows)
-    assert round(d["gain"] * d["images"]) == d["gained"] - d["lost"]
-    assert (int(inc["gained"]), int(inc["lost"])) == (d["lost"], d["gained"])
-    # the incumbent's row is its shipped card's
-    card = json.loads((ROOT / "models" / f"{shipping.INCUMBENT}.json").read_text())
-    assert float(inc["test_accuracy"]) == card["test_accuracy"]
-    assert shipping.per_class(rows, shipping.INCUMBENT)["per_class_accuracy"] == card["per_class_accuracy"]
-    assert card["held_out_examples"] == int(inc["held_out_images"])
+    for t in trials:
+        cand = next(r for r in rows if (r["model"], r["against"]) == (t.candidate, t.incumbent))
+        inc = next(r for r in rows if (r["model"], r["against"]) == (t.incumbent, t.candidate))
+        assert (cand["net"], cand["optimizer"]) == ("airbench94_cpu_wide", "muon")  # 6b's best recipe
+        assert f"{cand['epochs']} epochs" in t.change  # the schedule the trial says it tried
+        assert cand["held_out_sha256"] == inc["held_out_sha256"] and cand["held_out_images"] == "5000"
+        # the counts agree with the accuracies: the difference is what only one model gets right
+        d = shipping.decision(rows, t.candidate, t.incumbent)
+        assert round(d["gain"] * d["images"]) == d["gained"] - d["lost"]
+        assert (int(inc["gained"]), int(inc["lost"])) == (d["lost"], d["gained"])
+        # the incumbent's row is its shipped card's
+        card = json.loads((ROOT / "models" / f"{t.incumbent}.json").read_text())
+        assert float(inc["test_accuracy"]) == card["test_accuracy"]
+        assert shipping.per_class(rows, t.incumbent)["per_class_accuracy"] == card["per_class_accuracy"]
+        assert card["held_out_examples"] == int(inc["held_out_images"])
+    # the first trial: the incumbent's own schedule
+    card = json.loads((ROOT / "models" / f"{shipping.TRIALS[0].incumbent}.json").read_text())
+    assert f"the incumbent's schedule: {card['epochs_run']} epochs" in shipping.TRIALS[0].change
 
 
 def test_the_prose_about_the_check_says_what_the_rows_say():
     rows = _committed()
-    d = shipping.decision(rows)
-    cand, inc = (shipping.per_class(rows, n) for n in (shipping.CANDIDATE, shipping.INCUMBENT))
+    first = shipping.TRIALS[0]
+    d = shipping.decision(rows, first.candidate, first.incumbent)
+    cand, inc = (shipping.per_class(rows, n) for n in (first.candidate, first.incumbent))
     test_gain = cand["test_accuracy"] - inc["test_accuracy"]
     # "a tie on the held-out images and on the test set, so airbench94_cpu_v2 stays"
     assert not d["ships"] and d["p_value"] > 0.5 and abs(test_gain) < 0.001
-    assert not (ROOT / "models" / f"{shipping.CANDIDATE}.keras").exists()
+    assert not (ROOT / "models" / f"{first.candidate}.keras").exists()
     nb = _notebook_text("07_fast_recipe.ipynb")
     recipe_doc = (ROOT / "benchmarks" / "FAST_RECIPE.md").read_text()
     assert "A tie, so nothing changes: the rule keeps the shipped model." in nb
@@ -118,7 +151,7 @@ def test_the_prose_about_the_check_says_what_the_rows_say():
         assert "15 epochs" in text or "15\nepochs" in text
     assert f"the {int(rows[0]['held_out_images']):,} images both held out" in nb
     assert int(rows[0]["held_out_images"]) * 10 == 50_000  # "the last tenth"
-    card = json.loads((ROOT / "models" / f"{shipping.INCUMBENT}.json").read_text())
+    card = json.loads((ROOT / "models" / f"{first.incumbent}.json").read_text())
     assert "With 1,000 test images per class" in nb  # CIFAR-10's test set is balanced
     assert card["test_examples"] / len(card["per_class_accuracy"]) == 1000
 
@@ -150,6 +183,15 @@ def test_ship_check_scores_both_models_on_the_same_held_out_images(cifar_dir, tm
     rows = results.read_rows(out)
     assert not shipping.decision(rows, "fast_cpu_v2", "seed_v1_3")["same_images"]
     assert "did not hold out the same images" in capsys.readouterr().out
+    # a second pair is added beside the first; measuring a pair again replaces only its own rows
+    assert [(r["model"], r["against"]) for r in rows] == [
+        ("fast_cpu_v2", "airbench94_cpu_v2"), ("airbench94_cpu_v2", "fast_cpu_v2"),
+        ("fast_cpu_v2", "seed_v1_3"), ("seed_v1_3", "fast_cpu_v2")]
+    assert sc.main(["airbench94_cpu_v2", "fast_cpu_v2", "--csv", str(out), "--limit", "100"]) == 0
+    rows = results.read_rows(out)
+    assert [(r["model"], r["held_out_images"]) for r in rows] == [
+        ("fast_cpu_v2", "50"), ("seed_v1_3", "50"), ("airbench94_cpu_v2", "100"), ("fast_cpu_v2", "100")]
+    capsys.readouterr()
 
     models = ROOT / "models"
     shutil.copy(models / "fast_cpu_v2.keras", tmp_path / "all_in.keras")
@@ -163,3 +205,6 @@ def test_ship_check_scores_both_models_on_the_same_held_out_images(cifar_dir, tm
     with pytest.raises(SystemExit):
         sc.main(["fast_cpu_v2", "airbench94_cpu_v2", "--limit", "0"])
     assert "--limit must be a positive number of images, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sc.main(["fast_cpu_v2", "fast_cpu_v2", "--csv", str(out)])
+    assert "the candidate and the incumbent are both 'fast_cpu_v2'; name two models" in capsys.readouterr().err

@@ -750,7 +750,8 @@ def ablation_runs(table, summary, metric: str = "test_accuracy", title: str = ""
     return save(fig, path)
 
 
-def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=None):
+def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=None,
+                baseline: str = "nesterov", best: int = 2, highlight: tuple[str, ...] = ()):
     """``optimizer_study.csv`` rows of one model and epoch budget, in two panels.
 
     Left: validation accuracy after each epoch, the mean over seeds of each variant (the held-out
@@ -759,39 +760,54 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     own, and the ``target`` as a dashed line: a teacher can see at a glance whether an
     ingredient's gain is larger than the spread between seeds.
 
-    A variant has one colour in both panels (its final runs too); a variant measured with one
-    seed only is grey and has no curve on the left: one run has no spread to read it against."""
+    Colour goes to the few variants a reader compares: ``highlight`` if given, else the
+    ``baseline`` and the ``best`` variants with the highest mean validation accuracy, in both
+    panels (their final runs too, their row names in bold). The others are thin grey curves with one legend entry, named on the right in
+    dark grey; a variant measured with one seed only is light grey and has no curve on the left:
+    one run has no spread to read it against."""
     plt, _ = _plt()
     groups: dict[tuple[str, bool], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["variant"], float(r.get("validation_split") or 0) > 0), []).append(r)
-    seeded = [v for (v, held), runs in groups.items() if len(runs) > 1 or not held]
-    colours = {v: SERIES[i % len(SERIES)] for i, v in enumerate(dict.fromkeys(seeded))}
+    seeded = {v: float(np.mean([float(r["val_accuracy"]) for r in runs]))
+              for (v, held), runs in groups.items() if held and len(runs) > 1}
+    if unknown := [v for v in highlight if v not in seeded]:
+        raise ValueError(f"cannot highlight {unknown}: not a variant with several held-out seeds "
+                         f"({', '.join(seeded)})")
+    shown = list(highlight) or [v for v in seeded if v == baseline] + sorted(
+        (v for v in seeded if v != baseline), key=seeded.get, reverse=True)[:best]
+    colours = {v: SERIES[i % len(SERIES)] for i, v in enumerate(v for v in dict.fromkeys(
+        v for v, _ in groups) if v in shown)}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 0.45 * len(groups) + 3.8),
                                       gridspec_kw={"width_ratios": [1.2, 1]})
-    ends = []
+    ends, others = [], 0
     for i, ((variant, held), runs) in enumerate(groups.items()):
-        colour = colours.get(variant, GREY)
         label = variant if held else f"{variant}, all images (final)"
+        colour = colours.get(variant, "0.35" if variant in seeded else GREY)
         curves = [[float(v) for v in str(r["val_accuracy_per_epoch"]).split()] for r in runs
                   if held and r.get("val_accuracy_per_epoch")]
         if len(curves) > 1:
             n = min(len(c) for c in curves)
             mean = 100 * np.mean([c[:n] for c in curves], axis=0)
-            left.plot(np.arange(1, n + 1), mean, marker=MARKERS[i % len(MARKERS)], color=colour,
-                      label=f"{label} ({len(curves)} seeds)")
+            if variant in colours:
+                left.plot(np.arange(1, n + 1), mean, marker=MARKERS[i % len(MARKERS)], color=colour,
+                          lw=2.5, zorder=3, label=f"{label} ({len(curves)} seeds)")
+            else:
+                others += 1
+                left.plot(np.arange(1, n + 1), mean, color=GREY, lw=1, alpha=0.7, zorder=2,
+                          label="_other")
         val = [100 * float(r["val_accuracy"]) for r in runs if r.get("val_accuracy")]
         test = [100 * float(r["test_accuracy"]) for r in runs if r.get("test_accuracy")]
-        ends.append((label, colour, val, test))
+        ends.append((label, colour, val, test, variant in colours))
+    if others:  # one legend entry for all the grey curves
+        left.plot([], [], color=GREY, lw=1, label=f"{others} other variant{'s' if others > 1 else ''} (named on the right)")
     left.axhline(100 * target, ls="--", color=GREY, lw=1)
     left.set_xlabel("epoch")
     left.set_ylabel("validation accuracy, % (held-out training images)")
-    left.set_title("After each epoch, mean over seeds\n(one-seed variants: right panel only, grey)")
+    left.set_title("After each epoch, mean over seeds\n(one-seed variants: right panel only)")
     integer_ticks(left.xaxis)
-    y0, y1 = left.get_ylim()
-    left.set_ylim(y0 - 0.3 * (y1 - y0), y1)  # room below the curves for the legend
-    left.legend(fontsize=11.5, loc="lower right")
-    for y, (_label, colour, val, test) in enumerate(ends):
+    left.legend(fontsize=11.5, loc="upper center", bbox_to_anchor=(0.5, -0.1))  # below: no curve hidden
+    for y, (_label, colour, val, test, _bold) in enumerate(ends):
         right.plot(val, [y - 0.12] * len(val), "o", ms=9, color=colour, alpha=0.85)
         right.plot(test, [y + 0.12] * len(test), "x", ms=9, mew=2, color=colour)
         for vals, dy in ((val, -0.12), (test, 0.12)):
@@ -801,6 +817,8 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     right.annotate(f"target {target:.0%}", (100 * target, -0.6), ha="center", fontsize=12,
                    color="0.3")
     right.set_yticks(range(len(ends)), [e[0] for e in ends])
+    for tick, end in zip(right.get_yticklabels(), ends):
+        tick.set_fontweight("bold" if end[4] else "normal")
     right.set_ylim(len(ends) - 0.5, -0.9)
     right.set_xlabel("accuracy at the end, %: ○ validation, × test, | mean (axis zoomed)")
     right.set_title("Every run's end, one row per variant")

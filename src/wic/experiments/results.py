@@ -1073,9 +1073,10 @@ def render(results_dir: Path) -> str:
     if (d / "ship_check.csv").is_file():  # the 8-epoch study's recipe, trained to ship
         rows = read_rows(d / "ship_check.csv")
         parts += ["", f"**Does a new model replace the most accurate shipped one?** (`ship_check.csv`, "
-                  f"{_cpu_of(rows)}; the rule, fixed before its results were seen: {shipping.RULE}; "
+                  f"{_cpu_of(rows)}; the rule, fixed before the first candidate's results were seen: "
+                  f"{shipping.RULE}; each candidate written into `shipping.TRIALS` when it was launched; "
                   "test accuracy and calibration from each card):", "",
-                  shipping.table(rows), "", shipping.sentence(rows)]
+                  shipping.table(rows), "", shipping.verdicts(rows)]
     if (d / "selective_tta.csv").is_file():
         sm = selective_tta_summary(d / "selective_tta.csv")
         parts += ["", f"**Selective test-time augmentation** (`selective_tta.csv`, {sm['cpu']}; "

@@ -5,8 +5,8 @@ images left to fit its temperature on: their percentages cannot be checked, and 
 A model meant to ship holds out the last tenth of the training images, as ``airbench94_cpu_v2``
 did, and its card's temperature is fitted on them.
 
-The rule (:data:`RULE`), chosen when the candidate was launched and written here while it trained,
-before any of its results were seen:
+The rule (:data:`RULE`), chosen when the first candidate was launched and written here while it
+trained, before any of its results were seen:
 
 1. the candidate holds out exactly the incumbent's images (the same fraction of the same
    training set, so the same 5,000 images, checked by a hash of their pixels);
@@ -20,27 +20,57 @@ Alongside the two accuracies, :func:`decision` counts the images only one of the
 A difference of a few tenths of a point on 5,000 images can be luck; the sign test on those
 images (how often a coin would split them at least this unevenly) says how much.
 
-``benchmarks/ship_check.py`` measures the rows (``benchmarks/results/ship_check.csv``); notebook 07
-section 6e and ``benchmarks/FAST_RECIPE.md`` read them through this module.
+:data:`TRIALS` lists every candidate judged by the rule, in the order they were launched; each
+entry was written here when its run started, before its results existed, with the reason for it.
+
+``benchmarks/ship_check.py`` measures the rows (``benchmarks/results/ship_check.csv``, two rows a
+trial: each model with the model it was compared with in ``against``); notebook 07 section 6e and
+``benchmarks/FAST_RECIPE.md`` read them through this module.
 """
 
 from __future__ import annotations
 
 from math import comb
+from typing import NamedTuple
 
-#: the model trained to replace the incumbent, and the most accurate model shipped before it
-CANDIDATE, INCUMBENT = "airbench94_cpu_wide_v2", "airbench94_cpu_v2"
+
+class Trial(NamedTuple):
+    """One candidate judged by the rule: the model trained to replace the incumbent, the most
+    accurate model shipped when it was launched, and what was changed and why."""
+    candidate: str
+    incumbent: str
+    change: str
+
+
+#: every trial, in launch order (each written before its results were seen)
+TRIALS = (
+    Trial("airbench94_cpu_wide_v2", "airbench94_cpu_v2",
+          "the 8-epoch study's best recipe (the wider net with Muon) with the incumbent's "
+          "schedule: 15 epochs"),
+    # launched 2026-12-05 on the AMD EPYC Zen 4: v2 tied at 15 epochs, so Muon and the wider net
+    # bought epochs, not a higher ceiling at 15. The lever left untried is a longer schedule;
+    # 24 epochs (about 66 minutes here) is the longest that leaves a session time to judge it.
+    Trial("airbench94_cpu_wide_v3", "airbench94_cpu_v2",
+          "the same recipe with a longer schedule: 24 epochs instead of 15"),
+)
 
 RULE = ("the candidate holds out the incumbent's 5,000 images, both are scored on them with "
         "their own test-time augmentation, and the candidate ships if it is more accurate there; "
         "the test set only reports")
 
 
-def _row(rows: list[dict], name: str) -> dict:
+def _row(rows: list[dict], name: str, against: str) -> dict:
     for r in rows:
-        if r["model"] == name:
+        if r["model"] == name and r["against"] == against:
             return r
-    raise ValueError(f"no row for model {name!r}; rows: {', '.join(r['model'] for r in rows)}")
+    raise ValueError(f"no row for model {name!r} compared with {against!r}; rows: "
+                     + ", ".join(f"{r['model']} (against {r['against']})" for r in rows))
+
+
+def judged(rows: list[dict]) -> list[Trial]:
+    """The trials of :data:`TRIALS` the rows have measured, in launch order."""
+    pairs = {(r["model"], r["against"]) for r in rows}
+    return [t for t in TRIALS if {(t.candidate, t.incumbent), (t.incumbent, t.candidate)} <= pairs]
 
 
 def sign_test(gained: int, lost: int) -> float:
@@ -53,11 +83,11 @@ def sign_test(gained: int, lost: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def decision(rows: list[dict], candidate: str = CANDIDATE, incumbent: str = INCUMBENT) -> dict:
+def decision(rows: list[dict], candidate: str, incumbent: str) -> dict:
     """The rule applied to ``ship_check.csv``'s rows: held-out accuracies, the images only one
     model gets right (``gained``: only the candidate; ``lost``: only the incumbent), the sign
     test on them, whether both held out the same images, and whether the candidate ships."""
-    c, i = _row(rows, candidate), _row(rows, incumbent)
+    c, i = _row(rows, candidate, incumbent), _row(rows, incumbent, candidate)
     same = (c["held_out_sha256"] == i["held_out_sha256"]
             and int(c["held_out_images"]) == int(i["held_out_images"]))
     c_acc, i_acc = float(c["held_out_accuracy"]), float(i["held_out_accuracy"])
@@ -69,9 +99,9 @@ def decision(rows: list[dict], candidate: str = CANDIDATE, incumbent: str = INCU
 
 
 def per_class(rows: list[dict], name: str) -> dict:
-    """A row's test accuracy overall and per class (its ``test_<class>`` columns), shaped like a
-    card for :func:`wic.evaluation.plots.per_class_pair`."""
-    r = _row(rows, name)
+    """A model's test accuracy overall and per class (its row's ``test_<class>`` columns, from its
+    card), shaped like a card for :func:`wic.evaluation.plots.per_class_pair`."""
+    r = _model_row(rows, name)
     classes = {k[len("test_"):]: float(v) for k, v in r.items()
                if k.startswith("test_") and k not in ("test_accuracy", "test_ece_after") and v != ""}
     if not classes:
@@ -79,13 +109,22 @@ def per_class(rows: list[dict], name: str) -> dict:
     return {"test_accuracy": float(r["test_accuracy"]), "per_class_accuracy": classes}
 
 
+def _model_row(rows: list[dict], name: str) -> dict:
+    """A model's first row (its card's figures are the same in every trial it appears in)."""
+    for r in rows:
+        if r["model"] == name:
+            return r
+    raise ValueError(f"no row for model {name!r}; rows: {', '.join(dict.fromkeys(r['model'] for r in rows))}")
+
+
 def table(rows: list[dict]) -> str:
-    """The measured rows as markdown: what each model is and how it scores. Training minutes are
-    left out: the cards' were measured on different machines, on different days."""
+    """The measured models as markdown, each once: what it is and how it scores. Training minutes
+    are left out: the cards' were measured on different machines, on different days."""
     lines = ["| model | net | optimizer | epochs | held-out accuracy | test accuracy | "
              "held-out ECE after T | parameters |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
+    for name in dict.fromkeys(r["model"] for r in rows):
+        r = _model_row(rows, name)
         lines.append(
             f"| `{r['model']}` | `{r['net']}` | {r['optimizer']} | {int(r['epochs'])} | "
             f"{float(r['held_out_accuracy']):.2%} | {float(r['test_accuracy']):.2%} | "
@@ -93,13 +132,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def sentence(rows: list[dict], candidate: str = CANDIDATE, incumbent: str = INCUMBENT) -> str:
+def sentence(rows: list[dict], candidate: str, incumbent: str) -> str:
     """The verdict in words, from the rows."""
     d = decision(rows, candidate, incumbent)
     if not d["same_images"]:
         return (f"`{candidate}` and `{incumbent}` did not hold out the same images, so the rule "
                 "cannot compare them; nothing changes.")
-    c, i = _row(rows, candidate), _row(rows, incumbent)
+    c, i = _row(rows, candidate, incumbent), _row(rows, incumbent, candidate)
     test_gain = float(c["test_accuracy"]) - float(i["test_accuracy"])
     verdict = ("ships: it is more accurate on the images both held out" if d["ships"] else
                f"does not ship: it is not more accurate than `{incumbent}` on the images both held out")
@@ -109,3 +148,9 @@ def sentence(rows: list[dict], candidate: str = CANDIDATE, incumbent: str = INCU
             f"them at least this unevenly with probability {d['p_value']:.2g}). The test set, "
             f"read only after, reports {float(c['test_accuracy']):.2%} against "
             f"{float(i['test_accuracy']):.2%} ({test_gain * 100:+.2f} points).")
+
+
+def verdicts(rows: list[dict]) -> str:
+    """Every judged trial in launch order, as markdown: what changed, then the verdict."""
+    return "\n\n".join(f"*{t.change[0].upper()}{t.change[1:]}.* {sentence(rows, t.candidate, t.incumbent)}"
+                        for t in judged(rows))
