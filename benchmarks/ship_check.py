@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         p.error(f"--limit must be a positive number of images, got {args.limit}")
+    if args.candidate == args.incumbent:
+        p.error(f"the candidate and the incumbent are both {args.candidate!r}; name two models")
 
     from wic import cards, config, data, models
     from wic.evaluation import metrics
@@ -54,8 +56,6 @@ def main(argv=None) -> int:
     cpu = config.describe_cpu()
     print(f"CPU: {cpu}; load {os.getloadavg()[0]:.2f}", flush=True)
     ds = data.load_cifar10()
-    if args.candidate == args.incumbent:
-        p.error(f"the candidate and the incumbent are both {args.candidate!r}; name two models")
     rows, right = [], {}
     for name, other in ((args.candidate, args.incumbent), (args.incumbent, args.candidate)):
         path = resolve_model_path(name)
@@ -72,7 +72,8 @@ def main(argv=None) -> int:
         right[name] = probs.argmax(axis=1) == y
         calib = card.get("calibration") or {}
         rows.append({
-            "model": name, "against": other, "net": card["registry_model"], "optimizer": card["recipe"]["optimizer"],
+            "model": name, "against": other, "net": card["registry_model"],
+            "optimizer": card["recipe"]["optimizer"],
             "epochs": card["epochs_run"], "held_out_images": len(y),
             "held_out_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16],
             "held_out_accuracy": round(float(right[name].mean()), 4),

@@ -265,6 +265,9 @@ def test_epoch_study_colours_only_the_variants_compared_and_greys_the_rest():
     assert to_hex(ends[0].get_color()) == to_hex("0.35")  # nesterov, several seeds: dark grey
     with pytest.raises(ValueError, match=r"cannot highlight \['ls'\]"):  # one seed: no curve to colour
         plots.epoch_study(_epoch_study_rows(), highlight=("ls",))
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_hardware_across_cpus_orders_cpus_by_peak_and_says_why_a_slot_is_empty(figures):

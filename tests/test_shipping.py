@@ -48,6 +48,8 @@ def test_the_candidate_ships_only_when_more_accurate_on_the_same_held_out_images
     other_pair = [dict(r, against="third") if r["model"] == "new" else r for r in _rows()]
     with pytest.raises(ValueError, match="no row for model 'new' compared with 'old'"):
         shipping.decision(other_pair, "new", "old")
+    with pytest.raises(ValueError, match=r"no row for model 'gone'; rows: new \(against old\)"):
+        shipping.per_class(_rows(), "gone")
 
 
 def test_the_sentence_gives_the_verdict_the_counts_and_the_test_set_only_after():

@@ -751,7 +751,7 @@ def ablation_runs(table, summary, metric: str = "test_accuracy", title: str = ""
 
 
 def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=None,
-                baseline: str = "nesterov", best: int = 2, highlight: tuple[str, ...] = ()):
+                highlight: tuple[str, ...] | None = None):
     """``optimizer_study.csv`` rows of one model and epoch budget, in two panels.
 
     Left: validation accuracy after each epoch, the mean over seeds of each variant (the held-out
@@ -760,24 +760,21 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     own, and the ``target`` as a dashed line: a teacher can see at a glance whether an
     ingredient's gain is larger than the spread between seeds.
 
-    Colour goes to the few variants a reader compares: ``highlight`` if given, else the
-    ``baseline`` and the ``best`` variants with the highest mean validation accuracy, in both
-    panels (their final runs too, their row names in bold). The others are thin grey curves with one legend entry, named on the right in
-    dark grey; a variant measured with one seed only is light grey and has no curve on the left:
-    one run has no spread to read it against."""
+    Colour goes to the variants a reader compares, ``highlight`` (default: every variant with
+    several seeds), in both panels (their final runs too, their row names in bold). The others
+    are thin grey curves under one legend entry, named on the right in dark grey; a variant
+    measured with one seed only is light grey and has no curve on the left: one run has no
+    spread to read it against."""
     plt, _ = _plt()
     groups: dict[tuple[str, bool], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["variant"], float(r.get("validation_split") or 0) > 0), []).append(r)
-    seeded = {v: float(np.mean([float(r["val_accuracy"]) for r in runs]))
-              for (v, held), runs in groups.items() if held and len(runs) > 1}
-    if unknown := [v for v in highlight if v not in seeded]:
+    seeded = [v for (v, held), runs in groups.items() if held and len(runs) > 1]
+    if unknown := [v for v in highlight or () if v not in seeded]:
         raise ValueError(f"cannot highlight {unknown}: not a variant with several held-out seeds "
                          f"({', '.join(seeded)})")
-    shown = list(highlight) or [v for v in seeded if v == baseline] + sorted(
-        (v for v in seeded if v != baseline), key=seeded.get, reverse=True)[:best]
-    colours = {v: SERIES[i % len(SERIES)] for i, v in enumerate(v for v in dict.fromkeys(
-        v for v, _ in groups) if v in shown)}
+    shown = seeded if highlight is None else highlight
+    colours = {v: SERIES[i % len(SERIES)] for i, v in enumerate(v for v in seeded if v in shown)}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 0.45 * len(groups) + 3.8),
                                       gridspec_kw={"width_ratios": [1.2, 1]})
     ends, others = [], 0
@@ -800,7 +797,8 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
         test = [100 * float(r["test_accuracy"]) for r in runs if r.get("test_accuracy")]
         ends.append((label, colour, val, test, variant in colours))
     if others:  # one legend entry for all the grey curves
-        left.plot([], [], color=GREY, lw=1, label=f"{others} other variant{'s' if others > 1 else ''} (named on the right)")
+        left.plot([], [], color=GREY, lw=1,
+                  label=f"{others} other variant{'s' if others > 1 else ''} (named on the right)")
     left.axhline(100 * target, ls="--", color=GREY, lw=1)
     left.set_xlabel("epoch")
     left.set_ylabel("validation accuracy, % (held-out training images)")

@@ -59,12 +59,14 @@ RULE = ("the candidate holds out the incumbent's 5,000 images, both are scored o
         "the test set only reports")
 
 
-def _row(rows: list[dict], name: str, against: str) -> dict:
+def _row(rows: list[dict], name: str, against: str | None = None) -> dict:
+    """The row of ``name`` compared with ``against``; with ``against`` None, the model's first
+    row (its card's figures are the same in every trial it appears in)."""
     for r in rows:
-        if r["model"] == name and r["against"] == against:
+        if r["model"] == name and against in (None, r["against"]):
             return r
-    raise ValueError(f"no row for model {name!r} compared with {against!r}; rows: "
-                     + ", ".join(f"{r['model']} (against {r['against']})" for r in rows))
+    raise ValueError(f"no row for model {name!r}" + (f" compared with {against!r}" if against else "")
+                     + "; rows: " + ", ".join(f"{r['model']} (against {r['against']})" for r in rows))
 
 
 def judged(rows: list[dict]) -> list[Trial]:
@@ -101,20 +103,12 @@ def decision(rows: list[dict], candidate: str, incumbent: str) -> dict:
 def per_class(rows: list[dict], name: str) -> dict:
     """A model's test accuracy overall and per class (its row's ``test_<class>`` columns, from its
     card), shaped like a card for :func:`wic.evaluation.plots.per_class_pair`."""
-    r = _model_row(rows, name)
+    r = _row(rows, name)
     classes = {k[len("test_"):]: float(v) for k, v in r.items()
                if k.startswith("test_") and k not in ("test_accuracy", "test_ece_after") and v != ""}
     if not classes:
         raise ValueError(f"the row of {name!r} has no per-class test accuracy (test_<class> columns)")
     return {"test_accuracy": float(r["test_accuracy"]), "per_class_accuracy": classes}
-
-
-def _model_row(rows: list[dict], name: str) -> dict:
-    """A model's first row (its card's figures are the same in every trial it appears in)."""
-    for r in rows:
-        if r["model"] == name:
-            return r
-    raise ValueError(f"no row for model {name!r}; rows: {', '.join(dict.fromkeys(r['model'] for r in rows))}")
 
 
 def table(rows: list[dict]) -> str:
@@ -124,7 +118,7 @@ def table(rows: list[dict]) -> str:
              "held-out ECE after T | parameters |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for name in dict.fromkeys(r["model"] for r in rows):
-        r = _model_row(rows, name)
+        r = _row(rows, name)
         lines.append(
             f"| `{r['model']}` | `{r['net']}` | {r['optimizer']} | {int(r['epochs'])} | "
             f"{float(r['held_out_accuracy']):.2%} | {float(r['test_accuracy']):.2%} | "

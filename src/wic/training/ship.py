@@ -112,11 +112,15 @@ def train_and_save(
 
 def promote(name_or_path: str | Path, *, models_dir: Path | None = None,
             force: bool = False) -> Path:
-    """Copy a finished model and its card from its run folder into ``models/``.
+    """Ship a finished model and its card from its run folder into ``models/``.
 
     ``name_or_path`` is a run name (``runs/<name>/<name>.keras``) or a ``.keras`` path. A model
     without a card, or one whose card has no test accuracy, is refused; an existing shipped
-    model of the same name is replaced only with ``force``."""
+    model of the same name is replaced only with ``force``.
+
+    The shipped file has the run's weights and not its optimiser's state: a shipped model only
+    predicts, and the optimiser's slots (momentum, lookahead's slow weights) are as large as the
+    weights again. Resuming a run reads its run folder's ``last.keras``, which keeps them."""
     src = Path(name_or_path)
     if src.suffix != ".keras":
         src = run_folder(str(name_or_path)) / f"{name_or_path}.keras"
@@ -131,8 +135,7 @@ def promote(name_or_path: str | Path, *, models_dir: Path | None = None,
     dest = dest_dir / src.name
     if dest.exists() and not force:
         raise ValueError(f"{dest} is already shipped; pass --force to replace it")
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dest)
+    models.save(models.load(src), dest)  # loaded uncompiled: saved without the optimiser
     shutil.copy2(cards.card_path(src), cards.card_path(dest))
     return dest
 
