@@ -602,6 +602,14 @@ class Rows:
                 w.writerow({**r, "value": f"{v:.6g}" if isinstance(v, float) else v})
 
 
+def trained_policies(flags: dict) -> tuple[str, ...]:
+    """The dtypes wic trains in on a CPU of these flags (precision "auto"): bfloat16 only with
+    bf16 in hardware; elsewhere it is emulated (stage 4 times it), many times slower, and no
+    recipe runs it, so stage 7 times float32 only (on an AVX2 EPYC its bf16 runs took minutes
+    a step)."""
+    return POLICIES if flags.get("avx512_bf16") or flags.get("amx_bf16") else ("float32",)
+
+
 def onednn_label(value: str | None, on: bool | None) -> str:
     state = "on" if on else "off" if on is not None else "?"
     return f"TF_ENABLE_ONEDNN_OPTS={value or 'unset'} (oneDNN ops {state})"
@@ -834,8 +842,12 @@ def main(argv=None) -> int:
     say("\n[fast kernels] the same step with wic's TF fast paths on, without XLA, off ...")
     fk_rows = []
     fk_batch = 64 if q else 512
+    fk_policies = trained_policies(cpu["flags"])
+    if fk_policies != POLICIES:
+        say("  bf16 left out: no bf16 in hardware here, so wic trains in float32 (stage 4 shows "
+            "the emulated bf16 step)")
     for m in (("airbench_cpu_s",) if q else args.models):
-        for pol in POLICIES:
+        for pol in fk_policies:
             for setting in (FAST_SETTINGS[:3] if q else FAST_SETTINGS + FAST_SETTINGS[:1]):
                 cfg = {"model": m, "policy": pol, "batch": fk_batch}
                 kspec = {"configs": [cfg], "seconds": seconds / 2, "min_timed": 1 if q else 2,

@@ -16,7 +16,13 @@ not say which setting learns better.
 
 Settings (``wic.models.airbench``; ``WIC_FAST_KERNELS`` / ``WIC_XLA_GELU`` in the child's
 environment): ``on`` — all fast kernels; ``no-xla`` — without GELU compiled by XLA; ``off`` —
-Keras' own ops. The CSV is rewritten after every run, so an interrupted benchmark keeps the runs
+Keras' own ops; each with TensorFlow's oneDNN ops as wic sets them (``wic.backend``). Not run
+unless asked for: ``onednn-off`` — all fast kernels, oneDNN ops off (``TF_ENABLE_ONEDNN_OPTS=0``),
+TensorFlow's own default on a CPU without AVX-512 VNNI/BF16 or AMX:
+
+    .venv/bin/python benchmarks/whole_run.py --settings on onednn-off --csv benchmarks/results/whole_run_zen1.csv
+
+The CSV is rewritten after every run, so an interrupted benchmark keeps the runs
 it finished. The summary (``wic.experiments.results.whole_run``) gives, per repeat, each other
 setting's training time over ``on``'s, and their median.
 """
@@ -37,13 +43,30 @@ from throughput import FAST_SETTINGS, cpu_info, load, rotated, unknown_models
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "whole_run.csv"
+ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"  # wic.backend.ONEDNN_VAR (not imported: no TensorFlow here)
 RECIPES = ("seed", "fast", "fast94")
 
-#: the environment of each setting (the switches wic.models.airbench reads at import)
-SETTING_ENV = {"on": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "1"},
-               "no-xla": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "0"},
-               "off": {"WIC_FAST_KERNELS": "0", "WIC_XLA_GELU": "0"}}
-assert set(SETTING_ENV) == set(FAST_SETTINGS)
+#: the environment of each setting (the switches wic.models.airbench reads at import; None
+#: removes a variable): the fast kernels' three, each with wic's own choice of TensorFlow's
+#: oneDNN ops (wic.backend.onednn_setting), and ``onednn-off``: all fast kernels with
+#: TensorFlow's oneDNN ops off, as TensorFlow leaves them on a CPU without AVX-512 VNNI/BF16
+SETTING_ENV = {"on": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "1", ONEDNN_VAR: None},
+               "no-xla": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "0", ONEDNN_VAR: None},
+               "off": {"WIC_FAST_KERNELS": "0", "WIC_XLA_GELU": "0", ONEDNN_VAR: None},
+               "onednn-off": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "1", ONEDNN_VAR: "0"}}
+SETTINGS = (*FAST_SETTINGS, "onednn-off")
+assert set(SETTING_ENV) == set(SETTINGS)
+
+
+def setting_env(setting: str, base) -> dict:
+    """``base`` (the parent's environment) with ``setting``'s switches set or removed."""
+    env = {**base, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for name, value in SETTING_ENV[setting].items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
 
 #: the card fields a row keeps (``wic train`` writes them; tests read a shipped card)
 CARD_FIELDS = ("train_wall_time_s", "data_load_s", "test_eval_s", "test_accuracy", "epochs_run",
@@ -85,7 +108,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=3, help="the recipe's schedule length")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--settings", nargs="+", default=list(FAST_SETTINGS), choices=FAST_SETTINGS)
+    p.add_argument("--settings", nargs="+", default=list(FAST_SETTINGS), choices=SETTINGS)
     p.add_argument("--train-subset", type=int, help="train on this many images (smoke runs)")
     p.add_argument("--csv", default=str(DEFAULT_CSV), help=f"output CSV (default {DEFAULT_CSV})")
     args = p.parse_args(argv)
@@ -93,7 +116,7 @@ def main(argv=None) -> int:
         p.error(f"--epochs and --repeats must be at least 1, got {args.epochs} and {args.repeats}")
     if "on" not in args.settings or len(set(args.settings)) < 2:
         p.error(f"--settings must hold 'on' and at least one other setting to compare it with, "
-                f"got {' '.join(args.settings)} (settings: {', '.join(FAST_SETTINGS)})")
+                f"got {' '.join(args.settings)} (settings: {', '.join(SETTINGS)})")
     settings = list(dict.fromkeys(args.settings))
     unknown = unknown_models([args.model])
     if unknown:
@@ -111,7 +134,7 @@ def main(argv=None) -> int:
         for rep in range(args.repeats):
             for pos, setting in enumerate(rotated(settings, rep)):
                 name = f"whole_run_{setting.replace('-', '_')}_{rep}"
-                env = {**os.environ, **SETTING_ENV[setting], "TF_CPP_MIN_LOG_LEVEL": "2"}
+                env = setting_env(setting, os.environ)
                 load_before = load()[0]
                 t0 = time.perf_counter()
                 proc = subprocess.run(train_command(args, name, Path(tmp) / name), env=env,

@@ -154,6 +154,12 @@ def test_hardware_table_reads_peaks_steps_and_fast_kernels(tmp_path):
         ("xla gelu net b512", "bf16", "on", 950.0, "images/s", ""),
         ("xla gelu net b512", "bf16", "off", 760.0, "images/s", ""),
         ("xla gelu net b512", "bf16", "on / off", 1.25, "ratio", ""),
+        ("variant net b128", "float32", "baseline", 50.0, "img/s", ""),
+        ("variant net b128", "float32", "baseline", 0.98, "x baseline", ""),
+        ("variant net b128", "float32", "TF_ENABLE_ONEDNN_OPTS=1", 80.0, "img/s", ""),
+        ("variant net b128", "float32", "TF_ENABLE_ONEDNN_OPTS=1", 1.57, "x baseline", ""),
+        ("variant net b128", "float32", "baseline (again, last)", 52.0, "img/s", ""),
+        ("variant net b128", "float32", "baseline (again, last)", 1.02, "x baseline", ""),
     ]
     path = tmp_path / "throughput_peak_x.csv"
     with open(path, "w", newline="") as fh:
@@ -174,13 +180,20 @@ def test_hardware_table_reads_peaks_steps_and_fast_kernels(tmp_path):
     assert "| `net b512` | bf16 | 950 | 640 | **1.48x** |" in fast
     assert "| `net b512` | bf16 | 950 | 760 | **1.25x** |" in xla
     assert results.hardware_summary(path)["xla_gelu"] == [("net b512", "bf16", 950.0, 760.0, 1.25)]
+    assert "| `net b128`, TF_ENABLE_ONEDNN_OPTS=1 | fp32 | 80.0 | 1.57x |" in table
+    # stage 6's variants, each with its own ratio (not the first row whose setting starts alike)
+    assert results.hardware_summary(path)["variants"] == [
+        ("net b128", "fp32", "baseline", 50.0, 0.98),
+        ("net b128", "fp32", "TF_ENABLE_ONEDNN_OPTS=1", 80.0, 1.57),
+        ("net b128", "fp32", "baseline (again, last)", 52.0, 1.02)]
 
 
 def test_cpu_kind_names_amd_generations_and_intel_amx():
     assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 25 model 17)", []) == "AMD EPYC Zen 4"
     assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 25 model 1)", []) == "AMD EPYC Zen 3"
     assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 26 model 2)", []) == "AMD EPYC Zen 5"
-    assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 23 model 1)", []) == "AMD EPYC Zen 1/2"
+    assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 23 model 1)", []) == "AMD EPYC Zen 1"
+    assert results.cpu_kind("AMD EPYC (AuthenticAMD, family 23 model 49)", []) == "AMD EPYC Zen 2"
     xeon = "Intel(R) Xeon(R) Processor (GenuineIntel, family 6 model 167)"
     assert results.cpu_kind(xeon, ["avx2", "amx_bf16"]) == "Intel Xeon with AMX"
     assert results.cpu_kind(xeon, ["avx2"]) == "Intel Xeon"
@@ -205,7 +218,7 @@ def test_hardware_across_gives_one_row_per_cpu_and_dtype_of_the_chosen_net(tmp_p
             w.writerows([(cpu, *r) for r in rows])
     got = results.hardware_across(paths, model="net")
     assert [(r["cpu"], r["dtype"], r["share"]) for r in got] == [
-        ("AMD EPYC Zen 5", "fp32", 0.75), ("AMD EPYC Zen 1/2", "fp32", 0.75)]
+        ("AMD EPYC Zen 5", "fp32", 0.75), ("AMD EPYC Zen 1", "fp32", 0.75)]
     assert got[0]["file"] == "throughput_peak_a.csv" and got[0]["peak"] == 400
     assert got[0]["pass_share"] is None  # no backward peaks in these files
 
@@ -718,3 +731,44 @@ def test_every_variant_of_the_8_epoch_study_has_three_seeds_and_the_prose_says_w
     assert ("Batch 512 (`muon_b512`) and no lookahead (`muon_nolook`), first stopped after one seed "
             "each, have three seeds each since a later session, like every other variant: neither "
             "beats Muon alone on average") in text
+
+
+def test_fast_recipe_says_what_the_avx2_cpu_measured():
+    """FAST_RECIPE's "A CPU without AVX-512" paragraph against the Zen 1's committed files: the
+    emulated bf16 step's ratio, oneDNN's gain on the float32 step and on the conv peak, a whole
+    run's training time with oneDNN off (longer in every repeat), the step over the Eigen
+    peak; and the decision wic.backend takes on that CPU follows from them."""
+    from pathlib import Path
+
+    from wic import backend
+
+    root = Path(__file__).resolve().parents[1]
+    d = root / "benchmarks" / "results"
+    rows = results.read_rows(d / "throughput_peak_zen1.csv")
+    h = results.hardware_summary(d / "throughput_peak_zen1.csv")
+    assert results.cpu_kind(h["cpu"], h["flags"]) == "AMD EPYC Zen 1"
+    assert "avx512f" not in h["flags"] and h["default"].endswith("(oneDNN ops off)")
+    emulated = next(float(r["value"]) for r in rows if r["what"] == "train airbench94_cpu b64"
+                    and r["setting"] == "bf16 / fp32" and r["unit"] == "ratio")
+    onednn = next(ratio for what, dt, setting, _, ratio in h["variants"]
+                  if what.startswith("airbench94_cpu ") and dt == "fp32"
+                  and setting == "TF_ENABLE_ONEDNN_OPTS=1")
+    peak_on = next(float(r["value"]) for r in rows if r["what"].startswith("peak conv_fwd")
+                   and r["dtype"] == "float32" and r["unit"] == "GFLOP/s best"
+                   and r["setting"].startswith("TF_ENABLE_ONEDNN_OPTS=1"))
+    w = results.whole_run(d / "whole_run_zen1.csv")
+    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    assert f"`airbench94_cpu`'s bf16 step ran at x{emulated:.2f} the float32 one" in text
+    assert f"`airbench94_cpu` ran **x{onednn:.2f}** as fast as the run's baseline" in text
+    assert (f"peak rose from {h['conv_peak']['fp32']:.0f} to {peak_on:.0f} GFLOP/s") in text
+    assert f"with oneDNN's ops off, training took x{w['gain']['onednn-off']:.2f} the time" in text
+    assert min(w["ratios"]["onednn-off"]) > 1  # longer in every repeat
+    assert all(share > 1 for m, dt, _, _, share in h["steps"] if dt == "fp32"
+               and m == "airbench94_cpu")  # "over 100%" of the Eigen peak
+    # the measurements behind the decision: oneDNN faster in a step and in a whole run
+    assert onednn > 1.2 and w["gain"]["onednn-off"] > 1
+    assert backend.onednn_setting(h["flags"], {}) == "1"
+    # "the Zen 4, Zen 5 and Xeon files show it on there"
+    for name in ("zen4", "zen5", "xeon_amx"):
+        other = results.hardware_summary(d / f"throughput_peak_{name}.csv")
+        assert other["default"].endswith("(oneDNN ops on)"), name

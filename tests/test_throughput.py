@@ -50,3 +50,14 @@ def test_fast_kernel_runs_give_two_on_off_ratios_against_the_mean_of_the_first_a
         ("fast kernels old b512", "on / off"): 1.5}
     assert "net            bf16     512     105.0    80.0       50.0   2.10x     1.31x" in \
         capsys.readouterr().out
+
+
+def test_stage_7_times_only_the_dtypes_wic_trains_in_on_that_cpu():
+    """bfloat16 only where the CPU has it in hardware (precision "auto" trains float32
+    elsewhere), the same rule as wic.config.cpu_info's ``bf16``."""
+    tp = _throughput_module()
+    avx2 = {"avx2": True, "fma": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False}
+    assert tp.trained_policies(avx2) == ("float32",)
+    assert tp.trained_policies({**avx2, "avx512f": True}) == ("float32",)
+    assert tp.trained_policies({**avx2, "avx512_bf16": True}) == ("float32", "mixed_bfloat16")
+    assert tp.trained_policies({**avx2, "amx_bf16": True}) == ("float32", "mixed_bfloat16")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -27,9 +28,17 @@ def test_every_setting_runs_in_every_position_once_in_three_repeats():
 
 
 def test_each_settings_environment_turns_the_packages_switches_as_named():
-    for setting, env in whole_run.SETTING_ENV.items():
+    parent = {"PATH": "/bin", "TF_ENABLE_ONEDNN_OPTS": "0", "WIC_FAST_KERNELS": "0"}
+    for setting in whole_run.SETTINGS:
+        env = whole_run.setting_env(setting, parent)
+        assert env["PATH"] == "/bin" and env["TF_CPP_MIN_LOG_LEVEL"] == "2"
         assert airbench.fast_kernels_from_env(env) == (setting != "off"), setting
-        assert airbench.fast_kernels_from_env(env, name="WIC_XLA_GELU") == (setting == "on"), setting
+        xla = setting in ("on", "onednn-off")
+        assert airbench.fast_kernels_from_env(env, name="WIC_XLA_GELU") == xla, setting
+        # TensorFlow's oneDNN ops: off only where asked; otherwise wic.backend decides, so a
+        # value the parent process holds is not passed on
+        assert env.get("TF_ENABLE_ONEDNN_OPTS") == ("0" if setting == "onednn-off" else None)
+    assert parent["TF_ENABLE_ONEDNN_OPTS"] == "0"  # the parent's own environment is untouched
 
 
 def test_a_row_reads_the_fields_a_trained_models_card_holds():
@@ -74,6 +83,19 @@ def test_the_summary_pairs_each_setting_with_all_fast_kernels_within_a_repeat(tm
     (tmp_path / "empty.csv").write_text("cpu,setting\n")
     with pytest.raises(ValueError, match="empty.csv: no rows"):
         results.whole_run(tmp_path / "empty.csv")
+
+
+def test_the_onednn_setting_is_named_and_explained_in_the_table(tmp_path):
+    path = tmp_path / "whole_run_y.csv"
+    write_runs(path, [(0, "on", 100.0, 0.86), (0, "onednn-off", 160.0, 0.86),
+                      (1, "onednn-off", 150.0, 0.86), (1, "on", 96.0, 0.86)])
+    w = results.whole_run(path)
+    assert w["gain"]["onednn-off"] == pytest.approx(statistics.median([1.6, 150 / 96]))
+    table = results.whole_run_table(path)
+    assert "| all fast kernels, TensorFlow's oneDNN ops off | 155.0 |" in table
+    assert "wic turns them on there" in table
+    write_runs(path, [(0, "on", 100.0, 0.86), (0, "off", 160.0, 0.86)])
+    assert "oneDNN" not in results.whole_run_table(path)  # said only where it was measured
 
 
 @pytest.mark.parametrize("args, said", [

@@ -430,8 +430,9 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
     GFLOP/s, share of the conv peak)], ``pass_peak`` {dtype: the GFLOP/s of the three
     convolution passes each at its own peak — what a step of only convolutions would reach},
     ``fast_kernels`` [(model and batch, dtype, on, off, on/off)] and, where it was measured,
-    ``xla_gelu`` (the same, XLA's GELU on vs the fast kernels without it); dtypes as
-    ``fp32``/``bf16``."""
+    ``xla_gelu`` (the same, XLA's GELU on vs the fast kernels without it), ``variants``
+    [(net and batch, dtype, setting, images/s, x the run's mean baseline)] (threads, oneDNN
+    flipped, XLA: stage 6, each in a fresh process); dtypes as ``fp32``/``bf16``."""
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     out = {"cpu": rows[0]["cpu"] if rows else "?", "file": Path(path).name, "peaks": [],
@@ -459,6 +460,12 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
     # input, backward to the weights); at their own peaks they take F/fwd + F/in + F/w seconds
     out["pass_peak"] = {dt: 3.0 / sum(1.0 / p[k] for k in CONV_PASSES)
                         for dt, p in passes.items() if all(p.get(k) for k in CONV_PASSES)}
+    variant = {(r["what"], r["dtype"], r["setting"], r["unit"]): float(r["value"])
+               for r in rows if r["what"].startswith("variant ")}
+    out["variants"] = [(what[len("variant "):], DT.get(dtype, dtype), setting, value,
+                        variant.get((what, dtype, setting, "x baseline")))
+                       for (what, dtype, setting, unit), value in variant.items()
+                       if unit == "img/s"]
     for key, prefix in (("fast_kernels", "fast kernels "), ("xla_gelu", "xla gelu ")):
         out[key] = []
         on_off = [r for r in rows if r["what"].startswith(prefix)]
@@ -472,8 +479,11 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
 
 #: AMD's microarchitecture by CPU family and model (AMD's published model ranges); other
 #: vendors are named by their flags only
-_AMD_ZEN = {23: "Zen 1/2", 26: "Zen 5"}
+_AMD_ZEN = {26: "Zen 5"}
 _AMD_ZEN4_MODELS = (range(0x10, 0x20), range(0x60, 0x80), range(0xA0, 0xB0))
+#: family 23 (17h) is Zen 1 and Zen+ below model 0x30 (Naples, Raven Ridge, Pinnacle Ridge,
+#: Picasso, Dali), Zen 2 from it (Rome 0x31, Renoir, Matisse, Van Gogh, Mendocino)
+_AMD_ZEN2_FIRST_MODEL = 0x30
 
 
 def cpu_kind(cpu: str, flags: list[str]) -> str:
@@ -487,6 +497,8 @@ def cpu_kind(cpu: str, flags: list[str]) -> str:
     family, model = int(m.group(1)), int(m.group(2))
     if family == 25:  # Zen 3 and Zen 4 share a family; the model tells them apart
         zen = "Zen 4" if any(model in r for r in _AMD_ZEN4_MODELS) else "Zen 3"
+    elif family == 23:  # so do Zen 1 (and Zen+) and Zen 2
+        zen = "Zen 2" if model >= _AMD_ZEN2_FIRST_MODEL else "Zen 1"
     else:
         zen = _AMD_ZEN.get(family, "")
     return f"{name} {zen}".strip()
@@ -516,7 +528,8 @@ def hardware_across(paths: list[Path], model: str = "airbench94_cpu",
 def hardware_table(path: Path, batch: int = 1024) -> str:
     """:func:`hardware_summary` as markdown: the peaks TensorFlow reaches (and the oneDNN
     kernel that ran), the training step's achieved FLOP/s at ``batch`` as a share of the conv
-    peak of its dtype, bf16 / fp32 ratios, and wic's fast kernels on vs off."""
+    peak of its dtype, bf16 / fp32 ratios, wic's fast kernels on vs off, and what else moves
+    the step (threads, TensorFlow's oneDNN ops flipped, XLA)."""
     h = hardware_summary(path, batch)
     lines = [f"CPU: **{h['cpu']}** (`{h['file']}`; flags: {', '.join(h['flags']) or 'none listed'}; "
              f"TensorFlow's default there: {h['default']})", "",
@@ -545,6 +558,12 @@ def hardware_table(path: Path, batch: int = 1024) -> str:
                       "|---|---|---:|---:|---:|"]
             lines += [f"| `{what}` | {dt} | {on:,.0f} | {off:,.0f} | **{ratio:.2f}x** |"
                       for what, dt, on, off, ratio in h[key]]
+    if h["variants"]:
+        lines += ["", "| what moves the step (each in a fresh process) | dtype | images/s "
+                  "| x the run's mean baseline |", "|---|---|---:|---:|"]
+        lines += [f"| `{what}`, {setting} | {dt} | {ips:,.1f} | "
+                  f"{'–' if ratio is None else f'{ratio:.2f}x'} |"
+                  for what, dt, setting, ips, ratio in h["variants"]]
     return "\n".join(lines)
 
 
@@ -577,7 +596,8 @@ ELEMENTWISE_KINDS = ("element-wise TensorFlow ops", "casts", "reductions", "XLA-
 
 #: what each setting of step_profile.py / throughput.py's stage 7 means, for a reader
 FAST_SETTING_NAMES = {"on": "all fast kernels", "no-xla": "fast kernels, GELU not compiled",
-                      "off": "Keras' ops"}
+                      "off": "Keras' ops",
+                      "onednn-off": "all fast kernels, TensorFlow's oneDNN ops off"}
 
 
 def step_profile_table(path: Path) -> str:
@@ -650,6 +670,9 @@ def whole_run_table(path: Path) -> str:
         ratio = f"**x{w['gain'][s]:.3f}** ({min(r):.3f}–{max(r):.3f})" if r else "–"
         lines.append(f"| {FAST_SETTING_NAMES.get(s, s)} | {med['train_s']:,.1f} | "
                      f"{med['process_s']:,.1f} | {acc_txt} | {ratio} |")
+    if "onednn-off" in w["settings"]:
+        lines += ["", "TensorFlow's oneDNN ops off is TensorFlow's own default on a CPU without "
+                  "AVX-512 VNNI/BF16 or AMX; wic turns them on there (`wic.backend`)."]
     return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from wic import values
-from wic.backend import keras, tf
+from wic.backend import keras, onednn_enabled, tf
 from wic.models.registry import INPUT_SHAPE, NUM_CLASSES, register
 
 layers, ops = keras.layers, keras.ops
@@ -93,12 +93,7 @@ def _fused_bn_supported(dtype) -> bool:
         return True
     if tf.executing_eagerly():
         return False
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-
-        return bool(_pywrap_util_port.IsMklEnabled())
-    except (ImportError, AttributeError):  # private API: where it is missing, ask the env
-        return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+    return onednn_enabled()
 
 
 # per-channel statistics of the CIFAR-10 training images in [0, 1] (for nets without whitening,

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from wic import cards, config, data, models
+from wic import backend, cards, config, data, models
 from wic.evaluation import calibration, metrics
 from wic.training.recipe import Recipe
 from wic.training.recipes import SEED
@@ -92,6 +92,8 @@ def train_and_save(
         "batch_size": recipe.batch_size,
         "recipe": recipe.to_dict(),
         "precision_used": recipe.resolved_precision(),
+        # TensorFlow's oneDNN ops (wic.backend turns them on where TensorFlow leaves them off)
+        "onednn_ops": backend.onednn_enabled(),
         "input": "float32 RGB in [0, 1], 32x32 (NHWC)",
         "data": {"source": "CIFAR-10 python batches", "checksums_sha256": dataset.checksums()},
         "command": cards.command_line(),
