@@ -68,6 +68,7 @@ def setting_env(setting: str, base) -> dict:
             env[name] = value
     return env
 
+
 #: the card fields a row keeps (``wic train`` writes them; tests read a shipped card)
 CARD_FIELDS = ("train_wall_time_s", "data_load_s", "test_eval_s", "test_accuracy", "epochs_run",
                "precision_used")

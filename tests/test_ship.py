@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fakedata import write_fake_cifar
 
-from wic import cards, cli, config, training
+from wic import backend, cards, cli, config, training
 from wic.serving import LATENCY_BUDGET_MS, Classifier, ModelError, default_model, resolve_model_path
 
 pytestmark = pytest.mark.timeout(600)
@@ -306,6 +306,7 @@ def test_train_and_save_writes_model_card_and_figures_into_the_run_folder(
                                                                          "try1.keras")
     assert (card["train_examples"], card["held_out_examples"], card["test_examples"]) == (240, 60, 60)
     assert card["precision_used"] == "float32" and card["recipe"] == recipe.to_dict()
+    assert card["onednn_ops"] is backend.onednn_enabled()  # what this process's TensorFlow ran
     assert card["best_val_accuracy"] is not None and card["epochs_run"] == 1
     calib = card["calibration"]
     assert calib["fitted_on"] == "60 held-out training images" and calib["temperature"] > 0
