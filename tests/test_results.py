@@ -768,6 +768,11 @@ def test_fast_recipe_says_what_the_avx2_cpu_measured():
     # the measurements behind the decision: oneDNN faster in a step and in a whole run
     assert onednn > 1.2 and w["gain"]["onednn-off"] > 1
     assert backend.onednn_setting(h["flags"], {}) == "1"
+    # the bf16 forward peak "through float32 matrix products", the backward passes "crawl"
+    bf16 = {op.split()[0]: (gf, kernel) for op, dt, gf, kernel in h["peaks"] if dt == "bf16"}
+    assert "sgemm" in bf16["conv_fwd"][1] and "[f32]" in bf16["conv_fwd"][1]
+    for bwd in ("conv_bwd_input", "conv_bwd_filter"):
+        assert "no oneDNN primitive" in bf16[bwd][1] and bf16[bwd][0] < bf16["conv_fwd"][0] / 10
     # "the Zen 4, Zen 5 and Xeon files show it on there"
     for name in ("zen4", "zen5", "xeon_amx"):
         other = results.hardware_summary(d / f"throughput_peak_{name}.csv")
