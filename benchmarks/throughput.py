@@ -46,6 +46,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from wic.config import BF16_FLAGS
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "throughput_peak.csv"
 FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")
@@ -607,7 +609,7 @@ def trained_policies(flags: dict) -> tuple[str, ...]:
     bf16 in hardware; elsewhere it is emulated (stage 4 times it), many times slower, and no
     recipe runs it, so stage 7 times float32 only (on an AVX2 EPYC its bf16 runs took minutes
     a step)."""
-    return POLICIES if flags.get("avx512_bf16") or flags.get("amx_bf16") else ("float32",)
+    return POLICIES if any(flags.get(f) for f in BF16_FLAGS) else ("float32",)
 
 
 def onednn_label(value: str | None, on: bool | None) -> str:

@@ -41,9 +41,10 @@ from pathlib import Path
 
 from throughput import FAST_SETTINGS, cpu_info, load, rotated, unknown_models
 
+from wic.config import ONEDNN_VAR  # TensorFlow-free, unlike wic.backend
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "whole_run.csv"
-ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"  # wic.backend.ONEDNN_VAR (not imported: no TensorFlow here)
 RECIPES = ("seed", "fast", "fast94")
 
 #: the environment of each setting (the switches wic.models.airbench reads at import; None

@@ -21,10 +21,9 @@ import re
 import sys
 import tempfile
 
+from wic import config
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own INFO/WARNING lines
-
-ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
-
 
 def onednn_setting(flags, env) -> str | None:
     """The value wic gives ``TF_ENABLE_ONEDNN_OPTS`` before TensorFlow loads, or None to leave
@@ -38,7 +37,7 @@ def onednn_setting(flags, env) -> str | None:
     x86 CPU with AVX2 wic asks for them ("1"), which changes nothing where TensorFlow already
     turns them on. A value the user set (``0`` to compare, ``1``) is kept; CPUs without AVX2
     (no measurement here) keep TensorFlow's default."""
-    if ONEDNN_VAR in env:
+    if config.ONEDNN_VAR in env:
         return None
     return "1" if "avx2" in flags else None
 
@@ -51,15 +50,13 @@ def onednn_enabled() -> bool:
 
         return bool(_pywrap_util_port.IsMklEnabled())
     except (ImportError, AttributeError):
-        return os.environ.get(ONEDNN_VAR, "1") != "0"
+        return os.environ.get(config.ONEDNN_VAR, "1") != "0"
 
 
 if "tensorflow" not in sys.modules:  # once TensorFlow is loaded, the variable is read already
-    from wic import config
-
     _value = onednn_setting(config.cpu_info()["flags"], os.environ)
     if _value is not None:
-        os.environ[ONEDNN_VAR] = _value
+        os.environ[config.ONEDNN_VAR] = _value
 
 # the start-up notices of a CPU-only TensorFlow (absl's pre-init banner, CUDA probing,
 # CPU-feature notices and their continuation line)

@@ -141,6 +141,14 @@ def _int_env(var: str) -> int | None:
         raise ValueError(f"{var}={value!r} must be an integer") from exc
 
 
+#: the CPU flags of bfloat16 in hardware: only with one of them does precision "auto" pick bf16
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+#: TensorFlow's switch for its oneDNN ops (``wic.backend`` sets it where TensorFlow leaves them
+#: off; benchmarks flip it in their child processes)
+ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
+
+
 def cpu_info() -> dict:
     """What this CPU is and which of its features decide our speed (read from /proc/cpuinfo).
 
@@ -165,7 +173,7 @@ def cpu_info() -> dict:
             present = set(value.split())
             info["flags"] = [f for f in wanted if f in present]
     flags = set(info["flags"])
-    info["bf16"] = bool(flags & {"avx512_bf16", "amx_bf16"})
+    info["bf16"] = bool(flags & set(BF16_FLAGS))
     info["kind"] = ("AMX" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags
                     else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags
                     else "baseline")
