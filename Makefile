@@ -64,7 +64,7 @@ notebooks: setup
 	rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)
 	cd notebooks && WIC_PROFILE=smoke WIC_FIGURES_DIR=$(SMOKE_DIR)/figures \
 	  WIC_RUNS_DIR=$(SMOKE_DIR)/runs \
-	  $(BIN)/pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q --timeout=900 \
+	  $(BIN)/pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q --timeout=900 --durations=10 \
 	  01_data_exploration.ipynb 02_model_construction.ipynb 03_training.ipynb \
 	  04_tuning_ablations.ipynb 05_evaluation.ipynb 06_interactive_classifier.ipynb \
 	  07_fast_recipe.ipynb

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["cpu", "model", "recipe", "variant", "changes", "seed", "epochs", "validation_split",
            "val_accuracy", "val_accuracy_per_epoch", "test_accuracy", "train_seconds",
-           "load_avg", "run_dir", "process_seconds"]
+           "load_avg", "run_dir", "process_seconds", "test_images"]
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -62,6 +62,8 @@ def run_one(args, name: str, sets: list[str], seed: int) -> dict:
                "--out", out, "--verbose", "2"]
         for s in sets:
             cmd += ["--set", s]
+        if args.test_subset is not None:
+            cmd += ["--test-subset", str(args.test_subset)]
         print("$", " ".join(cmd[2:]), flush=True)
         started = time.perf_counter()
         subprocess.run(cmd, check=True)
@@ -76,7 +78,7 @@ def run_one(args, name: str, sets: list[str], seed: int) -> dict:
             "validation_split": split,
             "val_accuracy": round(val[-1], 4) if val else "",
             "val_accuracy_per_epoch": " ".join(f"{v:.4f}" for v in val),
-            "test_accuracy": c.get("test_accuracy"),
+            "test_accuracy": c.get("test_accuracy"), "test_images": c.get("test_examples", ""),
             "train_seconds": round(c.get("train_wall_time_s") or 0, 1),
             "load_avg": round(os.getloadavg()[0], 2), "run_dir": str(run_dir.relative_to(ROOT))
             if run_dir.is_relative_to(ROOT) else str(run_dir),
@@ -93,11 +95,20 @@ def main(argv=None) -> int:
     ap.add_argument("--final", action="store_true",
                     help="train on all training images (no validation): the chosen variant's test")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--test-subset", type=int, metavar="N",
+                    help="score each run on the first N test images (smoke runs; the row's "
+                         "test_images says so); default: all 10,000")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "optimizer_study")
     ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks" / "results" / "optimizer_study.csv")
     args = ap.parse_args(argv)
     if not args.final and not 0 < args.validation_split < 1:
         ap.error("--validation-split must be in (0, 1): variants are ranked on held-out images")
+    from wic.data import check_test_subset
+
+    try:
+        check_test_subset(args.test_subset)
+    except ValueError as err:
+        ap.error(str(err))
     from wic import config
 
     print(f"CPU: {config.describe_cpu()}", flush=True)

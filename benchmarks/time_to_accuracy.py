@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from wic import config, values
+from wic.data import check_test_subset
 from wic.evaluation.metrics import TIME_TO_ACCURACY_THRESHOLDS as THRESHOLDS
 from wic.evaluation.metrics import time_to_threshold as time_to
 from wic.evaluation.plots import time_to_accuracy as plot
@@ -44,12 +45,16 @@ from wic.experiments import results
 
 
 def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: float | None,
-                        tta: bool, every: int = 1, epochs: int = 0, stop_at: float | None = None):
-    """Keras callback: test accuracy at each epoch end; stops when the budget is spent (or,
-    with ``stop_at``, at the first checkpoint whose test accuracy reaches it)."""
+                        tta: bool, every: int = 1, epochs: int = 0, stop_at: float | None = None,
+                        test_subset: int | None = None):
+    """Keras callback: test accuracy at each epoch end (on the first ``test_subset`` test images
+    if given); stops when the budget is spent (or, with ``stop_at``, at the first checkpoint whose
+    test accuracy reaches it)."""
     from wic.backend import keras
     from wic.evaluation import metrics
     from wic.models.airbench import set_tta
+
+    x_test, y_test = dataset.test_split(test_subset)
 
     class CheckpointEval(keras.callbacks.Callback):
         eval_total = 0.0
@@ -62,13 +67,14 @@ def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: fl
                 return
             t1 = time.perf_counter()
             set_tta(self.model, tta)
-            acc = metrics.evaluate_model(self.model, dataset.x_test, dataset.y_test).accuracy
+            acc = metrics.evaluate_model(self.model, x_test, y_test).accuracy
             set_tta(self.model, True)
             eval_s = time.perf_counter() - t1
             self.eval_total += eval_s
             rows.append({"recipe": label, "epoch": epoch + 1, "train_s": round(train_s, 1),
                          "eval_s": round(eval_s, 1), "elapsed_s": round(train_s + eval_s, 1),
-                         "test_accuracy": round(acc, 4), "tta": tta, "source": "measured"})
+                         "test_accuracy": round(acc, 4), "test_images": len(x_test), "tta": tta,
+                         "source": "measured"})
             print(f"[{label}] epoch {epoch + 1}: test accuracy {acc:.4f} at {train_s:.0f} s "
                   f"of training (+{eval_s:.0f} s evaluation{', TTA' if tta else ''})", flush=True)
             if budget_s and train_s >= budget_s:
@@ -95,12 +101,13 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
     load_s = time.perf_counter() - t0
     recipe = recipe.with_(time_budget_s=None)
     cb = checkpoint_callback(rows, label, t0, dataset, budget_s, args.checkpoint_tta == "on",
-                             args.checkpoint_every, recipe.epochs, args.stop_at)
+                             args.checkpoint_every, recipe.epochs, args.stop_at, args.test_subset)
+    x_test, y_test = dataset.test_split(args.test_subset)
     run_dir = Path(args.runs_dir) / f"tta_{label}"
     if args.save and label == args.save_recipe:
         out = training.train_and_save(model_name, recipe, args.save, dataset=dataset,
                                       run_dir=run_dir, resume=False, verbose=args.verbose,
-                                      callbacks=[cb])
+                                      callbacks=[cb], test_subset=args.test_subset)
         model, acc, eval_s = out.result.model, out.evaluation.accuracy, out.card["test_eval_s"]
     else:
         res = training.fit(model_name, dataset, recipe, run_dir=run_dir, resume=False,
@@ -109,11 +116,10 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
         model = res.model
         set_tta(model, True)
         if args.final_tta_threshold is None:
-            acc = metrics.evaluate_model(model, dataset.x_test, dataset.y_test).accuracy
+            acc = metrics.evaluate_model(model, x_test, y_test).accuracy
         else:  # TTA only where the plain net is unsure (benchmarks/selective_tta.py)
-            probs, _ = metrics.predict_proba_selective(model, dataset.x_test,
-                                                       args.final_tta_threshold)
-            acc = metrics.evaluate_probs(probs, dataset.y_test).accuracy
+            probs, _ = metrics.predict_proba_selective(model, x_test, args.final_tta_threshold)
+            acc = metrics.evaluate_probs(probs, y_test).accuracy
         eval_s = time.perf_counter() - t1
         out = None
     train_s = time.perf_counter() - t0 - cb.eval_total - (eval_s if out is None else 0)
@@ -121,7 +127,7 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
         train_s -= eval_s
     final = {"recipe": label, "epoch": "final", "train_s": round(train_s, 1),
              "eval_s": round(eval_s, 1), "elapsed_s": round(train_s + eval_s, 1),
-             "test_accuracy": round(acc, 4), "source": "measured",
+             "test_accuracy": round(acc, 4), "test_images": len(y_test), "source": "measured",
              "tta": (True if args.final_tta_threshold is None
                      else f"selective (top probability < {args.final_tta_threshold:g})"),
              "data_load_s": round(load_s, 1), "checkpoint_eval_total_s": round(cb.eval_total, 1),
@@ -242,6 +248,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, help="override the recipe's epochs (the schedule length)")
     p.add_argument("--seed", type=int, help="override the recipe's seed")
     p.add_argument("--train-subset", type=int, help="train on this many images (smoke runs)")
+    p.add_argument("--test-subset", type=int, metavar="N",
+                   help="score every checkpoint and the final model on the first N test images "
+                        "(smoke runs; the CSV's test_images says so); default: all 10,000")
     p.add_argument("--checkpoint-tta", choices=("on", "off"), default="on")
     p.add_argument("--checkpoint-every", type=int, default=1,
                    help="evaluate every N epochs (and after the last)")
@@ -269,6 +278,10 @@ def main(argv=None) -> int:
     for t in args.targets:
         if not re.fullmatch(r"0?\.\d+@\d+(\.\d+)?", t):
             p.error(f"--targets {t!r}: accepted: ACCURACY@MINUTES, e.g. 0.94@45")
+    try:
+        check_test_subset(args.test_subset)
+    except ValueError as err:
+        p.error(str(err))
     if args.stop_at is not None and not 0 < args.stop_at <= 1:
         p.error(f"--stop-at {args.stop_at}: accepted: an accuracy in (0, 1], e.g. 0.78")
     if args.final_tta_threshold is not None:
@@ -314,7 +327,8 @@ def main(argv=None) -> int:
                 labels.append(label)
 
     results.write_rows(csv_path, rows, [
-        "recipe", "model", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "tta", "source",
+        "recipe", "model", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "test_images",
+        "tta", "source",
         "data_load_s", "checkpoint_eval_total_s", "load_avg_end", "cpu"])
     targets = [(float(a), 60 * float(m)) for a, m in (t.split("@") for t in args.targets)]
     # the budget line only matters when a run was cut by it (and not when a target marks it)
@@ -323,6 +337,9 @@ def main(argv=None) -> int:
     plot(rows, labels, Path(args.plot), shown_budget, targets=targets, title=args.title,
          names=results.run_names(rows))
     print(f"\nwrote {csv_path} and {args.plot}")
+    if args.test_subset is not None:
+        print(f"test accuracies are on the first {args.test_subset:,} test images (--test-subset): "
+              "a smoke run, not a race")
 
     print("\ntime to accuracy (s, from start, data loading included; '-' = not reached):")
     print(f"  {'recipe':<24s}" + "".join(f"{100 * t:>8.0f}%" for t in THRESHOLDS)

@@ -194,6 +194,8 @@ def test_wic_train_sets_any_recipe_field_and_builder_argument():
     (["--set", "lookahead"], "--set 'lookahead': accepted: NAME=VALUE"),
     (["--model-arg", "colour=1"], "--model-arg colour: not an argument of airbench_cpu_s; accepted: "),
     (["--model-arg", "whiten=maybe"], "whiten='maybe' is invalid; accepted: true/false, yes/no or 1/0"),
+    (["--test-subset", "0"], "--test-subset 0: accepted: 1 to 10,000 (the first N test images"),
+    (["--test-subset", "10001"], "--test-subset 10001: accepted: 1 to 10,000"),
 ])
 def test_wic_train_refuses_bad_settings_before_loading_data(argv, message, capsys, monkeypatch):
     from wic import cli

@@ -305,6 +305,7 @@ def test_train_and_save_writes_model_card_and_figures_into_the_run_folder(
     assert (card["name"], card["registry_model"], card["model_file"]) == ("try1", "seed_v1_3",
                                                                          "try1.keras")
     assert (card["train_examples"], card["held_out_examples"], card["test_examples"]) == (240, 60, 60)
+    assert "test_subset" not in card  # scored on every test image: it may ship (below)
     assert card["precision_used"] == "float32" and card["recipe"] == recipe.to_dict()
     assert card["onednn_ops"] is backend.onednn_enabled()  # what this process's TensorFlow ran
     assert card["best_val_accuracy"] is not None and card["epochs_run"] == 1
@@ -334,6 +335,25 @@ def test_train_and_save_without_held_out_images_has_no_calibration(tiny_data, ru
     assert card["train_examples"] == 300 and card["best_val_accuracy"] is None
     assert not list((runs_dir / "all").glob("*.png"))
     assert Classifier.load(out.path).temperature is None
+
+
+def test_a_model_scored_on_a_test_subset_says_so_and_is_not_shipped(tiny_data, runs_dir, models_dir):
+    recipe = training.SEED.with_(epochs=1, early_stopping=False, reduce_lr=False)
+    out = training.train_and_save("seed_v1_3", recipe, "smoke", dataset=tiny_data, verbose=0,
+                                  figures=False, test_subset=20)
+    card = out.card
+    assert (card["test_examples"], card["test_subset"]) == (20, 20)
+    assert out.evaluation.accuracy == card["test_accuracy"] and len(out.evaluation.probs) == 20
+    with pytest.raises(ValueError, match="scored on the first 20 test images only .*--test-subset"):
+        training.promote("smoke")
+    assert list(models_dir.iterdir()) == []  # (a card without test_subset ships: the test above)
+
+
+@pytest.mark.parametrize("n", [0, -5, 61, 2.5, True])
+def test_a_test_subset_outside_the_test_set_is_refused(tiny_data, n):
+    with pytest.raises(ValueError, match=rf"test subset {n!r}: accepted: 1 to 60 "):
+        tiny_data.test_split(n)
+    assert tiny_data.test_split(60)[0] is not None and len(tiny_data.test_split(7)[1]) == 7
 
 
 # ----------------------------------------------------------------------------- the commands, real data

@@ -70,7 +70,7 @@ def test_a_recipes_repeats_share_a_colour_a_legend_entry_and_one_mean_label():
 def _run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[dict]]:
     out = tmp_path / name
     return run_benchmark("time_to_accuracy.py", out, out / "t.csv", "--run", "seed:3=seed_v1_3",
-                         "--train-subset", "500", "--runs-dir", str(out / "runs"),
+                         "--train-subset", "500", "--test-subset", "1000", "--runs-dir", str(out / "runs"),
                          "--csv", str(out / "t.csv"), "--plot", str(out / "t.png"),
                          "--verbose", "0", *args)
 
@@ -79,9 +79,11 @@ def _run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[dict]]:
 @pytest.mark.integration
 @pytest.mark.skipif(not os.environ.get("WIC_DATA_DIR"), reason="WIC_DATA_DIR is not set (CI sets it)")
 def test_stop_at_ends_a_run_at_its_first_checkpoint_at_the_target(tmp_path):
-    """On the real data (500 training images, the full test set after every epoch)."""
+    """On the real data (500 training images; the first 1,000 test images after every epoch)."""
     stdout, rows = _run(tmp_path, "full")
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "final"]
+    assert {r["test_images"] for r in rows} == {"1000"}
+    assert "test accuracies are on the first 1,000 test images (--test-subset)" in stdout
     assert {r["model"] for r in rows} == {"seed_v1_3"}
     assert (tmp_path / "full" / "t.png").is_file()
     assert "time to accuracy" in stdout
@@ -101,7 +103,8 @@ def test_final_evaluation_can_apply_tta_selectively(tmp_path):
     out = tmp_path / "sel"
     _, rows = run_benchmark(
         "time_to_accuracy.py", out, out / "t.csv", "--run", "sel@fast:1=airbench_cpu_xs",
-        "--set", "sel:lookahead=false,batch_size=250", "--train-subset", "500", "--checkpoint-tta", "off",
+        "--set", "sel:lookahead=false,batch_size=250", "--train-subset", "500", "--test-subset", "2000",
+        "--checkpoint-tta", "off",
         "--final-tta-threshold", "0", "--runs-dir", str(out / "runs"), "--csv", str(out / "t.csv"),
         "--plot", str(out / "t.png"), "--verbose", "0", "--targets")
     checkpoint, final = rows
@@ -112,6 +115,7 @@ def test_final_evaluation_can_apply_tta_selectively(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--stop-at", "78"], "--stop-at 78.0: accepted: an accuracy in (0, 1]"),
+    (["--test-subset", "0"], "--test-subset 0: accepted: 1 to 10,000 (the first N test images"),
     (["--targets", "94@45"], "--targets '94@45': accepted: ACCURACY@MINUTES"),
     (["--run", "fast=airbench_cpu_s", "--set", "x:optimizer=muon"],
      "--set for x: no --run has that label"),

@@ -69,7 +69,7 @@ def _model_kwargs(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from wic import config, models, training
+    from wic import config, data, models, training
 
     if args.model not in models.available():
         raise UsageError(f"unknown model {args.model!r}; accepted: {', '.join(models.available())}")
@@ -77,6 +77,10 @@ def cmd_train(args) -> int:
     model_kwargs = _model_kwargs(args)
     out_name = args.out or args.model
     values.identifier("--out", out_name)
+    try:
+        data.check_test_subset(args.test_subset)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     try:  # refuse a builder argument it cannot take before loading any data
         net = models.build(args.model, **model_kwargs)
     except (TypeError, ValueError) as exc:
@@ -97,15 +101,13 @@ def cmd_train(args) -> int:
         return EXIT_OK
     if args.threads:
         config.configure_threads(args.threads)
-    from wic import data
-
     dataset = data.load_cifar10(args.data, download=args.download)
     print(dataset.summary())
     print(f"training {args.model} with recipe {args.recipe} "
           f"({len(recipe.changes(training.recipe_named(args.recipe)))} changes) into {run_dir}")
     out = training.train_and_save(args.model, recipe, out_name, dataset=dataset, run_dir=run_dir,
                                   resume=not args.restart, verbose=args.verbose,
-                                  model_kwargs=model_kwargs or None)
+                                  model_kwargs=model_kwargs or None, test_subset=args.test_subset)
     card = out.card
     calib = card.get("calibration")
     print(f"saved {out.path} (card {out.path.with_suffix('.json').name}): test accuracy "
@@ -113,7 +115,11 @@ def cmd_train(args) -> int:
           f"{card['train_wall_time_s']:.0f} s"
           + (f"; temperature {calib['temperature']} (test ECE {calib['test_ece_before']:.3f} → "
              f"{calib['test_ece_after']:.3f})" if calib else ""))
-    print(f"ship it with: wic models promote {out_name}")
+    if card.get("test_subset") is not None:
+        print(f"scored on the first {card['test_subset']:,} test images (--test-subset): a smoke "
+              "run, not for shipping")
+    else:
+        print(f"ship it with: wic models promote {out_name}")
     return EXIT_OK
 
 
@@ -312,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--validation-split", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--train-subset", type=int, help="train on this many images (stratified)")
+    t.add_argument("--test-subset", type=int, metavar="N",
+                   help="score the finished model on the first N test images only (smoke runs: "
+                        "the card records test_examples N and wic models promote refuses it)")
     t.add_argument("--time-budget-s", type=float, help="stop training after this many seconds")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--no-early-stopping", action="store_true")

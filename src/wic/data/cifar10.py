@@ -27,6 +27,7 @@ TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
 ROWS_PER_BATCH = 10_000
+TEST_IMAGES = ROWS_PER_BATCH  # test_batch is one batch: the whole test set
 IMAGE_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
 
@@ -51,11 +52,33 @@ class Cifar10:
             self._checksums = file_checksums(self.source) if self.source else {}
         return self._checksums
 
+    def test_split(self, first: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The test images and labels, or only the first ``first`` of them (smoke runs and tests:
+        scoring all 10,000 through a test-time-augmented net takes minutes on a small CPU).
+        A count outside 1..len(test set) is refused with a ValueError naming what is accepted."""
+        if first is None:
+            return self.x_test, self.y_test
+        check_test_subset(first, "test subset", len(self.y_test))
+        return self.x_test[:first], self.y_test[:first]
+
     def summary(self) -> str:
         return (
             f"CIFAR-10 from {shown_location(self.source)}: train {self.x_train.shape} {self.x_train.dtype}, "
             f"test {self.x_test.shape}, {len(self.class_names)} classes"
         )
+
+
+def check_test_subset(value, name: str = "--test-subset", images: int = TEST_IMAGES) -> int | None:
+    """``value`` if it is None (all test images) or a whole number from 1 to ``images``; anything
+    else is refused with a ValueError naming ``name`` and what is accepted. For options checked
+    before any data is loaded (``wic train --test-subset``, the benchmarks)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or not 1 <= value <= images:
+        raise ValueError(f"{name} {value!r}: accepted: 1 to {images:,} (the first N test images; "
+                         "leave it out for all of them)")
+    return int(value)
 
 
 # ----------------------------------------------------------------------------- locating

@@ -52,7 +52,9 @@ def train_and_save(
     test_subset: int | None = None,
 ) -> TrainedModel:
     """Train a registry model, evaluate it on the test set, save ``.keras`` + card + figures
-    into its run folder (``runs/<out_name>/``, or ``run_dir``)."""
+    into its run folder (``runs/<out_name>/``, or ``run_dir``). ``test_subset`` scores only the
+    first N test images (smoke runs; the card's ``test_examples`` says so and :func:`promote`
+    refuses such a model)."""
     out_name = out_name or model_name
     t0 = time.perf_counter()
     dataset = dataset or data.load_cifar10()
@@ -61,7 +63,7 @@ def train_and_save(
     result = fit(model_name, dataset, recipe, run_dir=run_dir, resume=resume, verbose=verbose,
                  model_kwargs=model_kwargs, callbacks=callbacks)
     t1 = time.perf_counter()
-    x_test, y_test = dataset.x_test[:test_subset], dataset.y_test[:test_subset]
+    x_test, y_test = dataset.test_split(test_subset)
     ev = metrics.evaluate_model(result.model, x_test, y_test, dataset.class_names)
     eval_s = time.perf_counter() - t1
     calib = None
@@ -79,6 +81,7 @@ def train_and_save(
         "model_kwargs": model_kwargs or {},
         "parameters": models.parameter_counts(result.model),
         **ev.to_card(),
+        **({"test_subset": test_subset} if test_subset is not None else {}),
         **({"calibration": calib} if calib else {}),
         "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,
@@ -133,6 +136,10 @@ def promote(name_or_path: str | Path, *, models_dir: Path | None = None,
     if card.get("test_accuracy") is None:
         raise ValueError(f"{src.name} has no card with a measured test accuracy "
                          f"({cards.card_path(src).name}); train it with wic train first")
+    if card.get("test_subset") is not None:
+        raise ValueError(f"{src.name} was scored on the first {card['test_subset']:,} test images "
+                         "only (wic train --test-subset, a smoke run); a shipped model's card is "
+                         "for the whole test set: train it again without --test-subset")
     dest_dir = Path(models_dir) if models_dir else config.models_dir()
     dest = dest_dir / src.name
     if dest.exists() and not force:
