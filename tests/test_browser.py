@@ -132,9 +132,9 @@ def pictures(tmp_path_factory, model_info):
 
         x, y, names = data.load_test_split()
         seen = set()
-        # in chunks, stopping once four classes are found: the first few hundred images are
-        # enough, and scoring 2,000 through the test-time-augmented default took over a minute
-        # of CI on a 2-core AVX2 CPU
+        # in chunks, stopping once four classes are found, rather than scoring all 2,000 first:
+        # through the test-time-augmented default that took over a minute of CI on a 2-core
+        # AVX2 CPU
         for start in range(0, SEARCHED, CHUNK):
             xs, ys = x[start:start + CHUNK], y[start:start + CHUNK]
             probs = clf.predict_arrays(xs)

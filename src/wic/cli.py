@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--train-subset", type=int, help="train on this many images (stratified)")
     t.add_argument("--test-subset", type=int, metavar="N",
                    help="score the finished model on the first N test images only (smoke runs: "
-                        "the card records test_examples N and wic models promote refuses it)")
+                        "the card records test_subset N and wic models promote refuses it)")
     t.add_argument("--time-budget-s", type=float, help="stop training after this many seconds")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--no-early-stopping", action="store_true")

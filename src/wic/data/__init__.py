@@ -25,7 +25,7 @@ from wic.data.cifar10 import (
 )
 
 __all__ = [
-    "BATCH_DIR", "IMAGE_SHAPE", "NUM_CLASSES", "TEST_IMAGES", "Cifar10", "DataError", "channel_stats", "check_test_subset",
-    "find_dataset", "load_cifar10", "load_test_split", "shown_location", "split_validation",
+    "BATCH_DIR", "IMAGE_SHAPE", "NUM_CLASSES", "TEST_IMAGES", "Cifar10", "DataError",
+    "channel_stats", "check_test_subset", "find_dataset", "load_cifar10", "load_test_split", "shown_location", "split_validation",
     "stratified_subset", "to_float",
 ]

@@ -53,7 +53,7 @@ def train_and_save(
 ) -> TrainedModel:
     """Train a registry model, evaluate it on the test set, save ``.keras`` + card + figures
     into its run folder (``runs/<out_name>/``, or ``run_dir``). ``test_subset`` scores only the
-    first N test images (smoke runs; the card's ``test_examples`` says so and :func:`promote`
+    first N test images (smoke runs; the card records ``test_subset`` and :func:`promote`
     refuses such a model)."""
     out_name = out_name or model_name
     t0 = time.perf_counter()
