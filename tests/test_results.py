@@ -780,8 +780,8 @@ def test_fast_recipe_says_what_the_avx2_cpu_measured():
 
 
 def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
-    """FAST_RECIPE says the seed's 78% was reached 20x sooner on the Zen 4 and by no run on the
-    Zen 1: true of the two committed races, or this fails."""
+    """FAST_RECIPE says the seed's 78% was reached 20x sooner on the Zen 5 (the first race) and
+    by no run on the Zen 1: true of the two committed races, or this fails."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
@@ -797,5 +797,5 @@ def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
     assert best_ratio(d / "time_to_78.csv") >= 20 > best_ratio(d / "time_to_78_zen1.csv")
     text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
     assert ("On the AMD EPYC Zen 1 it has run (the results block's second race table): there no run "
-            "was 20x sooner than the seed's recipe, where on the Zen 4 the narrow net's one epoch "
-            "with Muon was") in text
+            "was 20x sooner than the seed's recipe, where on the Zen 5 of the first race the narrow "
+            "net's one epoch with Muon was") in text
