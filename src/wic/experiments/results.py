@@ -1053,7 +1053,7 @@ def robust_rescore_sentence(path: Path, clean_target: float = CLEAN_TARGET,
                "at least one of them is more than two standard errors away from it."))
 
 
-def _cpu_of(rows: list[dict]) -> str:
+def cpu_of(rows: list[dict]) -> str:
     """The CPU a per-machine CSV's runs recorded (its final rows carry it)."""
     return next((r["cpu"] for r in rows if r.get("cpu")), "another machine")
 
@@ -1071,7 +1071,7 @@ def render(results_dir: Path) -> str:
         parts += ["", "**The absolute targets:**", "", targets_table(rows)]
     for path in sorted(d.glob("time_to_accuracy_*.csv")):  # one file per machine kind
         rows = read_rows(path)
-        parts += ["", f"**Every run on {_cpu_of(rows)}** (`{path.name}`; the same clock):"]
+        parts += ["", f"**Every run on {cpu_of(rows)}** (`{path.name}`; the same clock):"]
         for block in machine_race(rows):
             parts += ["", block]
     if (d / "time_to_78.csv").is_file():
@@ -1080,14 +1080,14 @@ def render(results_dir: Path) -> str:
                   race_table(read_rows(d / "time_to_78.csv"))]
     for path in sorted(d.glob("time_to_78_*.csv")):  # the same race on another machine kind
         rows = read_rows(path)
-        parts += ["", f"**The same race on {_cpu_of(rows)}** (`{path.name}`):", "", race_table(rows)]
+        parts += ["", f"**The same race on {cpu_of(rows)}** (`{path.name}`):", "", race_table(rows)]
     if (d / "fast_ablation_summary.csv").is_file():
         parts += ["", "**One ingredient removed at a time** (`fast_ablation_summary.csv`):", "",
                   ablation_table(d / "fast_ablation_summary.csv", d / "fast_ablation_runs.csv")]
     if (d / "optimizer_study.csv").is_file():
         rows = read_rows(d / "optimizer_study.csv")
         parts += ["", f"**Fewer epochs: variants compared on held-out images** (`optimizer_study.csv`, "
-                  f"{_cpu_of(rows)}; a tenth of the training images held out, ranked on them):", "",
+                  f"{cpu_of(rows)}; a tenth of the training images held out, ranked on them):", "",
                   optimizer_study_table(d / "optimizer_study.csv")]
         if lines := epochs_to_target_lines(d / "optimizer_study.csv"):
             parts += ["", "**Epochs to 94%**, from the runs on all training images (their test "
@@ -1096,7 +1096,7 @@ def render(results_dir: Path) -> str:
     if (d / "ship_check.csv").is_file():  # the 8-epoch study's recipe, trained to ship
         rows = read_rows(d / "ship_check.csv")
         parts += ["", f"**Does a new model replace the most accurate shipped one?** (`ship_check.csv`, "
-                  f"{_cpu_of(rows)}; the rule, fixed before the first candidate's results were seen: "
+                  f"{cpu_of(rows)}; the rule, fixed before the first candidate's results were seen: "
                   f"{shipping.RULE}; each candidate written into `shipping.TRIALS` when it was launched; "
                   "test accuracy and calibration from each card):", "",
                   shipping.table(rows), "", shipping.verdicts(rows)]
@@ -1126,7 +1126,7 @@ def render(results_dir: Path) -> str:
     if (d / "robust_rescore.csv").is_file():  # the margins above, on more test images
         rows = read_rows(d / "robust_rescore.csv")
         parts += ["", f"**How far can {rows[0]['card_images']} images be off?** (`robust_rescore.csv`, "
-                  f"{_cpu_of(rows)}; "
+                  f"{cpu_of(rows)}; "
                   "the CIFAR-10-C benchmark again on more test images, each mean ± one standard "
                   "error over images; cards unchanged; 'again': the card's images corrupted once more, "
                   "whose random draws past the 250th image change with how many are corrupted; "
