@@ -129,10 +129,10 @@ def median_run(runs: list[dict]) -> dict:
 
 def child(spec: dict) -> None:
     """One setting: build, warm up, profile ``steps`` steps, print ``RESULT {json}``."""
-    import keras
-    import tensorflow as tf
-
+    # TensorFlow through wic.backend, as wic trains: it turns TensorFlow's oneDNN ops on where
+    # TensorFlow leaves them off (an AVX2-only CPU), which it can only do before TensorFlow loads
     from wic import models
+    from wic.backend import keras, onednn_enabled, tf
     from wic.models import airbench
 
     airbench.FAST_KERNELS = spec["setting"] != "off"
@@ -149,8 +149,8 @@ def child(spec: dict) -> None:
         wall = (time.perf_counter() - t0) / spec["steps"]
         tf.profiler.experimental.stop()
         kinds = trace_kinds(logdir)
-    print("RESULT " + json.dumps({"wall_s": wall, "kinds": {k: v / spec["steps"]
-                                                             for k, v in kinds.items()}}))
+    print("RESULT " + json.dumps({"wall_s": wall, "onednn": onednn_enabled(),
+                                  "kinds": {k: v / spec["steps"] for k, v in kinds.items()}}))
 
 
 def main(argv=None) -> int:
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
                 continue
             runs[setting].append(res[0])
             print(f"  [{rep + 1}/{args.processes}] {setting}: {res[0]['wall_s'] * 1e3:.0f} ms "
-                  "per step", flush=True)
+                  f"per step (oneDNN ops {'on' if res[0]['onednn'] else 'off'})", flush=True)
     results = {s: median_run(r) for s, r in runs.items() if r}
     if not results:
         return 1

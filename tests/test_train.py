@@ -135,16 +135,20 @@ def test_a_run_resumed_after_lookahead_started_takes_the_same_steps(tiny, tmp_pa
 def test_the_whitening_bias_learns_for_its_epochs_then_is_held(tiny, tmp_path):
     """``whiten_bias_epochs=1`` of 3: the bias moves during the first epoch's steps, then keeps
     the value it had after them — under lookahead's EMA too, at every later step, in the saved
-    model, and in a run resumed after epoch 2. With 0 it keeps learning."""
+    model, and in a run resumed after epoch 2. Held, it is out of the trainable variables (the
+    step no longer computes its gradient), and trainable again once training ends. With 0 it
+    keeps learning."""
     from wic.backend import keras
 
     class Trace(keras.callbacks.Callback):  # runs after the trainer's own callbacks
         def __init__(self):
             super().__init__()
-            self.seen = []
+            self.seen, self.trained = [], []
 
         def on_train_batch_end(self, batch, logs=None):
-            self.seen.append(np.array(self.model.get_layer("whiten").bias.numpy()))
+            bias = self.model.get_layer("whiten").bias
+            self.seen.append(np.array(bias.numpy()))
+            self.trained.append(any(v is bias for v in self.model.trainable_variables))
 
     r = training.Recipe(optimizer="nesterov", learning_rate=0.05, epochs=3, batch_size=32,
                         lookahead=True, early_stopping=False, reduce_lr=False,
@@ -158,7 +162,10 @@ def test_the_whitening_bias_learns_for_its_epochs_then_is_held(tiny, tmp_path):
     value = held.seen[steps - 1]
     assert np.abs(value).max() > 0  # it learnt during epoch 1 (it starts at zero)
     assert all(np.array_equal(v, value) for v in held.seen[steps:])
+    assert held.trained == [True] * (steps - 1) + [False] * (len(held.seen) - steps + 1)
+    assert free.trained == [True] * len(free.seen)
     np.testing.assert_array_equal(model.get_layer("whiten").bias.numpy(), value)
+    assert model.get_layer("whiten").bias.trainable  # the saved model's bias can learn again
     assert not np.allclose(free.seen[-1], free.seen[steps - 1])  # without the hold it moves on
     resumed = _killed_after_epoch_two_and_resumed(tiny, r, tmp_path / "resumed")
     np.testing.assert_array_equal(resumed.get_layer("whiten").bias.numpy(), value)

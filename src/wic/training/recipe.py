@@ -65,7 +65,8 @@ class Recipe:
     # to fade when the augmentations stop)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     whiten_bias_epochs: float = 0.0  # the whitening layer's bias trains for the first this many
-    # epochs (fractions allowed), then is held (0: it trains throughout)
+    # epochs (fractions allowed), then is held and the step skips its gradient (0: it trains
+    # throughout; under one step's worth, e.g. 0.001: held at zero from the first step)
     train_subset: int | None = None  # train on this many images (stratified); None: all
     time_budget_s: float | None = None  # stop training after this many seconds
     seed: int = config.DEFAULT_SEED

@@ -130,9 +130,17 @@ class HoldWhiteningBias(keras.callbacks.Callback):
     at the value it had then (airbench94_muon trains it for 3 epochs, the 2025 record for a
     fifth of one: the bias only has to centre the whitened patches, and later steps add noise).
 
+    Held, the bias is also taken out of the trainable variables and the training step rebuilt
+    (traced once more): nothing before the first 3x3 conv trains then, so the step no longer
+    computes that conv's input gradient, the widest backward-data pass of the net (one 3x3 conv
+    at 31x31; what that saves is measured in ``benchmarks/FAST_RECIPE.md``). A value of
+    ``whiten_bias_epochs`` under one step's worth holds it at zero from the first step, with no
+    second trace. The bias is trainable again when training ends, so the saved model is the same
+    kind of model as before.
+
     Other callbacks may move it after a step (lookahead's EMA): this one runs after them, at
     every step's end and at each epoch's end, before the checkpoint is written, so a run resumed
-    past ``steps`` restarts from the held value."""
+    past ``steps`` restarts from the held value (and held from its first step)."""
 
     #: the name airbench_cpu gives its PatchWhitening layer
     LAYER = "whiten"
@@ -145,16 +153,26 @@ class HoldWhiteningBias(keras.callbacks.Callback):
     def _bias(self):
         return self.model.get_layer(self.layer).bias
 
+    def _hold(self) -> None:
+        bias = self._bias()
+        self.value = np.array(bias.numpy())
+        bias.trainable = False
+        self.model.make_train_function(force=True)  # fit reads it again at the next step
+
     def on_train_begin(self, logs=None):
         self.value = None
         if int(self.model.optimizer.iterations.numpy()) >= self.steps:  # resumed past the hold
-            self.value = np.array(self._bias().numpy())
+            self._hold()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.value is not None:
             self._bias().assign(self.value)
         elif int(self.model.optimizer.iterations.numpy()) >= self.steps:
-            self.value = np.array(self._bias().numpy())
+            self._hold()
+
+    def on_train_end(self, logs=None):
+        self._bias().trainable = True
+        self.model.train_function = None  # a later fit traces a step that trains it again
 
     def on_epoch_end(self, epoch, logs=None):
         if self.value is not None:
