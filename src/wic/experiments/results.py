@@ -85,6 +85,21 @@ NET_NAMES = {"seed_v1_3": "seed net", "airbench_cpu_s": "small fast net",
 _LABEL_WORDS = {"muon": "Muon", "nesterov": "Nesterov"}
 
 
+def _label_word(word: str) -> str:
+    """One word of a run label spelt out: ``muon``, ``b512`` (batch 512), ``wb3`` / ``wb02`` /
+    ``wb0`` (the whitening bias held after 3 epochs / 0.2 of one / from the first step: a leading
+    0 is "0."); any other word as it is."""
+    if word in _LABEL_WORDS:
+        return _LABEL_WORDS[word]
+    if m := re.fullmatch(r"b(\d+)", word):
+        return f"batch {m[1]}"
+    if m := re.fullmatch(r"wb(\d)(\d*)", word):
+        epochs = float(f"{m[1]}.{m[2]}" if m[2] else m[1])
+        return "whitening bias held " + ("from the first step" if epochs == 0 else
+                                         f"after {epochs:g} epoch{'s' if epochs > 1 else ''}")
+    return word
+
+
 def run_names(rows: list[dict]) -> dict[str, str]:
     """Legend words for each run label of a time-to-accuracy CSV: the recipe, its epochs and
     the net (``fast_3ep`` on airbench_cpu_s -> "fast recipe, 3-epoch schedule, small fast net";
@@ -106,8 +121,7 @@ def run_names(rows: list[dict]) -> dict[str, str]:
             # a labelled variant's other words (muon_1ep_b512 -> "Muon, batch 512"); a word
             # naming the net's own suffix (xs for airbench_cpu_xs) is said by the net's name
             suffix = (model or "").rpartition("_")[2]
-            extra = [_LABEL_WORDS.get(w) or re.sub(r"^b(\d+)$", r"batch \1", w)
-                     for w in (base[:m.start()] + "_" + base[m.end():] if m else "").split("_")
+            extra = [_label_word(w) for w in (base[:m.start()] + "_" + base[m.end():] if m else "").split("_")
                      if w and w not in RECIPES and not (model in NET_NAMES and w == suffix)]
             text = "fast recipe" + (" + " + ", ".join(extra) if extra else "")
             text += f", {epochs}-epoch schedule" if epochs else ""
