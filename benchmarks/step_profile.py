@@ -15,9 +15,13 @@ exceeds the wall time when two ops run at once (TensorFlow's inter-op threads).
     .venv/bin/python benchmarks/step_profile.py                   # airbench94_cpu, bf16, b512
     .venv/bin/python benchmarks/step_profile.py --settings on off --policy float32 --processes 1
     .venv/bin/python benchmarks/step_profile.py --csv benchmarks/results/step_profile_zen4.csv
+    .venv/bin/python benchmarks/step_profile.py --settings on held --policy float32
 
 Settings (``wic.models.airbench``): ``on`` — all fast kernels; ``no-xla`` — without GELU
-compiled by XLA; ``off`` — Keras' own ops. Rows (cpu, model, policy, batch, setting, kind,
+compiled by XLA; ``off`` — Keras' own ops; ``held`` — all fast kernels with the whitening
+layer's bias held, as ``HoldWhiteningBias`` leaves the step once the hold begins (the bias out
+of the trainable variables, so nothing before the first 3x3 conv trains and the step skips that
+conv's input gradient). Rows (cpu, model, policy, batch, setting, kind,
 ms per step, share of the summed op time, wall ms per step, processes) go to the CSV; a table
 is printed.
 """
@@ -40,6 +44,8 @@ from throughput import FAST_SETTINGS, batch_data, build_compiled, cpu_info, rota
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "step_profile.csv"
+#: the fast kernels' settings, then ``held`` (the fast kernels, the whitening bias held)
+SETTINGS = (*FAST_SETTINGS, "held")
 
 # op kinds, first match wins: (kind, substrings of the op type); an XLA cluster's own events
 # (fusions, its launch) have no TensorFlow op type, see kind_of
@@ -134,10 +140,13 @@ def child(spec: dict) -> None:
     from wic import models
     from wic.backend import keras, onednn_enabled, tf
     from wic.models import airbench
+    from wic.training.schedules import HoldWhiteningBias
 
     airbench.FAST_KERNELS = spec["setting"] != "off"
-    airbench.XLA_GELU = spec["setting"] == "on"
+    airbench.XLA_GELU = spec["setting"] in ("on", "held")
     model = build_compiled(keras, models, spec["model"], spec["policy"], False)
+    if spec["setting"] == "held":  # before the first step traces the train function
+        model.get_layer(HoldWhiteningBias.LAYER).bias.trainable = False
     x, y = batch_data(tf, spec["batch"])
     for _ in range(3):
         model.train_on_batch(x, y)
@@ -159,7 +168,7 @@ def main(argv=None) -> int:
     p.add_argument("--policy", default="mixed_bfloat16", choices=("float32", "mixed_bfloat16"))
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--steps", type=int, default=4, help="profiled steps per setting")
-    p.add_argument("--settings", nargs="+", default=list(FAST_SETTINGS), choices=FAST_SETTINGS)
+    p.add_argument("--settings", nargs="+", default=list(FAST_SETTINGS), choices=SETTINGS)
     p.add_argument("--processes", type=int, default=3,
                    help="fresh processes per setting, settings in a rotated order; each kind's "
                         "time is the median over them (one process can be far off: see above)")

@@ -171,6 +171,38 @@ def test_the_whitening_bias_learns_for_its_epochs_then_is_held(tiny, tmp_path):
     np.testing.assert_array_equal(resumed.get_layer("whiten").bias.numpy(), value)
 
 
+def test_a_held_whitening_bias_takes_the_first_convs_input_gradient_out_of_the_step():
+    """What the hold saves: with the bias trainable the step's gradients need every 3x3 conv's
+    input gradient (the first one's reaches the bias through the whitening layer); held, nothing
+    before the first conv trains, and the ops the gradients are computed from (what TensorFlow
+    runs of a traced function) hold one ``Conv2DBackpropInput`` fewer."""
+    from wic import models
+    from wic.backend import keras, tf
+
+    model = models.build("airbench_cpu_s")
+    x, y = tf.zeros((2, 32, 32, 3)), tf.one_hot([0, 1], 10)
+
+    def backprop_inputs() -> int:
+        @tf.function
+        def grads(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(keras.losses.categorical_crossentropy(y, model(x, training=True)))
+            return tape.gradient(loss, model.trainable_variables)
+
+        graph = grads.get_concrete_function(x, y).graph
+        seen, todo = set(), [t.op for t in graph.outputs]
+        while todo:  # the outputs' ancestors: a gradient op nothing reads is pruned, never run
+            op = todo.pop()
+            if op not in seen:
+                seen.add(op)
+                todo += [t.op for t in op.inputs] + list(op.control_inputs)
+        return sum(op.type == "Conv2DBackpropInput" for op in seen)
+
+    trained = backprop_inputs()
+    model.get_layer("whiten").bias.trainable = False
+    assert trained >= 3 and backprop_inputs() == trained - 1
+
+
 def test_holding_a_whitening_bias_is_refused_for_a_net_without_one(tiny, tmp_path):
     r = training.Recipe(epochs=1, early_stopping=False, reduce_lr=False, whiten_bias_epochs=0.5)
     with pytest.raises(ValueError, match=r"whiten_bias_epochs=0\.5 is invalid; accepted: 0 for "

@@ -611,7 +611,8 @@ ELEMENTWISE_KINDS = ("element-wise TensorFlow ops", "casts", "reductions", "XLA-
 #: what each setting of step_profile.py / throughput.py's stage 7 means, for a reader
 FAST_SETTING_NAMES = {"on": "all fast kernels", "no-xla": "fast kernels, GELU not compiled",
                       "off": "Keras' ops",
-                      "onednn-off": "all fast kernels, TensorFlow's oneDNN ops off"}
+                      "onednn-off": "all fast kernels, TensorFlow's oneDNN ops off",
+                      "held": "all fast kernels, whitening bias held"}
 
 
 def step_profile_table(path: Path) -> str:
