@@ -814,6 +814,12 @@ def test_fast_recipe_quotes_what_the_held_whitening_bias_saves_per_step():
                   f"{speedup:.2f}))"):
         assert words in text, words
     assert narrow["processes"] == wide["processes"] == 3 and "the median of 3 fresh" in text
+    study = [r for r in results.read_rows(d / "optimizer_study.csv") if r["model"] == "airbench94_cpu"
+             and str(r["epochs"]) == "8" and r["val_accuracy"]]
+    val = {v: [float(r["val_accuracy"]) for r in study if r["variant"] == v] for v in ("muon_wb3", "muon")}
+    assert [len(v) for v in val.values()] == [3, 3] and sum(val["muon_wb3"]) >= sum(val["muon"])
+    assert (f"(`muon_wb3` {sum(val['muon_wb3']) / 3:.2%} against `muon` {sum(val['muon']) / 3:.2%}, "
+            f"three seeds each, the variants table)") in text
     assert speedup > 1 and fell(narrow) > 0 and fell(wide) > 0
 
 
@@ -875,7 +881,8 @@ def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
         f"{first_epoch(third_rows, 'muon_1ep_b512_xs_wb0'):.2%})",
         f"the unchanged narrow run was {earlier['seed'] / earlier['muon_1ep_b512_xs']:.1f}x, "
         f"{zen1['seed'] / xs:.1f}x and {third['seed'] / xs3:.1f}x sooner than the seed's recipe, "
-        f"and the held one {zen1['seed'] / held:.1f}x and {third['seed'] / held3:.1f}x in the two")
+        f"and the held one {zen1['seed'] / held:.1f}x and {third['seed'] / held3:.1f}x in the two",
+        f"reached 78% x{xs / held:.2f} and x{xs3 / held3:.2f} sooner with it in its two races")
     study = [r for r in results.read_rows(d / "optimizer_study.csv")
              if r["model"] == "airbench_cpu_xs" and str(r["epochs"]) == "1"]
     val = {v: {r["seed"]: float(r["val_accuracy"]) for r in study if r["variant"] == v}
