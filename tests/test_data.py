@@ -366,3 +366,58 @@ def test_clean_epochs_drop_jitter_blur_and_noise_at_the_end_but_keep_flips_and_s
     with pytest.raises(ValueError, match="clean_epochs"):
         recipes.FAST.with_(clean_epochs=recipes.FAST.epochs)
     assert recipes.FAST.with_text({"clean_epochs": "2"}).clean_epochs == 2
+
+
+def test_crop_batch_is_a_window_of_each_image_at_its_own_offset():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    images = rng.random((16, 32, 32, 3)).astype(np.float32)
+    out = pipeline.crop_batch(tf.constant(images), tf.constant([4, 5], tf.int64), 24).numpy()
+    again = pipeline.crop_batch(tf.constant(images), tf.constant([4, 5], tf.int64), 24).numpy()
+    np.testing.assert_array_equal(out, again)  # stateless: the seed pair decides
+    assert out.shape == (16, 24, 24, 3)
+    offsets = set()
+    for img, src in zip(out, images, strict=True):
+        found = [(r, c) for r in range(9) for c in range(9)
+                 if np.array_equal(src[r:r + 24, c:c + 24], img)]
+        assert found, "not a window of the image"
+        offsets.add(found[0])
+    assert len(offsets) > 4  # each image draws its own offset
+
+
+def test_train_pipeline_crops_the_first_steps_of_the_run_then_serves_whole_images():
+    x, y = synthetic_images(70)
+    kw = dict(batch_size=32, seed=5, flip="alternate", translate=2, crop=20, crop_steps=3)
+    full = list(pipeline.train_pipeline(x, y, epochs=3, **kw))
+    # 2 batches per epoch: the first 3 of the run are crops, into the second epoch
+    assert [tuple(b[0].shape[1:3]) for b in full] == [(20, 20)] * 3 + [(32, 32)] * 3
+    resumed = list(pipeline.train_pipeline(x, y, epochs=3, initial_epoch=1, **kw))
+    assert [tuple(b[0].shape[1:3]) for b in resumed] == [(20, 20)] + [(32, 32)] * 3
+    for (xa, ya), (xb, yb) in zip(full[2:], resumed, strict=True):  # the same batches
+        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    uncropped = list(pipeline.train_pipeline(x, y, epochs=3, **{**kw, "crop_steps": 0}))
+    for (xa, ya), (xb, yb) in zip(full[3:], uncropped[3:], strict=True):  # crops move nothing else
+        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    for crop in (0, 32, 40):
+        with pytest.raises(ValueError, match=f"crop={crop} for 3 steps; accepted: a size in "
+                                             r"pixels 1\.\.31"):
+            pipeline.train_pipeline(x, y, batch_size=32, epochs=1, crop=crop, crop_steps=3)
+
+
+def test_recipe_crop_fields_are_checked_together():
+    from wic.training import recipes
+
+    fast = recipes.FAST.with_text({"crop_size": "24", "crop_epochs": "2.5"})
+    assert (fast.crop_size, fast.crop_epochs) == (24, 2.5)
+    with pytest.raises(ValueError, match=r"crop_size=0 is invalid; accepted: an integer 12\.\.31"):
+        recipes.FAST.with_(crop_epochs=1.0)
+    with pytest.raises(ValueError, match=r"crop_size=8 is invalid; accepted: an integer 12\.\.31"):
+        recipes.FAST.with_(crop_size=8, crop_epochs=1.0)
+    with pytest.raises(ValueError, match="crop_size=24 is invalid; accepted: 0 when crop_epochs"):
+        recipes.FAST.with_(crop_size=24)
+    with pytest.raises(ValueError, match=r"crop_epochs=11\.0 is invalid; accepted: a number of "
+                                         r"epochs 0\.\.10"):
+        recipes.FAST.with_(crop_size=24, crop_epochs=11)

@@ -88,6 +88,8 @@ def _figures():
         "whole_run": plots.whole_run(_WHOLE_RUN, names={"on": "all on", "off": "Keras' ops"}),
         "ablation_runs": ablation.plot(table, summary, title="One change at a time"),
         "epoch_study": plots.epoch_study(_epoch_study_rows(), title="net, 8 epochs"),
+        "accuracy_against_time": plots.accuracy_against_time(_time_rows(), title="net, crops",
+                                                             names={"whole": "whole images"}),
         "robustness_by_model": plots.robustness_by_model(_robust_cards()),
         "robustness_tradeoff": plots.robustness_tradeoff(_tradeoff_rows()),
         "robust_rescore": plots.robust_rescore(_rescore_rows()),
@@ -179,6 +181,18 @@ def _epoch_study_rows():
                    for s in (0, 1, 2)]
 
 
+def _time_rows():
+    base = {"validation_split": 0.1}
+    rows = [dict(base, variant="whole", epochs=e, seed=s, train_seconds=120 * e + s,
+                 val_accuracy=0.75 + 0.04 * e + 0.002 * s) for e in (1, 2, 3) for s in (0, 1, 2)]
+    rows += [dict(base, variant="crops", epochs=e, seed=s, train_seconds=95 * e + s,
+                  val_accuracy=0.74 + 0.04 * e) for e in (1, 3) for s in (0, 1, 2)]
+    rows.append(dict(base, variant="once", epochs=2, seed=0, train_seconds=200, val_accuracy=0.8))
+    # a final run (nothing held out) has no validation accuracy: not drawn
+    return rows + [dict(variant="whole", epochs=3, seed=0, validation_split=0.0,
+                        val_accuracy="", train_seconds=400, test_accuracy=0.9)]
+
+
 @pytest.fixture(scope="module")
 def figures():
     figs = _figures()
@@ -247,6 +261,24 @@ def test_epoch_study_shows_each_variants_curve_and_every_runs_end(figures):
     assert row_colour[2] == plots.GREY  # one seed: grey
     assert row_colour[3] == row_colour[1] != plots.GREY  # muon's final runs: muon's colour
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["nesterov (3 seeds)", "muon (3 seeds)"]
+
+
+def test_accuracy_against_time_draws_every_run_and_each_budgets_mean(figures):
+    ax = figures["accuracy_against_time"].axes[0]
+    assert "seconds" in ax.get_xlabel() and "validation" in ax.get_ylabel()
+    means = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()
+             if not ln.get_label().startswith("_")}
+    assert list(means) == ["whole images (3 seeds each)", "crops (3 seeds each)",
+                           "once (1 seed, 2 epochs)"]
+    assert means["whole images (3 seeds each)"][0] == [121, 241, 361]  # each budget's mean seconds
+    np.testing.assert_allclose(means["crops (3 seeds each)"][1], [78.0, 86.0])
+    singles = [ln for ln in ax.get_lines() if ln.get_label().startswith("_")]
+    assert sum(len(ln.get_xdata()) for ln in singles) == 9 + 6 + 1  # every held-out run, no final
+    # the budgets are labelled on the lines that join several; a single budget is in the legend
+    assert sorted(t.get_text() for t in ax.texts) == ["1 epoch", "1 epoch", "2 epochs", "3 epochs",
+                                                      "3 epochs"]
+    with pytest.raises(ValueError, match="no held-out run"):
+        plots.accuracy_against_time(_time_rows()[-1:])
 
 
 def test_epoch_study_colours_only_the_variants_compared_and_greys_the_rest():

@@ -255,11 +255,42 @@ def test_optimizer_study_table_groups_seeds_and_ranks_nothing_on_test(tmp_path):
     path = results.write_rows(tmp_path / "optimizer_study.csv", rows, cols)
     table = results.optimizer_study_table(path)
     assert ("| `m` | 8 | muon | optimizer=muon | 10% | 2 | 93.00% (92.00%–94.00%) "
-            "| 93.80% (93.50%–94.10%) |") in table
-    assert "| nesterov | (recipe as is) | 10% | 1 | 93.00% | 93.00% |" in table
+            "| 93.80% (93.50%–94.10%) | 1 | Test CPU |") in table
+    assert "| nesterov | (recipe as is) | 10% | 1 | 93.00% | 93.00% | 1 | Test CPU |" in table
     assert "| muon | optimizer=muon | none (final) | 2 | – | 94.50% (94.00%–95.00%) |" in table
+    # the same variant on another CPU is a row of its own, named by its short label
+    rows.append(dict(base, cpu="AMD EPYC (AuthenticAMD), 2 cores, AVX2: no bf16 hardware",
+                     variant="nesterov", changes="", seed=1, val_accuracy=0.90,
+                     test_accuracy=0.91, train_seconds=250))
+    path = results.write_rows(tmp_path / "optimizer_study.csv", rows, cols)
+    table = results.optimizer_study_table(path)
+    assert "| nesterov | (recipe as is) | 10% | 1 | 93.00% | 93.00% | 1 | Test CPU |" in table
+    assert "| nesterov | (recipe as is) | 10% | 1 | 90.00% | 91.00% | 250 | AMD EPYC · AVX2 |" in table
     block = results.render(tmp_path)
-    assert "Test CPU" in block and "ranked on them" in block
+    assert "each row on the CPU named in it" in block and "ranked on them" in block
+
+
+def test_equal_time_compares_a_cheaper_variant_at_equal_epochs_and_at_equal_time():
+    def run(variant, epochs, secs, acc):
+        return {"variant": variant, "epochs": epochs, "validation_split": 0.1,
+                "train_seconds": secs, "val_accuracy": acc}
+
+    rows = [run("whole", 1, 120, 0.79), run("whole", 1, 124, 0.80),  # mean 122 s, 79.5%
+            run("whole", 2, 240, 0.84), run("whole", 3, 360, 0.87),
+            run("crops", 1, 95, 0.77), run("crops", 3, 300, 0.86),
+            run("other", 3, 100, 0.99), dict(run("crops", 3, 10, 0.5), validation_split=0.0)]
+    out = results.equal_time(rows, baseline="whole", variant="crops")
+    assert out["points"][("whole", 1)] == (122, 0.795, 2)
+    three = out["budgets"][1]
+    assert three["same_epochs"] == (360, 0.87, 1)
+    assert abs(three["at_same_time"] - 0.855) < 1e-12  # halfway between 240 s (84%) and 360 s (87%)
+    assert out["lines"][1] == (
+        "- **3 epochs**, crops: 86.00% on validation in 300 s of training (mean of 1); whole over "
+        "the same epochs: 87.00% in 360 s (mean of 1): **-1.00 points**, x1.20 the speed; whole "
+        "at the same seconds (between its budgets): 85.50%, so **+0.50 points** at equal time.")
+    # 95 s is shorter than any whole-image run: no comparison at equal time
+    assert out["budgets"][0]["at_same_time"] is None
+    assert "no whole run is as short or as long (122–360 s)" in out["lines"][0]
 
 
 def test_epoch_study_summary_compares_with_the_baseline_seed_range_and_the_target():
@@ -898,3 +929,50 @@ def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
                f"three",)
     for words in quoted:
         assert words in text, words
+
+
+def test_fast_recipe_and_notebook_07_quote_what_smaller_crops_first_buy():
+    """FAST_RECIPE's "Smaller crops first" and notebook 07's reading of it: every figure is the
+    committed study's, the crops lose at equal epochs in both budgets (beyond twice the
+    standard error), gain less than the seeds' spread at equal time, and miss 78% in one epoch."""
+    from pathlib import Path
+    from statistics import stdev
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    study = root / "benchmarks" / "results" / "optimizer_study.csv"
+    rows = [r for e in (1, 2, 3) for r in results.epoch_study_rows(study, "airbench_cpu_xs", e)]
+    out = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_c24h")
+    one, three = out["budgets"]
+    assert (one["epochs"], three["epochs"], one["runs"], three["runs"]) == (1, 3, 3, 3)
+    s0, a0, n0 = three["same_epochs"]
+    secs, acc, at = three["seconds"], three["accuracy"], three["at_same_time"]
+    sd = stdev(float(r["val_accuracy"]) for r in rows
+               if r["variant"] == "muon_b512" and int(r["epochs"]) == 3)
+    q3 = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_c24q3")["budgets"][0]
+    for words in (f"reached {acc:.2%} in {secs:,.0f} s of training against {a0:.2%} in {s0:,.0f} s",
+                  f"x{s0 / secs:.2f} sooner, {(a0 - acc) * 100:.2f} points lower",
+                  f"(the seeds' spread is {sd * 100:.2f} points)",
+                  f"put whole images at {at:.2%} at those {secs:,.0f} s",
+                  f"{(acc - at) * 100:.2f} points below the crops, inside the seeds' spread",
+                  f"({one['accuracy']:.2%} with the first half cropped, against "
+                  f"{one['same_epochs'][1]:.2%} whole; {q3['accuracy']:.2%} with three quarters)",
+                  f"x{s0 / secs:.2f} sooner over three epochs of the narrow net"):
+        assert words in text, words
+    assert 0 < acc - at < sd and acc - at < 0.005  # "within a few tenths of a point"
+    assert one["accuracy"] < 0.78 and one["at_same_time"] is None
+    sd1 = stdev(float(r["val_accuracy"]) for r in rows
+                if r["variant"] == "muon_b512" and int(r["epochs"]) == 1)
+    assert a0 - acc > sd and one["same_epochs"][1] - one["accuracy"] > sd1  # beyond the spread
+    for e in (1, 3):
+        summary = results.epoch_study_summary([r for r in rows if int(r["epochs"]) == e],
+                                              baseline="muon_b512")
+        assert any(line.startswith("- muon_b512_c24h (3 seeds): -") and "a real loss" in line
+                   for line in summary.splitlines()), summary
+    nb = nbformat.read(root / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
+    said = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    assert ("At equal epochs the crops lose accuracy in both budgets, by more than the seeds' "
+            "spread") in said
+    assert "Between two and three epochs they would, within a few tenths of a point." in said

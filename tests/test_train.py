@@ -213,6 +213,43 @@ def test_holding_a_whitening_bias_is_refused_for_a_net_without_one(tiny, tmp_pat
         training.Recipe(epochs=3, whiten_bias_epochs=4)
 
 
+def test_a_run_trains_its_first_crop_epochs_on_crops_then_on_whole_images(tiny, tmp_path,
+                                                                         monkeypatch):
+    """``crop_epochs=1.5`` of 2 at 16 pixels: the step sees the pipeline's first 1.5 epochs of
+    batches as 16x16 crops, the rest whole, and the trained net scores 32x32 images."""
+    import tensorflow as tf
+
+    seen, real = [], trainer.train_pipeline
+
+    def spy(*args, **kwargs):
+        def note(images):
+            seen.append(tuple(images.shape[1:3]))
+            return images
+
+        def through(x, y):
+            out = tf.numpy_function(note, [x], tf.float32)
+            return tf.ensure_shape(out, (None, None, None, 3)), y
+
+        return real(*args, **kwargs).map(through)
+
+    monkeypatch.setattr(trainer, "train_pipeline", spy)
+    r = training.RECIPES["fast"].with_(epochs=2, batch_size=32, validation_split=0.0,
+                                       crop_size=16, crop_epochs=1.5)
+    result = training.fit("airbench_cpu_s", tiny, r, run_dir=tmp_path / "run", verbose=0)
+    steps = 300 // 32
+    assert seen == [(16, 16)] * round(1.5 * steps) + [(32, 32)] * (2 * steps - round(1.5 * steps))
+    probs = result.model.predict(tiny.x_test[:4].astype(np.float32) / 255.0, verbose=0)
+    assert probs.shape == (4, 10) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_crops_are_refused_for_a_net_that_takes_whole_images_only(tiny, tmp_path):
+    r = training.Recipe(epochs=1, early_stopping=False, reduce_lr=False, crop_size=24,
+                        crop_epochs=0.5)
+    with pytest.raises(ValueError, match=r"crop_size=24 is invalid; accepted: 0 for seed_v1_3, "
+                                         r"which takes whole 32x32 images only"):
+        training.fit("seed_v1_3", tiny, r, run_dir=tmp_path / "run", verbose=0)
+
+
 def test_a_second_process_cannot_train_into_a_busy_run_folder(tiny, tmp_path):
     """The same command started twice must not interleave two runs' checkpoints."""
     run = tmp_path / "run"

@@ -9,7 +9,9 @@ image gets ``+ U(-b, b)`` and its deviations from its own mean scaled by ``1 + U
 clipped to [0, 1]; the 2025 airbench record's colour jitter), and blur and add noise (``blur``,
 ``noise``: a random half of the images blurred with a Gaussian of sigma ``U(0, blur)`` pixels,
 and a random half given Gaussian noise of sigma ``U(0, noise)``; the robustness augmentations;
-``clean_epochs``: none of these in the last epochs). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
+``clean_epochs``: none of these in the last epochs), and optionally train the first batches on
+random crops smaller than the images (``crop``, ``crop_steps``: a convolutional net takes any
+size, and a step on 24x24 crops multiplies-adds about (24/32)² of a full one). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
 same batches. Evaluation (:func:`eval_pipeline`) is batch → float, in order.
 """
 
@@ -35,6 +37,19 @@ def translate_batch(images, seed_pair, pad: int):
     rows = offsets[:, 0:1] + tf.range(h)[None, :]  # (n, h)
     cols = offsets[:, 1:2] + tf.range(w)[None, :]  # (n, w)
     images = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(images, cols, axis=2, batch_dims=1)
+
+
+def crop_batch(images, seed_pair, size: int):
+    """A random ``size`` x ``size`` window of each image (every offset equally likely; the
+    objects keep their scale, unlike a resize); stateless."""
+    n = tf.shape(images)[0]
+    h, w = images.shape[1], images.shape[2]
+    u = tf.random.stateless_uniform([n, 2], seed=seed_pair)  # [0, 1): an offset per axis
+    offsets = tf.cast(u * tf.constant([h - size + 1, w - size + 1], tf.float32), tf.int32)
+    rows = offsets[:, 0:1] + tf.range(size)[None, :]
+    cols = offsets[:, 1:2] + tf.range(size)[None, :]
+    images = tf.gather(images, rows, axis=1, batch_dims=1)
     return tf.gather(images, cols, axis=2, batch_dims=1)
 
 
@@ -89,7 +104,8 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
                    initial_epoch: int = 0, seed: int = 0, flip: str = "alternate",
                    translate: int = 2, brightness: float = 0.0, contrast: float = 0.0,
                    blur: float = 0.0, noise: float = 0.0, clean_epochs: int = 0,
-                   clean_noisy_epochs: int = 0, one_hot: bool = True, num_classes: int = NUM_CLASSES):
+                   clean_noisy_epochs: int = 0, crop: int = 0, crop_steps: int = 0,
+                   one_hot: bool = True, num_classes: int = NUM_CLASSES):
     """All epochs ``initial_epoch..epochs-1`` in one pass; pass ``steps_per_epoch`` to ``fit``.
 
     Each epoch ``e`` has its own shuffle and translations (seeded by ``(seed, e)``).
@@ -100,6 +116,10 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
     jitter, blur and noise, so the low-learning-rate end of the run fits clean pictures
     (``clean_noisy_epochs``: the first this many of them keep the noise — the robustness that
     fades fastest).
+    ``crop``, ``crop_steps``: the first ``crop_steps`` batches of the run (counted from epoch 0,
+    so a resumed run crops the same ones) are random ``crop`` x ``crop`` windows of the
+    augmented images; the batches after them are whole images. The batches' spatial shape is
+    then unknown to ``tf.data`` (``None``): Keras traces the step once for each size it sees.
     """
     if flip not in FLIPS:
         raise ValueError(f"flip={flip!r}; accepted: {', '.join(FLIPS)}")
@@ -117,6 +137,10 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
     if not 0 <= clean_noisy_epochs <= clean_epochs:
         raise ValueError(f"clean_noisy_epochs={clean_noisy_epochs!r}; accepted: an integer "
                          f"0..clean_epochs ({clean_epochs})")
+    if crop_steps < 0 or (crop_steps and not 0 < crop < min(x.shape[1:3])):
+        raise ValueError(f"crop={crop!r} for {crop_steps} steps; accepted: a size in pixels "
+                         f"1..{min(x.shape[1:3]) - 1} (smaller than the images) for steps >= 1, "
+                         "or 0 steps (off)")
     n = len(x)
     if len(y) != n:
         raise ValueError(f"{n} images but {len(y)} labels")
@@ -160,6 +184,9 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
         if noise:  # ... and so is the noise, after the first clean_noisy_epochs of them
             batch = tf.cond(epoch < epochs - clean_epochs + clean_noisy_epochs,
                             lambda: add_noise(batch, pair), lambda: batch)
+        if crop_steps:
+            first = tf.cast(epoch, tf.int64) * steps + tf.cast(step, tf.int64) < crop_steps
+            batch = tf.cond(first, lambda: crop_batch(batch, pair + 23, crop), lambda: batch)
         lab = tf.gather(labels, idx)
         if one_hot:
             lab = tf.one_hot(lab, num_classes)

@@ -827,6 +827,51 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     return save(fig, path)
 
 
+def accuracy_against_time(rows: list[dict], title: str = "", path=None,
+                          names: dict[str, str] | None = None):
+    """Is a cheaper step worth what it costs? ``optimizer_study.csv``'s held-out rows of one
+    net: every run as a small point, its training seconds across and its validation accuracy
+    up, one colour and marker per variant; each variant's mean per epoch budget as a large
+    point, joined by a line and labelled with its epochs (a variant run for one budget only
+    says it in the legend). ``names`` gives variants readable legend labels. A variant whose
+    line lies above another's at the same seconds buys more accuracy per second than training
+    that one for fewer epochs."""
+    plt, _ = _plt()
+    runs: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for r in rows:
+        if float(r.get("validation_split") or 0) > 0 and r.get("val_accuracy") and r.get("train_seconds"):
+            runs.setdefault(r["variant"], {}).setdefault(int(r["epochs"]), []).append(
+                (float(r["train_seconds"]), 100 * float(r["val_accuracy"])))
+    if not runs:
+        raise ValueError("no held-out run with its training seconds to draw")
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for i, (variant, budgets) in enumerate(runs.items()):
+        colour, marker = SERIES[i % len(SERIES)], MARKERS[i % len(MARKERS)]
+        means = []
+        for epochs, points in sorted(budgets.items()):
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker, ms=7, color=colour, alpha=0.45, ls="none")
+            means.append((float(np.mean(xs)), float(np.mean(ys)), epochs))
+        mx, my, eps = zip(*means)
+        seeds = sorted({len(p) for p in budgets.values()})
+        label = (f"{(names or {}).get(variant, variant)} ({'/'.join(map(str, seeds))} "
+                 f"seed{'' if seeds == [1] else 's'}{' each' if len(means) > 1 else ''}"
+                 f"{'' if len(means) > 1 else f', {eps[0]} epoch' + ('s' if eps[0] > 1 else '')})")
+        ax.plot(mx, my, marker=marker, ms=11, color=colour, lw=2.5, label=label)
+        if len(means) > 1:
+            for x, y, epochs in means:
+                ax.annotate(f"{epochs} epoch{'s' if epochs > 1 else ''}", (x, y),
+                            textcoords="offset points", xytext=(8, -22 + 34 * (i % 2)),
+                            fontsize=11.5, color=colour)
+    ax.set_xlabel("training seconds (one CPU; small points: single runs, large: their mean)")
+    ax.set_ylabel("validation accuracy, % (held-out training images)")
+    ax.legend(fontsize=11, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=12)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def selective_tta(curve: list[dict], runs: list[dict], path=None,
                   title: str = "Test-time augmentation only where the net is unsure"):
     """``benchmarks/selective_tta.py``'s two CSVs in two panels.

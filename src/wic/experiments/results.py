@@ -828,28 +828,42 @@ def _ablation_sweeps(runs: list[dict]) -> list[str]:
 
 
 def optimizer_study_table(path: Path) -> str:
-    """``optimizer_study.csv`` per (model, epochs, variant, share held out): runs, validation
-    accuracy (what ranks the variants: held-out training images) as mean and range, and the
-    cards' test accuracy beside it (reported, not used to choose). Final runs (``--final``: all
-    training images, nothing held out) have test accuracy only."""
+    """``optimizer_study.csv`` per (model, epochs, variant, share held out, CPU): runs,
+    validation accuracy (what ranks the variants: held-out training images) as mean and range,
+    the cards' test accuracy beside it (reported, not used to choose), the mean training
+    seconds and the CPU (seconds compare only between rows of one CPU and one session: the
+    commands in FAST_RECIPE say which ran together). Final runs (``--final``: all training
+    images, nothing held out) have test accuracy only."""
     groups: dict[tuple, list[dict]] = {}
     for r in read_rows(path):
         held = float(r.get("validation_split") or 0)
-        groups.setdefault((r["model"], int(r["epochs"]), r["variant"], held), []).append(r)
+        key = (r["model"], int(r["epochs"]), r["variant"], held, cpu_label(r.get("cpu", "")))
+        groups.setdefault(key, []).append(r)
     lines = ["| model | epochs | variant | changes | held out | runs | validation accuracy: mean "
-             "(range) | test accuracy: mean (range) |", "|---|---:|---|---|---:|---:|---:|---:|"]
+             "(range) | test accuracy: mean (range) | training s | CPU |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---|"]
 
     def stat(vals):
         m = sum(vals) / len(vals)
         return f"{m:.2%}" if len(vals) == 1 else f"{m:.2%} ({min(vals):.2%}–{max(vals):.2%})"
 
-    for (model, epochs, variant, held), rows in groups.items():
+    for (model, epochs, variant, held, cpu), rows in groups.items():
         val = [float(r["val_accuracy"]) for r in rows if r.get("val_accuracy")]
         test = [float(r["test_accuracy"]) for r in rows if r.get("test_accuracy")]
+        secs = [float(r["train_seconds"]) for r in rows if r.get("train_seconds")]
         lines.append(f"| `{model}` | {epochs} | {variant} | {rows[0]['changes'] or '(recipe as is)'} "
                      f"| {f'{held:.0%}' if held else 'none (final)'} | {len(rows)} "
-                     f"| {stat(val) if val else '–'} | {stat(test) if test else '–'} |")
+                     f"| {stat(val) if val else '–'} | {stat(test) if test else '–'} "
+                     f"| {f'{sum(secs) / len(secs):,.0f}' if secs else '–'} | {cpu} |")
     return "\n".join(lines)
+
+
+def cpu_label(cpu: str) -> str:
+    """A short name for a CSV's ``cpu`` text: the model, then its widest vector units
+    (``AMD EPYC (AuthenticAMD), 2 cores, AVX2: no bf16 hardware`` -> ``AMD EPYC · AVX2``)."""
+    name, _, rest = cpu.partition(" (")
+    units = rest.partition("cores, ")[2].partition(":")[0]
+    return f"{name} · {units}" if units else (cpu or "?")
 
 
 def epoch_study_rows(path: Path, model: str, epochs: int, others: tuple[str, ...] = ()) -> list[dict]:
@@ -940,6 +954,53 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
                      f"{len(clock)} ({min(clock):.1f}–{max(clock):.1f})")
         lines.append(line + ".")
     return "\n".join(lines)
+
+
+def equal_time(rows: list[dict], baseline: str, variant: str) -> dict:
+    """A cheaper-step ``variant`` against ``baseline`` in ``optimizer_study.csv``'s held-out
+    rows of one net, at equal epochs and at equal time.
+
+    For every epoch budget of ``variant``: its mean validation accuracy and training seconds,
+    the baseline's at the same epochs (the difference in points, and how many times faster),
+    and the baseline's accuracy *at the variant's seconds* — linear between the two budgets of
+    the baseline whose mean seconds bracket them (none outside its range: nothing to compare
+    against without extrapolating). Returns ``{"points": {(variant, epochs): (seconds, accuracy,
+    runs)}, "budgets": [dict per budget], "lines": markdown bullets}``."""
+    from statistics import mean
+
+    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for r in rows:
+        if (r["variant"] in (baseline, variant) and float(r.get("validation_split") or 0) > 0
+                and r.get("val_accuracy") and r.get("train_seconds")):
+            runs.setdefault((r["variant"], int(r["epochs"])), []).append(
+                (float(r["train_seconds"]), float(r["val_accuracy"])))
+    points = {k: (mean(s for s, _ in v), mean(a for _, a in v), len(v)) for k, v in runs.items()}
+    base = sorted(v[:2] for (name, _), v in points.items() if name == baseline)
+    budgets, lines = [], []
+    for (name, epochs), (secs, acc, n) in sorted(points.items()):
+        if name != variant:
+            continue
+        b = {"epochs": epochs, "seconds": secs, "accuracy": acc, "runs": n,
+             "same_epochs": points.get((baseline, epochs)), "at_same_time": None}
+        b["at_same_time"] = next((a0 + (a1 - a0) * (secs - s0) / (s1 - s0)
+                                  for (s0, a0), (s1, a1) in zip(base, base[1:]) if s0 <= secs <= s1),
+                                 None)
+        budgets.append(b)
+        line = (f"- **{epochs} epoch{'s' if epochs > 1 else ''}**, {variant}: {acc:.2%} on validation "
+                f"in {secs:,.0f} s of training (mean of {n})")
+        if b["same_epochs"]:
+            s0, a0, n0 = b["same_epochs"]
+            line += (f"; {baseline} over the same epochs: {a0:.2%} in {s0:,.0f} s (mean of {n0}): "
+                     f"**{(acc - a0) * 100:+.2f} points**, x{s0 / secs:.2f} the speed")
+        if b["at_same_time"] is not None:
+            line += (f"; {baseline} at the same seconds (between its budgets): "
+                     f"{b['at_same_time']:.2%}, so **{(acc - b['at_same_time']) * 100:+.2f} points** "
+                     "at equal time")
+        elif base:
+            line += (f"; no {baseline} run is as short or as long ({base[0][0]:,.0f}–{base[-1][0]:,.0f} s): "
+                     "no comparison at equal time without extrapolating")
+        lines.append(line + ".")
+    return {"points": points, "budgets": budgets, "lines": lines}
 
 
 def epochs_to_target_lines(path: Path, target: float = 0.94) -> list[str]:
@@ -1100,9 +1161,9 @@ def render(results_dir: Path) -> str:
         parts += ["", "**One ingredient removed at a time** (`fast_ablation_summary.csv`):", "",
                   ablation_table(d / "fast_ablation_summary.csv", d / "fast_ablation_runs.csv")]
     if (d / "optimizer_study.csv").is_file():
-        rows = read_rows(d / "optimizer_study.csv")
-        parts += ["", f"**Fewer epochs: variants compared on held-out images** (`optimizer_study.csv`, "
-                  f"{cpu_of(rows)}; a tenth of the training images held out, ranked on them):", "",
+        parts += ["", "**Fewer epochs: variants compared on held-out images** (`optimizer_study.csv`, "
+                  "each row on the CPU named in it; a tenth of the training images held out, ranked on "
+                  "them):", "",
                   optimizer_study_table(d / "optimizer_study.csv")]
         if lines := epochs_to_target_lines(d / "optimizer_study.csv"):
             parts += ["", "**Epochs to 94%**, from the runs on all training images (their test "

@@ -10,7 +10,7 @@ The fields fall in three groups (the named recipes are in :mod:`wic.training.rec
 
 - *optimisation*: optimizer, learning rate and schedule, momentum, weight decay, label smoothing,
   batch size, epochs, lookahead, precision, XLA;
-- *data*: augmentation (translate, flip, brightness/contrast jitter, blur, noise, clean last epochs), validation split, training subset;
+- *data*: augmentation (translate, flip, brightness/contrast jitter, blur, noise, clean last epochs), smaller crops first, validation split, training subset;
 - *stopping*: early stopping and LR reduction on a validation metric (the seed's), time budget.
 """
 
@@ -26,6 +26,11 @@ Optimizer = Literal["adam", "adamw", "sgd", "nesterov", "muon"]
 Schedule = Literal["constant", "onecycle", "linear"]
 Flip = Literal["random", "alternate", "none"]
 Precision = Literal["auto", "float32", "mixed_bfloat16"]
+
+
+#: crop sizes a recipe accepts: smaller than CIFAR-10's 32 pixels, and large enough that the
+#: airbench nets (2x2 whitening, then three 2x2 poolings) keep at least one pixel
+CROP_SIZES = (12, 31)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,9 @@ class Recipe:
     clean_epochs: int = 0  # with augment: the last N epochs without jitter, blur and noise
     clean_noisy_epochs: int = 0  # ... of which the first N keep the noise (the first robustness
     # to fade when the augmentations stop)
+    crop_size: int = 0  # train the first `crop_epochs` on random crops of this many pixels square
+    crop_epochs: float = 0.0  # (fractions allowed; 0: off): a step on 24x24 crops costs about
+    # (24/32)² of a full one, and a convolutional net then takes the whole 32x32 images
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     whiten_bias_epochs: float = 0.0  # the whitening layer's bias trains for the first this many
     # epochs (fractions allowed), then is held and the step skips its gradient (0: it trains
@@ -123,6 +131,13 @@ class Recipe:
             bad("clean_noisy_epochs", f"an integer 0..clean_epochs ({self.clean_epochs})")
         if not 0.0 <= self.whiten_bias_epochs <= self.epochs:
             bad("whiten_bias_epochs", f"a number of epochs 0..{self.epochs} (0: train it throughout)")
+        if not 0.0 <= self.crop_epochs <= self.epochs:
+            bad("crop_epochs", f"a number of epochs 0..{self.epochs} (0: no crops)")
+        if self.crop_epochs and not CROP_SIZES[0] <= self.crop_size <= CROP_SIZES[1]:
+            bad("crop_size", f"an integer {CROP_SIZES[0]}..{CROP_SIZES[1]} (pixels, smaller than "
+                "the 32x32 images) when crop_epochs > 0")
+        if self.crop_size and not self.crop_epochs:
+            bad("crop_size", "0 when crop_epochs is 0 (or set crop_epochs: the epochs to crop)")
         if not 0 <= self.translate <= 8:
             bad("translate", "an integer 0..8 (pixels)")
         for name in ("early_stopping_patience", "reduce_lr_patience"):

@@ -212,6 +212,25 @@ def run_lock(run_dir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _takes_size(model, size: int) -> bool:
+    """Whether ``model`` runs on ``size`` x ``size`` images (a net ending in global pooling
+    does; one that flattens a fixed grid into a dense layer does not). Tried as ``fit`` will
+    run it: traced for images of unknown height and width (the cropping pipeline's batches),
+    then called on one blank image of that size (in inference mode, so no statistic moves, and
+    without test-time augmentation, which training does not run either)."""
+    import tensorflow as tf  # already loaded by wic.backend; only this check needs its errors
+
+    channels = models.INPUT_SHAPE[2]
+    forward = tf.function(lambda x: model(x, training=False),
+                          input_signature=[tf.TensorSpec((None, None, None, channels))])
+    with models.airbench.tta_disabled(model):
+        try:
+            forward(tf.zeros((1, size, size, channels)))
+        except (ValueError, tf.errors.OpError):
+            return False
+    return True
+
+
 class RunFolderBusy(ValueError):
     """Another process is training into the same run folder (a ValueError, so the command line
     reports it in one line like any other refused value: here the output name)."""
@@ -239,7 +258,8 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
                               blur=recipe.blur if recipe.augment else 0.0,
                               noise=recipe.noise if recipe.augment else 0.0,
                               clean_epochs=recipe.clean_epochs if recipe.augment else 0,
-                              clean_noisy_epochs=recipe.clean_noisy_epochs if recipe.augment else 0)
+                              clean_noisy_epochs=recipe.clean_noisy_epochs if recipe.augment else 0,
+                              crop=recipe.crop_size, crop_steps=round(recipe.crop_epochs * steps))
     val_ds = (eval_pipeline(held_out[0], held_out[1], batch_size=max(256, recipe.batch_size))
               if held_out is not None else None)
 
@@ -264,6 +284,11 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
     if recipe.whiten_bias_epochs and whiten not in {layer.name for layer in model.layers}:
         values.fail("whiten_bias_epochs", recipe.whiten_bias_epochs,
                     f"0 for {model_name}, which has no patch-whitening layer ({whiten!r})")
+    if recipe.crop_epochs and not _takes_size(model, recipe.crop_size):
+        values.fail("crop_size", recipe.crop_size,
+                    f"0 for {model_name}, which takes whole {models.INPUT_SHAPE[0]}x"
+                    f"{models.INPUT_SHAPE[1]} images only (crops suit a net that ends in global "
+                    "pooling, like the airbench nets)")
     restore = state.get("callbacks", {})
     mode = "max" if "acc" in recipe.monitor else "min"
     stateful = {}
