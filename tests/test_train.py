@@ -242,6 +242,14 @@ def test_a_run_trains_its_first_crop_epochs_on_crops_then_on_whole_images(tiny, 
     assert probs.shape == (4, 10) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_crop_epochs_count_whole_steps_and_never_round_to_none():
+    fast = training.RECIPES["fast"]
+    assert trainer.crop_steps(fast, 87) == 0
+    assert trainer.crop_steps(fast.with_(crop_size=24, crop_epochs=0.5), 87) == 44  # round(43.5)
+    assert trainer.crop_steps(fast.with_(crop_size=24, crop_epochs=1.5), 87) == 130
+    assert trainer.crop_steps(fast.with_(crop_size=24, crop_epochs=0.001), 87) == 1
+
+
 def test_crops_are_refused_for_a_net_that_takes_whole_images_only(tiny, tmp_path):
     r = training.Recipe(epochs=1, early_stopping=False, reduce_lr=False, crop_size=24,
                         crop_epochs=0.5)

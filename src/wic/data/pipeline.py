@@ -9,10 +9,11 @@ image gets ``+ U(-b, b)`` and its deviations from its own mean scaled by ``1 + U
 clipped to [0, 1]; the 2025 airbench record's colour jitter), and blur and add noise (``blur``,
 ``noise``: a random half of the images blurred with a Gaussian of sigma ``U(0, blur)`` pixels,
 and a random half given Gaussian noise of sigma ``U(0, noise)``; the robustness augmentations;
-``clean_epochs``: none of these in the last epochs), and optionally train the first batches on
-random crops smaller than the images (``crop``, ``crop_steps``: a convolutional net takes any
-size, and a step on 24x24 crops multiplies-adds about (24/32)² of a full one). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the
-same batches. Evaluation (:func:`eval_pipeline`) is batch → float, in order.
+``clean_epochs``: none of these in the last epochs), and optionally serve the first batches as
+random crops smaller than the images (``crop``, ``crop_steps``: a net that ends in global
+pooling takes any size, and a step on 24x24 crops multiplies-adds about (24/32)² of a whole
+one). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the same
+batches. Evaluation (:func:`eval_pipeline`) is batch → float, in order.
 """
 
 from __future__ import annotations

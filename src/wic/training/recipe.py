@@ -69,8 +69,9 @@ class Recipe:
     clean_noisy_epochs: int = 0  # ... of which the first N keep the noise (the first robustness
     # to fade when the augmentations stop)
     crop_size: int = 0  # train the first `crop_epochs` on random crops of this many pixels square
-    crop_epochs: float = 0.0  # (fractions allowed; 0: off): a step on 24x24 crops costs about
-    # (24/32)² of a full one, and a convolutional net then takes the whole 32x32 images
+    crop_epochs: float = 0.0  # (fractions allowed, at least one step; 0: off), the rest on whole
+    # images; a step on 24x24 crops costs about (24/32)² of a whole one (FAST_RECIPE, "Smaller
+    # crops first": measured, and no better than fewer epochs of whole images)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     whiten_bias_epochs: float = 0.0  # the whitening layer's bias trains for the first this many
     # epochs (fractions allowed), then is held and the step skips its gradient (0: it trains

@@ -212,6 +212,14 @@ def run_lock(run_dir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def crop_steps(recipe: Recipe, steps_per_epoch: int) -> int:
+    """The batches a run serves as crops: ``crop_epochs`` of them, at least one when it is set
+    (a fraction too small for one step must not silently crop nothing)."""
+    if not recipe.crop_epochs:
+        return 0
+    return max(1, round(recipe.crop_epochs * steps_per_epoch))
+
+
 def _takes_size(model, size: int) -> bool:
     """Whether ``model`` runs on ``size`` x ``size`` images (a net ending in global pooling
     does; one that flattens a fixed grid into a dense layer does not). Tried as ``fit`` will
@@ -259,7 +267,7 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
                               noise=recipe.noise if recipe.augment else 0.0,
                               clean_epochs=recipe.clean_epochs if recipe.augment else 0,
                               clean_noisy_epochs=recipe.clean_noisy_epochs if recipe.augment else 0,
-                              crop=recipe.crop_size, crop_steps=round(recipe.crop_epochs * steps))
+                              crop=recipe.crop_size, crop_steps=crop_steps(recipe, steps))
     val_ds = (eval_pipeline(held_out[0], held_out[1], batch_size=max(256, recipe.batch_size))
               if held_out is not None else None)
 
