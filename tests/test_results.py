@@ -290,7 +290,7 @@ def test_equal_time_compares_a_cheaper_variant_at_equal_epochs_and_at_equal_time
         "at the same seconds (between its budgets): 85.50%, so **+0.50 points** at equal time.")
     # 95 s is shorter than any whole-image run: no comparison at equal time
     assert out["budgets"][0]["at_same_time"] is None
-    assert "no whole run is as short or as long (122–360 s)" in out["lines"][0]
+    assert "; 95 s lies outside the whole budgets' 122–360 s: no comparison" in out["lines"][0]
 
 
 def test_epoch_study_summary_compares_with_the_baseline_seed_range_and_the_target():

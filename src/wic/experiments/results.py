@@ -997,8 +997,8 @@ def equal_time(rows: list[dict], baseline: str, variant: str) -> dict:
                      f"{b['at_same_time']:.2%}, so **{(acc - b['at_same_time']) * 100:+.2f} points** "
                      "at equal time")
         elif base:
-            line += (f"; no {baseline} run is as short or as long ({base[0][0]:,.0f}–{base[-1][0]:,.0f} s): "
-                     "no comparison at equal time without extrapolating")
+            line += (f"; {secs:,.0f} s lies outside the {baseline} budgets' {base[0][0]:,.0f}–"
+                     f"{base[-1][0]:,.0f} s: no comparison at equal time without extrapolating")
         lines.append(line + ".")
     return {"points": points, "budgets": budgets, "lines": lines}
 
