@@ -266,6 +266,8 @@ def test_optimizer_study_table_groups_seeds_and_ranks_nothing_on_test(tmp_path):
     table = results.optimizer_study_table(path)
     assert "| nesterov | (recipe as is) | 10% | 1 | 93.00% | 93.00% | 1 | Test CPU |" in table
     assert "| nesterov | (recipe as is) | 10% | 1 | 90.00% | 91.00% | 250 | AMD EPYC · AVX2 |" in table
+    assert results.cpu_label("Intel(R) Xeon(R) Processor (GenuineIntel), 2 cores, AMX: bf16 in "
+                             "hardware") == "Intel Xeon · AMX"
     block = results.render(tmp_path)
     assert "each row on the CPU named in it" in block and "ranked on them" in block
 

@@ -859,11 +859,11 @@ def optimizer_study_table(path: Path) -> str:
 
 
 def cpu_label(cpu: str) -> str:
-    """A short name for a CSV's ``cpu`` text: the model, then its widest vector units
-    (``AMD EPYC (AuthenticAMD), 2 cores, AVX2: no bf16 hardware`` -> ``AMD EPYC · AVX2``)."""
-    name, _, rest = cpu.partition(" (")
-    units = rest.partition("cores, ")[2].partition(":")[0]
-    return f"{name} · {units}" if units else (cpu or "?")
+    """A short name for a training CSV's ``cpu`` text: :func:`cpu_kind`'s name, then the widest
+    vector units (``AMD EPYC (AuthenticAMD), 2 cores, AVX2: no bf16 hardware`` -> ``AMD EPYC ·
+    AVX2``; these labels carry no CPU family, so no Zen generation)."""
+    units = cpu.partition("cores, ")[2].partition(":")[0]
+    return f"{cpu_kind(cpu, [])} · {units}" if units else (cpu or "?")
 
 
 def epoch_study_rows(path: Path, model: str, epochs: int, others: tuple[str, ...] = ()) -> list[dict]:
