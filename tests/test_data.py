@@ -386,6 +386,20 @@ def test_crop_batch_is_a_window_of_each_image_at_its_own_offset():
     assert len(offsets) > 4  # each image draws its own offset
 
 
+def test_shrink_batch_averages_the_area_each_pixel_covers():
+    """32 -> 16 is a mean over each 2x2 block; 32 -> 24 keeps the image's mean (area weights sum to
+    one) and every pixel within the range of the pixels it covers."""
+    import tensorflow as tf
+
+    images = np.random.default_rng(4).random((3, 32, 32, 3)).astype(np.float32)
+    half = pipeline.shrink_batch(tf.constant(images), 16).numpy()
+    np.testing.assert_allclose(half, images.reshape(3, 16, 2, 16, 2, 3).mean(axis=(2, 4)), atol=1e-6)
+    three_quarters = pipeline.shrink_batch(tf.constant(images), 24).numpy()
+    assert three_quarters.shape == (3, 24, 24, 3)
+    np.testing.assert_allclose(three_quarters.mean(axis=(1, 2)), images.mean(axis=(1, 2)), atol=1e-3)
+    assert three_quarters.min() >= images.min() and three_quarters.max() <= images.max()
+
+
 def test_train_pipeline_crops_the_first_steps_of_the_run_then_serves_whole_images():
     x, y = synthetic_images(70)
     kw = dict(batch_size=32, seed=5, flip="alternate", translate=2, crop=20, crop_steps=3)
@@ -405,6 +419,15 @@ def test_train_pipeline_crops_the_first_steps_of_the_run_then_serves_whole_image
         with pytest.raises(ValueError, match=f"crop={crop} for 3 steps; accepted: a size in "
                                              r"pixels 1\.\.31"):
             pipeline.train_pipeline(x, y, batch_size=32, epochs=1, crop=crop, crop_steps=3)
+    # crop_by='resize': the same augmented batches, shrunk whole instead of windowed
+    shrunk = list(pipeline.train_pipeline(x, y, epochs=3, crop_by="resize", **kw))
+    assert [tuple(b[0].shape[1:3]) for b in shrunk] == [(20, 20)] * 3 + [(32, 32)] * 3
+    for (xs, ys), (xu, yu) in zip(shrunk, uncropped, strict=True):
+        expected = pipeline.shrink_batch(xu, 20) if xs.shape[1] == 20 else xu
+        np.testing.assert_allclose(xs.numpy(), expected.numpy(), atol=1e-6)
+        np.testing.assert_array_equal(ys.numpy(), yu.numpy())
+    with pytest.raises(ValueError, match="crop_by='scale'; accepted: window, resize"):
+        pipeline.train_pipeline(x, y, epochs=1, crop_by="scale", **kw)
 
 
 def test_recipe_crop_fields_are_checked_together():
@@ -421,3 +444,10 @@ def test_recipe_crop_fields_are_checked_together():
     with pytest.raises(ValueError, match=r"crop_epochs=11\.0 is invalid; accepted: a number of "
                                          r"epochs 0\.\.10"):
         recipes.FAST.with_(crop_size=24, crop_epochs=11)
+    shrink = recipes.FAST.with_text({"crop_size": "24", "crop_epochs": "1", "crop_by": "resize"})
+    assert shrink.crop_by == "resize" and recipes.FAST.crop_by == "window"
+    with pytest.raises(ValueError, match="crop_by='resize' is invalid; accepted: 'window' .* when "
+                                         "crop_epochs is 0"):
+        recipes.FAST.with_(crop_by="resize")
+    with pytest.raises(ValueError, match="crop_by='scale' is invalid; accepted: one of window, resize"):
+        recipes.FAST.with_(crop_size=24, crop_epochs=1.0, crop_by="scale")

@@ -978,3 +978,73 @@ def test_fast_recipe_and_notebook_07_quote_what_smaller_crops_first_buy():
     assert ("At equal epochs the crops lose accuracy in both budgets, by more than the seeds' "
             "spread") in said
     assert "Between two and three epochs they would, within a few tenths of a point." in said
+
+
+def test_fast_recipe_and_notebook_07_quote_what_shrunk_pictures_first_buy():
+    """FAST_RECIPE's "Shrunk pictures first" and notebook 07's reading of it: every figure is the
+    committed study's, and every claim in the prose holds on it — within the spread of whole
+    images at equal epochs, a real gain over windows in one epoch, one variant above and one below
+    the equal-time line, and that line below the curve (the gain per second falls)."""
+    from pathlib import Path
+    from statistics import stdev
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    rows = [r for e in (1, 2, 3, 4) for r in results.epoch_study_rows(
+        root / "benchmarks" / "results" / "optimizer_study.csv", "airbench_cpu_xs", e)]
+    half = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_r24h")
+    one, three = half["budgets"]
+    [most] = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_r24_3of4")["budgets"]
+    [held] = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_wb0_r24h")["budgets"]
+    assert (one["epochs"], three["epochs"], most["epochs"]) == (1, 3, 4)
+    assert {b["runs"] for b in (one, three, most, held)} == {3}
+
+    def spread(variant, epochs):
+        return stdev(float(r["val_accuracy"]) for r in rows
+                     if r["variant"] == variant and int(r["epochs"]) == epochs)
+
+    s1, a1, _ = one["same_epochs"]
+    s3, a3, _ = three["same_epochs"]
+    windows = next(b for b in results.equal_time(rows, baseline="muon_b512",
+                                                 variant="muon_b512_c24h")["budgets"] if b["epochs"] == 1)
+    summary = results.epoch_study_summary([r for r in rows if int(r["epochs"]) == 1], baseline="muon_b512")
+    [line] = [x for x in summary.splitlines() if x.startswith("- muon_b512_r24h (3 seeds)")]
+    gain = line.split("against muon_b512_c24h: ")[1].split(" points")[0]
+    for words in (f"reached {one['accuracy']:.2%} in {one['seconds']:,.0f} s of training against "
+                  f"{a1:.2%} whole in {s1:,.0f} s: {(a1 - one['accuracy']) * 100:.2f} points lower",
+                  f"at x{s1 / one['seconds']:.2f} the speed, and well above the windows ({gain} points, "
+                  "a real gain)",
+                  f"Over three epochs it reached {three['accuracy']:.2%} in {three['seconds']:,.0f} s, "
+                  f"{(a3 - three['accuracy']) * 100:.2f} points under whole images",
+                  f"half of three epochs shrunk lies {(three['accuracy'] - three['at_same_time']) * 100:.2f} "
+                  "points above the line",
+                  f"(`muon_b512_r24_3of4`, {most['accuracy']:.2%} in {most['seconds']:,.0f} s) lies "
+                  f"{(most['at_same_time'] - most['accuracy']) * 100:.2f} points below it",
+                  f"it reached {held['accuracy']:.2%} in {held['seconds']:,.0f} s",
+                  f"in one epoch within the seeds' spread of whole images at x{s1 / one['seconds']:.2f} the speed"):
+        assert words in text, words
+    # the claims: inside the spread at equal epochs, a real gain over windows, mixed at equal time
+    assert 0 < a1 - one["accuracy"] < spread("muon_b512", 1) and "a real gain" in line
+    assert windows["accuracy"] < one["accuracy"]
+    summary3 = results.epoch_study_summary([r for r in rows if int(r["epochs"]) == 3], baseline="muon_b512")
+    [line3] = [x for x in summary3.splitlines() if x.startswith("- muon_b512_r24h (3 seeds)")]
+    se3 = line3.split(" ± ")[1].split(" points")[0]
+    assert f"too little to tell from the seeds' noise (under twice the difference's standard error, ±{se3})" \
+        in text and line3.startswith("- muon_b512_r24h (3 seeds): -") and "not distinguishable" in line3
+    assert three["accuracy"] > three["at_same_time"] and most["accuracy"] < most["at_same_time"]
+    [held_line] = [x for x in summary.splitlines() if x.startswith("- muon_b512_wb0_r24h (3 seeds): -")]
+    assert "not distinguishable" in held_line and held["accuracy"] > 0.78  # a race candidate
+    assert "on held-out images they lost too little accuracy to tell from the seeds' noise" in text
+    assert one["at_same_time"] is None and held["at_same_time"] is None  # shorter than any whole run
+    # "the whole images gained less per second from two to three epochs than from one to two"
+    (t1, c1), (t2, c2), (t3, c3) = (half["points"][("muon_b512", e)][:2] for e in (1, 2, 3))
+    assert (c3 - c2) / (t3 - t2) < (c2 - c1) / (t2 - t1)
+    nb = nbformat.read(root / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
+    said = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    for words in ("Shrinking loses much less than cutting.",
+                  "half of three epochs shrunk lies above the line between the whole images' budgets, "
+                  "three of four epochs shrunk lies below it",
+                  "So shrinking does not lift the curve either, and the recipes keep whole images."):
+        assert words in said, words

@@ -215,13 +215,16 @@ def test_holding_a_whitening_bias_is_refused_for_a_net_without_one(tiny, tmp_pat
 
 def test_a_run_trains_its_first_crop_epochs_on_crops_then_on_whole_images(tiny, tmp_path,
                                                                          monkeypatch):
-    """``crop_epochs=1.5`` of 2 at 16 pixels: the step sees the pipeline's first 1.5 epochs of
-    batches as 16x16 crops, the rest whole, and the trained net scores 32x32 images."""
+    """``crop_epochs=1.5`` of 2 at 16 pixels, shrunk (``crop_by='resize'``; windows are the
+    pipeline's other branch, tested in test_data): the step sees the pipeline's first 1.5 epochs
+    of batches at 16x16, the rest whole, and the trained net scores 32x32 images."""
     import tensorflow as tf
 
-    seen, real = [], trainer.train_pipeline
+    seen, real, asked = [], trainer.train_pipeline, {}
 
     def spy(*args, **kwargs):
+        asked.update(kwargs)
+
         def note(images):
             seen.append(tuple(images.shape[1:3]))
             return images
@@ -234,9 +237,10 @@ def test_a_run_trains_its_first_crop_epochs_on_crops_then_on_whole_images(tiny, 
 
     monkeypatch.setattr(trainer, "train_pipeline", spy)
     r = training.RECIPES["fast"].with_(epochs=2, batch_size=32, validation_split=0.0,
-                                       crop_size=16, crop_epochs=1.5)
+                                       crop_size=16, crop_epochs=1.5, crop_by="resize")
     result = training.fit("airbench_cpu_s", tiny, r, run_dir=tmp_path / "run", verbose=0)
     steps = 300 // 32
+    assert (asked["crop"], asked["crop_steps"], asked["crop_by"]) == (16, round(1.5 * steps), "resize")
     assert seen == [(16, 16)] * round(1.5 * steps) + [(32, 32)] * (2 * steps - round(1.5 * steps))
     probs = result.model.predict(tiny.x_test[:4].astype(np.float32) / 255.0, verbose=0)
     assert probs.shape == (4, 10) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)

@@ -12,7 +12,8 @@ and a random half given Gaussian noise of sigma ``U(0, noise)``; the robustness 
 ``clean_epochs``: none of these in the last epochs), and optionally serve the first batches as
 random crops smaller than the images (``crop``, ``crop_steps``: a net that ends in global
 pooling takes any size, and a step on 24x24 crops multiplies-adds about (24/32)² of a whole
-one). Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the same
+one; ``crop_by='resize'`` shrinks the whole image to that size instead of cutting a window).
+Everything is stateless and seeded by ``(seed, epoch)``, so a resumed run sees the same
 batches. Evaluation (:func:`eval_pipeline`) is batch → float, in order.
 """
 
@@ -26,6 +27,9 @@ import tensorflow as tf
 from wic.data.cifar10 import NUM_CLASSES
 
 FLIPS = ("alternate", "random", "none")
+#: how a batch is made smaller: a random window (the objects keep their scale and lose their
+#: surroundings) or the whole image shrunk (all of it, at a smaller scale)
+CROP_BYS = ("window", "resize")
 
 
 def translate_batch(images, seed_pair, pad: int):
@@ -52,6 +56,13 @@ def crop_batch(images, seed_pair, size: int):
     cols = offsets[:, 1:2] + tf.range(size)[None, :]
     images = tf.gather(images, rows, axis=1, batch_dims=1)
     return tf.gather(images, cols, axis=2, batch_dims=1)
+
+
+def shrink_batch(images, size: int):
+    """Each whole image shrunk to ``size`` x ``size`` by area averaging (every source pixel
+    counts by the area it covers: an average, not a sample); the objects keep all of their
+    picture at a smaller scale, unlike a window's."""
+    return tf.image.resize(images, (size, size), method="area")
 
 
 def jitter_batch(images, seed_pair, brightness: float, contrast: float):
@@ -106,7 +117,7 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
                    translate: int = 2, brightness: float = 0.0, contrast: float = 0.0,
                    blur: float = 0.0, noise: float = 0.0, clean_epochs: int = 0,
                    clean_noisy_epochs: int = 0, crop: int = 0, crop_steps: int = 0,
-                   one_hot: bool = True, num_classes: int = NUM_CLASSES):
+                   crop_by: str = "window", one_hot: bool = True, num_classes: int = NUM_CLASSES):
     """All epochs ``initial_epoch..epochs-1`` in one pass; pass ``steps_per_epoch`` to ``fit``.
 
     Each epoch ``e`` has its own shuffle and translations (seeded by ``(seed, e)``).
@@ -119,8 +130,9 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
     fades fastest).
     ``crop``, ``crop_steps``: the first ``crop_steps`` batches of the run (counted from epoch 0,
     so a resumed run crops the same ones) are random ``crop`` x ``crop`` windows of the
-    augmented images; the batches after them are whole images. The batches' spatial shape is
-    then unknown to ``tf.data`` (``None``): Keras traces the step once for each size it sees.
+    augmented images (``crop_by='resize'``: the augmented images shrunk to ``crop`` pixels);
+    the batches after them are whole images. The batches' spatial shape is then unknown to
+    ``tf.data`` (``None``): Keras traces the step once for each size it sees.
     """
     if flip not in FLIPS:
         raise ValueError(f"flip={flip!r}; accepted: {', '.join(FLIPS)}")
@@ -142,6 +154,8 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
         raise ValueError(f"crop={crop!r} for {crop_steps} steps; accepted: a size in pixels "
                          f"1..{min(x.shape[1:3]) - 1} (smaller than the images) for steps >= 1, "
                          "or 0 steps (off)")
+    if crop_by not in CROP_BYS:
+        raise ValueError(f"crop_by={crop_by!r}; accepted: {', '.join(CROP_BYS)}")
     n = len(x)
     if len(y) != n:
         raise ValueError(f"{n} images but {len(y)} labels")
@@ -187,7 +201,9 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, epochs: int
                             lambda: add_noise(batch, pair), lambda: batch)
         if crop_steps:
             first = tf.cast(epoch, tf.int64) * steps + tf.cast(step, tf.int64) < crop_steps
-            batch = tf.cond(first, lambda: crop_batch(batch, pair + 23, crop), lambda: batch)
+            small = ((lambda: shrink_batch(batch, crop)) if crop_by == "resize"
+                     else (lambda: crop_batch(batch, pair + 23, crop)))
+            batch = tf.cond(first, small, lambda: batch)
         lab = tf.gather(labels, idx)
         if one_hot:
             lab = tf.one_hot(lab, num_classes)

@@ -10,7 +10,8 @@ The fields fall in three groups (the named recipes are in :mod:`wic.training.rec
 
 - *optimisation*: optimizer, learning rate and schedule, momentum, weight decay, label smoothing,
   batch size, epochs, lookahead, precision, XLA;
-- *data*: augmentation (translate, flip, brightness/contrast jitter, blur, noise, clean last epochs), smaller crops first, validation split, training subset;
+- *data*: augmentation (translate, flip, brightness/contrast jitter, blur, noise, clean last
+  epochs), smaller pictures first (windows or shrunk), validation split, training subset;
 - *stopping*: early stopping and LR reduction on a validation metric (the seed's), time budget.
 """
 
@@ -25,6 +26,7 @@ from wic import config, values
 Optimizer = Literal["adam", "adamw", "sgd", "nesterov", "muon"]
 Schedule = Literal["constant", "onecycle", "linear"]
 Flip = Literal["random", "alternate", "none"]
+CropBy = Literal["window", "resize"]
 Precision = Literal["auto", "float32", "mixed_bfloat16"]
 
 
@@ -72,6 +74,8 @@ class Recipe:
     crop_epochs: float = 0.0  # (fractions allowed, at least one step; 0: off), the rest on whole
     # images; a step on 24x24 crops costs about (24/32)² of a whole one (FAST_RECIPE, "Smaller
     # crops first": measured, and no better than fewer epochs of whole images)
+    crop_by: CropBy = "window"  # with crop_epochs: 'window' cuts a random window (objects keep
+    # their scale), 'resize' shrinks the whole image to crop_size (all of it, smaller)
     lookahead: bool = False  # pull weights to a slow EMA every 5 steps after 30% of the run
     whiten_bias_epochs: float = 0.0  # the whitening layer's bias trains for the first this many
     # epochs (fractions allowed), then is held and the step skips its gradient (0: it trains
@@ -139,6 +143,9 @@ class Recipe:
                 "the 32x32 images) when crop_epochs > 0")
         if self.crop_size and not self.crop_epochs:
             bad("crop_size", "0 when crop_epochs is 0 (or set crop_epochs: the epochs to crop)")
+        if self.crop_by != "window" and not self.crop_epochs:
+            bad("crop_by", "'window' (the default) when crop_epochs is 0 (or set crop_epochs and "
+                "crop_size)")
         if not 0 <= self.translate <= 8:
             bad("translate", "an integer 0..8 (pixels)")
         for name in ("early_stopping_patience", "reduce_lr_patience"):

@@ -267,7 +267,8 @@ def _fit(model_name, dataset, recipe, run_dir, resume, verbose, model_kwargs, ca
                               noise=recipe.noise if recipe.augment else 0.0,
                               clean_epochs=recipe.clean_epochs if recipe.augment else 0,
                               clean_noisy_epochs=recipe.clean_noisy_epochs if recipe.augment else 0,
-                              crop=recipe.crop_size, crop_steps=crop_steps(recipe, steps))
+                              crop=recipe.crop_size, crop_steps=crop_steps(recipe, steps),
+                              crop_by=recipe.crop_by)
     val_ds = (eval_pipeline(held_out[0], held_out[1], batch_size=max(256, recipe.batch_size))
               if held_out is not None else None)
 
