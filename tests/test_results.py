@@ -436,7 +436,8 @@ def test_run_names_spell_out_a_labelled_variant():
         ("muon_1ep_b512", "airbench_cpu_s"), ("fast94_seed2", "airbench94_cpu"),
         ("muon_1ep_b512_xs", "airbench_cpu_xs"), ("muon_xs_1ep", "my_net_xs"),
         ("muon_1ep_b512_xs_wb02", "airbench_cpu_xs"), ("muon_1ep_b512_xs_wb0", "airbench_cpu_xs"),
-        ("muon_8ep_wb3", "airbench94_cpu"))]
+        ("muon_8ep_wb3", "airbench94_cpu"), ("muon_1ep_b512_xs_wb0_r24h", "airbench_cpu_xs"),
+        ("muon_1ep_c24q3", "airbench_cpu_xs"))]
     names = results.run_names(rows)
     # the net's suffix in a label is said once, by the net's name (an unknown net keeps it)
     assert names["muon_1ep_b512_xs"] == ("fast recipe + Muon, batch 512, 1-epoch schedule, "
@@ -455,6 +456,12 @@ def test_run_names_spell_out_a_labelled_variant():
                                              "from the first step, 1-epoch schedule, narrow fast net")
     assert names["muon_8ep_wb3"] == ("fast recipe + Muon, whitening bias held after 3 epochs, "
                                      "8-epoch schedule, full-width fast net")
+    # cN/rN with h or q3: smaller pictures (windows / shrunk) for the first half / three quarters
+    assert names["muon_1ep_b512_xs_wb0_r24h"] == (
+        "fast recipe + Muon, batch 512, whitening bias held from the first step, pictures shrunk "
+        "to 24x24 for the first half, 1-epoch schedule, narrow fast net")
+    assert names["muon_1ep_c24q3"] == ("fast recipe + Muon, 24x24 windows for the first three "
+                                       "quarters, 1-epoch schedule, narrow fast net")
 
 
 def test_step_profile_table_puts_each_kind_against_each_setting(tmp_path):
@@ -1043,6 +1050,26 @@ def test_fast_recipe_and_notebook_07_quote_what_shrunk_pictures_first_buy():
     assert (c3 - c2) / (t3 - t2) < (c2 - c1) / (t2 - t1)
     nb = nbformat.read(root / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
     said = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    race = results.read_rows(root / "benchmarks" / "results" / "shrunk_race_zen1.csv")
+    third = results.read_rows(root / "benchmarks" / "results" / "time_to_78_zen1_third.csv")
+    t = {label: results.time_to_threshold(race, label, 0.78) for label in
+         ("muon_1ep_b512_xs_wb0", "muon_1ep_b512_xs_r24h", "muon_1ep_b512_xs_wb0_r24h")}
+    assert "seed" not in {r["recipe"] for r in race}  # "did not run in this invocation"
+    best = t["muon_1ep_b512_xs_wb0_r24h"]
+    assert best == min(t.values())
+    after = next(float(r["test_accuracy"]) for r in race
+                 if r["recipe"] == "muon_1ep_b512_xs_wb0_r24h" and str(r["epoch"]) == "1")
+    seed_then = results.time_to_threshold(third, "seed", 0.78)
+    held_then = results.time_to_threshold(third, "muon_1ep_b512_xs_wb0", 0.78)
+    for words in (f"The held bias alone reached 78% in {t['muon_1ep_b512_xs_wb0']:.0f} s "
+                  f"({held_then:.0f} s in the third Zen 1 race",
+                  f"shrinking the first half in {t['muon_1ep_b512_xs_r24h']:.0f} s, and both together "
+                  f"in {best:.0f} s: x{t['muon_1ep_b512_xs_wb0'] / best:.2f} sooner than the held bias "
+                  f"alone, at {after:.2%} after its epoch",
+                  f"Against its {seed_then:,.0f} s in the third race, {best:.0f} s would be about "
+                  f"{seed_then / best:.0f}x sooner: a projection across sessions, not a race"):
+        assert words in text, words
+    assert abs(t["muon_1ep_b512_xs_wb0"] / held_then - 1) < 0.05  # "the two sessions ran at one speed"
     for words in ("Shrinking loses much less than cutting.",
                   "half of three epochs shrunk lies above the line between the whole images' budgets, "
                   "three of four epochs shrunk lies below it",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -511,7 +512,9 @@ def time_to_accuracy(rows: list[dict], labels: list[str], path=None, budget_s: f
     ax.set_ylabel("test accuracy, %" + (" (dashed: validation)" if any_recorded else ""))
     ax.set_title(title or "Time to accuracy on this 2-core CPU: fast recipe vs the seed's recipe")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
+    handles, texts = ax.get_legend_handles_labels()  # a long run name wraps, not the axes
+    ax.legend(handles, [textwrap.fill(t, 64, subsequent_indent="  ") for t in texts],
+              loc="lower right", fontsize=9)
     fig.tight_layout()
     return save(fig, path)
 

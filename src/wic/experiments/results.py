@@ -88,7 +88,8 @@ _LABEL_WORDS = {"muon": "Muon", "nesterov": "Nesterov"}
 def _label_word(word: str) -> str:
     """One word of a run label spelt out: ``muon``, ``b512`` (batch 512), ``wb3`` / ``wb02`` /
     ``wb0`` (the whitening bias held after 3 epochs / 0.2 of one / from the first step: a leading
-    0 is "0."); any other word as it is."""
+    0 is "0."), ``c24h`` / ``r24q3`` (24x24 windows / pictures shrunk to 24x24 for the first half
+    / three quarters of the run); any other word as it is."""
     if word in _LABEL_WORDS:
         return _LABEL_WORDS[word]
     if m := re.fullmatch(r"b(\d+)", word):
@@ -97,6 +98,9 @@ def _label_word(word: str) -> str:
         epochs = float(f"{m[1]}.{m[2]}" if m[2] else m[1])
         return "whitening bias held " + ("from the first step" if epochs == 0 else
                                          f"after {epochs:g} epoch{'s' if epochs > 1 else ''}")
+    if m := re.fullmatch(r"([cr])(\d+)(h|q3)", word):
+        smaller = f"{m[2]}x{m[2]} windows" if m[1] == "c" else f"pictures shrunk to {m[2]}x{m[2]}"
+        return f"{smaller} for the first {'half' if m[3] == 'h' else 'three quarters'}"
     return word
 
 
