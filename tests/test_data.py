@@ -387,8 +387,8 @@ def test_crop_batch_is_a_window_of_each_image_at_its_own_offset():
 
 
 def test_shrink_batch_averages_the_area_each_pixel_covers():
-    """32 -> 16 is a mean over each 2x2 block; 32 -> 24 keeps the image's mean (area weights sum to
-    one) and every pixel within the range of the pixels it covers."""
+    """32 -> 16 is a mean over each 2x2 block; 32 -> 24 keeps each image's mean (the area weights
+    sum to one) and stays within the images' range (averages, not extrapolations)."""
     import tensorflow as tf
 
     images = np.random.default_rng(4).random((3, 32, 32, 3)).astype(np.float32)

@@ -213,8 +213,8 @@ def test_holding_a_whitening_bias_is_refused_for_a_net_without_one(tiny, tmp_pat
         training.Recipe(epochs=3, whiten_bias_epochs=4)
 
 
-def test_a_run_trains_its_first_crop_epochs_on_crops_then_on_whole_images(tiny, tmp_path,
-                                                                         monkeypatch):
+def test_a_run_trains_its_first_crop_epochs_on_smaller_pictures_then_on_whole_images(
+        tiny, tmp_path, monkeypatch):
     """``crop_epochs=1.5`` of 2 at 16 pixels, shrunk (``crop_by='resize'``; windows are the
     pipeline's other branch, tested in test_data): the step sees the pipeline's first 1.5 epochs
     of batches at 16x16, the rest whole, and the trained net scores 32x32 images."""
