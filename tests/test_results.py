@@ -1056,7 +1056,7 @@ def test_fast_recipe_and_notebook_07_quote_what_shrunk_pictures_first_buy():
          ("muon_1ep_b512_xs_wb0", "muon_1ep_b512_xs_r24h", "muon_1ep_b512_xs_wb0_r24h")}
     assert "seed" not in {r["recipe"] for r in race}  # "did not run in this invocation"
     best = t["muon_1ep_b512_xs_wb0_r24h"]
-    assert best == min(t.values())
+    assert best < t["muon_1ep_b512_xs_r24h"] < t["muon_1ep_b512_xs_wb0"]  # the notebook's order
     after = next(float(r["test_accuracy"]) for r in race
                  if r["recipe"] == "muon_1ep_b512_xs_wb0_r24h" and str(r["epoch"]) == "1")
     seed_then = results.time_to_threshold(third, "seed", 0.78)
@@ -1076,5 +1076,6 @@ def test_fast_recipe_and_notebook_07_quote_what_shrunk_pictures_first_buy():
     for words in ("Shrinking loses much less than cutting.",
                   "half of three epochs shrunk lies above the line between the whole images' budgets, "
                   "three of four epochs shrunk lies below it",
-                  "So shrinking does not lift the curve either, and the recipes keep whole images."):
+                  "So shrinking does not lift the curve either, and the recipes keep whole images.",
+                  "the two together reached 78% first, shrinking alone second, the held bias alone last"):
         assert words in said, words
