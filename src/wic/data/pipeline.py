@@ -39,9 +39,15 @@ def translate_batch(images, seed_pair, pad: int):
     padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
     offsets = tf.random.stateless_uniform([n, 2], seed=seed_pair, minval=0,
                                           maxval=2 * pad + 1, dtype=tf.int32)
+    return _windows(padded, offsets, h, w)
+
+
+def _windows(images, offsets, h: int, w: int):
+    """Each image's ``h`` x ``w`` window whose top-left corner is its row of ``offsets``
+    (``(n, 2)`` int32: row, column)."""
     rows = offsets[:, 0:1] + tf.range(h)[None, :]  # (n, h)
     cols = offsets[:, 1:2] + tf.range(w)[None, :]  # (n, w)
-    images = tf.gather(padded, rows, axis=1, batch_dims=1)
+    images = tf.gather(images, rows, axis=1, batch_dims=1)
     return tf.gather(images, cols, axis=2, batch_dims=1)
 
 
@@ -52,10 +58,7 @@ def crop_batch(images, seed_pair, size: int):
     h, w = images.shape[1], images.shape[2]
     u = tf.random.stateless_uniform([n, 2], seed=seed_pair)  # [0, 1): an offset per axis
     offsets = tf.cast(u * tf.constant([h - size + 1, w - size + 1], tf.float32), tf.int32)
-    rows = offsets[:, 0:1] + tf.range(size)[None, :]
-    cols = offsets[:, 1:2] + tf.range(size)[None, :]
-    images = tf.gather(images, rows, axis=1, batch_dims=1)
-    return tf.gather(images, cols, axis=2, batch_dims=1)
+    return _windows(images, offsets, size, size)
 
 
 def shrink_batch(images, size: int):

@@ -984,11 +984,10 @@ def equal_time(rows: list[dict], baseline: str, variant: str) -> dict:
     for (name, epochs), (secs, acc, n) in sorted(points.items()):
         if name != variant:
             continue
+        between = next((a0 + (a1 - a0) * (secs - s0) / (s1 - s0)
+                        for (s0, a0), (s1, a1) in zip(base, base[1:]) if s0 <= secs <= s1), None)
         b = {"epochs": epochs, "seconds": secs, "accuracy": acc, "runs": n,
-             "same_epochs": points.get((baseline, epochs)), "at_same_time": None}
-        b["at_same_time"] = next((a0 + (a1 - a0) * (secs - s0) / (s1 - s0)
-                                  for (s0, a0), (s1, a1) in zip(base, base[1:]) if s0 <= secs <= s1),
-                                 None)
+             "same_epochs": points.get((baseline, epochs)), "at_same_time": between}
         budgets.append(b)
         line = (f"- **{epochs} epoch{'s' if epochs > 1 else ''}**, {variant}: {acc:.2%} on validation "
                 f"in {secs:,.0f} s of training (mean of {n})")
