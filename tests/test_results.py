@@ -154,6 +154,9 @@ def test_hardware_table_reads_peaks_steps_and_fast_kernels(tmp_path):
         ("xla gelu net b512", "bf16", "on", 950.0, "images/s", ""),
         ("xla gelu net b512", "bf16", "off", 760.0, "images/s", ""),
         ("xla gelu net b512", "bf16", "on / off", 1.25, "ratio", ""),
+        ("xla gelu net b512", "fp32", "on", 410.0, "images/s", ""),
+        ("xla gelu net b512", "fp32", "off", 400.0, "images/s", ""),
+        ("xla gelu net b512", "fp32", "on / off", 1.025, "ratio", ""),
         ("variant net b128", "float32", "baseline", 50.0, "img/s", ""),
         ("variant net b128", "float32", "baseline", 0.98, "x baseline", ""),
         ("variant net b128", "float32", "TF_ENABLE_ONEDNN_OPTS=1", 80.0, "img/s", ""),
@@ -179,7 +182,9 @@ def test_hardware_table_reads_peaks_steps_and_fast_kernels(tmp_path):
     fast, xla = table.split("GELU as XLA-compiled loops vs the fast kernels without")
     assert "| `net b512` | bf16 | 950 | 640 | **1.48x** |" in fast
     assert "| `net b512` | bf16 | 950 | 760 | **1.25x** |" in xla
-    assert results.hardware_summary(path)["xla_gelu"] == [("net b512", "bf16", 950.0, 760.0, 1.25)]
+    assert results.hardware_summary(path)["xla_gelu"] == [("net b512", "bf16", 950.0, 760.0, 1.25),
+                                                          ("net b512", "fp32", 410.0, 400.0, 1.025)]
+    assert "so a float32 row here times the same code twice, in two fresh processes" in table
     assert "| `net b128`, TF_ENABLE_ONEDNN_OPTS=1 | fp32 | 80.0 | 1.57x |" in table
     # stage 6's variants, each with its own ratio (not the first row whose setting starts alike)
     assert results.hardware_summary(path)["variants"] == [
@@ -197,6 +202,22 @@ def test_cpu_kind_names_amd_generations_and_intel_amx():
     xeon = "Intel(R) Xeon(R) Processor (GenuineIntel, family 6 model 167)"
     assert results.cpu_kind(xeon, ["avx2", "amx_bf16"]) == "Intel Xeon with AMX"
     assert results.cpu_kind(xeon, ["avx2"]) == "Intel Xeon"
+
+
+def test_cpu_of_and_cpu_named_name_the_zen_generation_where_the_label_carries_the_family():
+    zen3 = "AMD EPYC (AuthenticAMD, family 25 model 1), 2 cores, AVX2: no bf16 hardware"
+    old = "AMD EPYC (AuthenticAMD), 2 cores, AVX2: no bf16 hardware"  # before labels had numbers
+    xeon = "Intel(R) Xeon(R) Processor (GenuineIntel), 2 cores, AMX: bf16 in hardware"
+    assert results.cpu_of([{"cpu": ""}, {"cpu": zen3}]) == (
+        "AMD EPYC Zen 3 (AuthenticAMD, family 25 model 1), 2 cores, AVX2: no bf16 hardware")
+    assert [results.cpu_of([{"cpu": c}]) for c in (old, xeon)] == [old, xeon]
+    assert results.cpu_of([{"cpu": ""}]) == "another machine"
+    assert [results.cpu_label(c) for c in (zen3, old)] == ["AMD EPYC Zen 3 · AVX2", "AMD EPYC · AVX2"]
+    # the benchmarks' own labels (throughput, step profile) name it the same way
+    assert results.cpu_named("AMD EPYC (AuthenticAMD, family 23 model 1)") == (
+        "AMD EPYC Zen 1 (AuthenticAMD, family 23 model 1)")
+    intel = "Intel(R) Xeon(R) Processor (GenuineIntel, family 6 model 167)"
+    assert results.cpu_named(intel) == intel
 
 
 def test_hardware_across_gives_one_row_per_cpu_and_dtype_of_the_chosen_net(tmp_path):

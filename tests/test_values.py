@@ -322,3 +322,27 @@ def test_bad_settings_exit_2_with_one_line(no_data, capsys, argv, message):
     code, out, err = run(["train", "--recipe", "fast", *argv, "--dry-run"], capsys)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith(f"wic train: error: {message}"), err
+
+
+def test_describe_cpu_names_the_family_and_model_that_tell_cpus_of_one_name_apart(tmp_path,
+                                                                                    monkeypatch):
+    """Two CPUs both called "AMD EPYC" (a Zen 1 and a Zen 3 ran this project's benchmarks) differ
+    only in their family and model numbers, so every CSV's ``cpu`` text carries them; where
+    /proc/cpuinfo has no such numbers the label goes without them."""
+    from wic import config
+
+    read = config.cpu_info
+    amd, other = tmp_path / "amd", tmp_path / "other"
+    amd.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
+                   "model name\t: AMD EPYC 7B13\nflags\t\t: fpu avx2 fma\n\n"
+                   "processor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n")
+    other.write_text("model name\t: Some CPU\nvendor_id\t: GenuineIntel\nflags\t\t: avx2 amx_bf16\n")
+    info = read(amd)
+    assert (info["model"], info["family"], info["model_number"]) == ("AMD EPYC 7B13", 25, 1)
+    assert info["flags"] == ["avx2", "fma"] and info["kind"] == "AVX2" and not info["bf16"]
+    labels = []
+    for path in (amd, other):
+        monkeypatch.setattr(config, "cpu_info", lambda path=path: dict(read(path), cores=2))
+        labels.append(config.describe_cpu())
+    assert labels == ["AMD EPYC 7B13 (AuthenticAMD, family 25 model 1), 2 cores, AVX2: no bf16 hardware",
+                      "Some CPU (GenuineIntel), 2 cores, AMX: bf16 in hardware"]

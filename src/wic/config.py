@@ -149,15 +149,16 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
 
 
-def cpu_info() -> dict:
+def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
     """What this CPU is and which of its features decide our speed (read from /proc/cpuinfo).
 
     ``bf16`` is True when the CPU multiplies bfloat16 in hardware (AVX512_BF16 or AMX-BF16): only
     then does mixed bfloat16 training pay; without it oneDNN emulates bf16 and it is many times
-    slower than float32 (measured on an AVX2-only EPYC)."""
+    slower than float32 (measured on an AVX2-only EPYC). ``family`` and ``model_number`` are the
+    CPU family and model numbers (``model`` is the name), where /proc/cpuinfo gives them."""
     info = {"model": platform.processor() or platform.machine(), "vendor": "", "flags": []}
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = Path(cpuinfo).read_text()
     except OSError:
         text = ""
     for line in text.splitlines():
@@ -167,6 +168,8 @@ def cpu_info() -> dict:
             info["model"] = value
         elif key == "vendor_id" and not info["vendor"]:
             info["vendor"] = value
+        elif key in ("cpu family", "model") and value.isdigit():  # "model" is a number here
+            info.setdefault("family" if key == "cpu family" else "model_number", int(value))
         elif key == "flags" and not info["flags"]:
             wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16",
                       "amx_tile", "amx_int8")
@@ -182,7 +185,12 @@ def cpu_info() -> dict:
 
 
 def describe_cpu() -> str:
-    """``AMD EPYC (AuthenticAMD), 2 cores, AVX2: no bf16 hardware`` — printed by benchmarks."""
+    """``AMD EPYC (AuthenticAMD, family 25 model 1), 2 cores, AVX2: no bf16 hardware`` — printed
+    by benchmarks and kept in their CSVs. The family and model tell apart CPUs that share a
+    name: an "AMD EPYC" is a Zen 1 or a Zen 3 or a Zen 4 (``experiments.results.cpu_kind``)."""
     c = cpu_info()
     bf16 = "bf16 in hardware" if c["bf16"] else "no bf16 hardware"
-    return f"{c['model']} ({c['vendor'] or '?'}), {c['cores']} cores, {c['kind']}: {bf16}"
+    where = c["vendor"] or "?"
+    if "family" in c and "model_number" in c:
+        where += f", family {c['family']} model {c['model_number']}"
+    return f"{c['model']} ({where}), {c['cores']} cores, {c['kind']}: {bf16}"

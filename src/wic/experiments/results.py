@@ -522,6 +522,15 @@ def cpu_kind(cpu: str, flags: list[str]) -> str:
     return f"{name} {zen}".strip()
 
 
+def cpu_named(cpu: str) -> str:
+    """A benchmark's CPU text with the AMD Zen generation named where the text carries the family
+    and model (``AMD EPYC (AuthenticAMD, family 25 model 1), 2 cores, AVX2: ...`` -> ``AMD EPYC
+    Zen 3 (AuthenticAMD, family 25 model 1), 2 cores, AVX2: ...``): a reader knows "Zen 3", not
+    "family 25 model 1". Any other text is returned as it is."""
+    name, kind = cpu.split(" (")[0], cpu_kind(cpu, [])
+    return kind + cpu[len(name):] if kind != name and kind.startswith(name) else cpu
+
+
 def hardware_across(paths: list[Path], model: str = "airbench94_cpu",
                     batch: int = 1024) -> list[dict]:
     """One row per CPU file and dtype: ``model``'s training step at ``batch`` against the conv
@@ -549,7 +558,7 @@ def hardware_table(path: Path, batch: int = 1024) -> str:
     peak of its dtype, bf16 / fp32 ratios, wic's fast kernels on vs off, and what else moves
     the step (threads, TensorFlow's oneDNN ops flipped, XLA)."""
     h = hardware_summary(path, batch)
-    lines = [f"CPU: **{h['cpu']}** (`{h['file']}`; flags: {', '.join(h['flags']) or 'none listed'}; "
+    lines = [f"CPU: **{cpu_named(h['cpu'])}** (`{h['file']}`; flags: {', '.join(h['flags']) or 'none listed'}; "
              f"TensorFlow's default there: {h['default']})", "",
              "| peak op | dtype | GFLOP/s (best) | kernel that ran |", "|---|---|---:|---|"]
     lines += [f"| {op} | {dt} | {gf:,.0f} | {kernel} |" for op, dt, gf, kernel in h["peaks"]]
@@ -576,6 +585,10 @@ def hardware_table(path: Path, batch: int = 1024) -> str:
                       "|---|---|---:|---:|---:|"]
             lines += [f"| `{what}` | {dt} | {on:,.0f} | {off:,.0f} | **{ratio:.2f}x** |"
                       for what, dt, on, off, ratio in h[key]]
+            if key == "xla_gelu" and any(dt == "fp32" for _, dt, *_ in h[key]):
+                lines += ["", "In float32 wic leaves GELU to TensorFlow (`models.airbench.XLA_GELU`), "
+                          "so a float32 row here times the same code twice, in two fresh processes: "
+                          "read it as how far two repeats differ on this machine."]
     if h["variants"]:
         lines += ["", "| what moves the step (each in a fresh process) | dtype | images/s "
                   "| x the run's mean baseline |", "|---|---|---:|---:|"]
@@ -625,7 +638,7 @@ def step_profile_table(path: Path) -> str:
     names = [FAST_SETTING_NAMES.get(s, s) for s in p["settings"]]
     procs = (f"the median of {p['processes']} fresh processes per setting" if p["processes"] > 1
              else "one process per setting")
-    lines = [f"CPU: **{p['cpu']}**; `{p['model']}`, {DT.get(p['policy'], p['policy'])}, batch "
+    lines = [f"CPU: **{cpu_named(p['cpu'])}**; `{p['model']}`, {DT.get(p['policy'], p['policy'])}, batch "
              f"{p['batch']} (`{p['file']}`; compute-thread ms per step, each op at its self time; "
              f"{procs})",
              "", "| kind of op | " + " | ".join(names) + " |",
@@ -677,7 +690,7 @@ def whole_run_table(path: Path) -> str:
     """:func:`whole_run` as markdown: per setting the median training and process times, the
     test accuracy, and ``on``'s gain over it (median and range of the per-repeat ratios)."""
     w = whole_run(path)
-    lines = [f"CPU: **{w['cpu']}**; {w['command']}; {w['repeats']} repeat(s), settings in a "
+    lines = [f"CPU: **{cpu_named(w['cpu'])}**; {w['command']}; {w['repeats']} repeat(s), settings in a "
              f"rotated order, each run a fresh process (`{w['file']}`)", "",
              "| setting | training s (median) | whole process s (median) | test accuracy "
              "| training time / all fast kernels' |", "|---|---:|---:|---:|---:|"]
@@ -704,7 +717,7 @@ def backends_table(path: Path) -> str:
         return ""
     base = {r["policy"]: r for r in rows if r["backend"] == "tensorflow" and r["status"] == "ok"}
     first = rows[0]
-    lines = [f"CPU: **{first['cpu']}**; budget: {first['epochs']} epoch(s) of `{first['model']}` "
+    lines = [f"CPU: **{cpu_named(first['cpu'])}**; budget: {first['epochs']} epoch(s) of `{first['model']}` "
              f"at batch {first['batch']}",
              "", "| backend | version | precision | images/s | × TensorFlow | wall s | test accuracy |",
              "|---|---|---|---:|---:|---:|---:|"]
@@ -864,8 +877,9 @@ def optimizer_study_table(path: Path) -> str:
 
 def cpu_label(cpu: str) -> str:
     """A short name for a training CSV's ``cpu`` text: :func:`cpu_kind`'s name, then the widest
-    vector units (``AMD EPYC (AuthenticAMD), 2 cores, AVX2: no bf16 hardware`` -> ``AMD EPYC ·
-    AVX2``; these labels carry no CPU family, so no Zen generation)."""
+    vector units (``AMD EPYC (AuthenticAMD, family 25 model 1), 2 cores, AVX2: no bf16 hardware``
+    -> ``AMD EPYC Zen 3 · AVX2``; labels written before December 2026 carry no CPU family, so
+    no Zen generation: ``AMD EPYC · AVX2``)."""
     units = cpu.partition("cores, ")[2].partition(":")[0]
     return f"{cpu_kind(cpu, [])} · {units}" if units else (cpu or "?")
 
@@ -1133,8 +1147,9 @@ def robust_rescore_sentence(path: Path, clean_target: float = CLEAN_TARGET,
 
 
 def cpu_of(rows: list[dict]) -> str:
-    """The CPU a per-machine CSV's runs recorded (its final rows carry it)."""
-    return next((r["cpu"] for r in rows if r.get("cpu")), "another machine")
+    """The CPU a per-machine CSV's runs recorded (its final rows carry it), named by
+    :func:`cpu_named`."""
+    return cpu_named(next((r["cpu"] for r in rows if r.get("cpu")), "")) or "another machine"
 
 
 def render(results_dir: Path) -> str:
