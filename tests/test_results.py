@@ -1197,6 +1197,11 @@ def test_fast_recipe_quotes_the_zen3_hardware_tables_and_the_held_step_there():
     per_epoch = (held["wall_ms"]["on"] - held["wall_ms"]["held"]) * steps / 1000
     assert per_epoch > sooner > 0 and held["processes"] == 3
     assert abs(profile["on"] / profile["off"] - 1) < 0.01  # "found no gain"
+    whole, whole1 = (results.whole_run(d / f"whole_run_{k}.csv") for k in ("zen3", "zen1"))
+    off = whole["ratios"]["onednn-off"]
+    assert whole["gain"]["onednn-off"] > whole1["gain"]["onednn-off"] > 1  # "more ..., not less"
+    assert whole["repeats"] == 2 and whole["command"] == whole1["command"]
+    assert all(whole["per"][s]["accuracy"] == whole1["per"][s]["accuracy"] for s in whole["settings"])
     for words in (
             f"The usual net's step at batch 1024 ran at {usual[0]:.0f} GFLOP/s, {usual[1]:.0%} of the "
             f"forward convolution's peak ({h['conv_peak']['fp32']:.0f} GFLOP/s), the wider net's at "
@@ -1209,5 +1214,8 @@ def test_fast_recipe_quotes_the_zen3_hardware_tables_and_the_held_step_there():
             f"the narrow net's step took {held['wall_ms']['held']:.0f} ms held against "
             f"{held['wall_ms']['on']:.0f} ms (x{held['wall_ms']['on'] / held['wall_ms']['held']:.2f}), "
             f"about {per_epoch:.1f} s over the epoch's {steps} steps, yet the race's held run trained "
-            f"only {sooner:.1f} s sooner"):
+            f"only {sooner:.1f} s sooner",
+            f"training took **x{whole['gain']['onednn-off']:.2f}** the time (x{min(off):.2f} and "
+            f"x{max(off):.2f}), against x{whole1['gain']['onednn-off']:.2f} on the Zen 1",
+            f"({whole['per']['on']['accuracy'][0]:.2%} on, {whole['per']['onednn-off']['accuracy'][0]:.2%} off)"):
         assert words in text, words
