@@ -1152,6 +1152,7 @@ def test_fast_recipe_quotes_the_zen3_race_and_its_runs_repeat_the_zen1_races_acc
         assert words in text, words
     assert last == 14
     assert xs / held < third["muon_1ep_b512_xs"] / third["muon_1ep_b512_xs_wb0"]  # "bought less"
+    assert 0 < xs - held < 2 and f"x{xs / held:.2f} is under two seconds, so read it as a direction" in text
     assert held / both > shrunk["muon_1ep_b512_xs_wb0"] / shrunk["muon_1ep_b512_xs_wb0_r24h"]
     import nbformat
 
