@@ -884,6 +884,15 @@ def test_fast_recipe_quotes_what_the_held_whitening_bias_saves_per_step():
     assert speedup > 1 and fell(narrow) > 0 and fell(wide) > 0
 
 
+def _race_to_78(name: str) -> tuple[list[dict], dict]:
+    """A committed race CSV's rows, and each run's seconds to 78% (None: not reached)."""
+    from pathlib import Path
+
+    rows = results.read_rows(Path(__file__).resolve().parents[1] / "benchmarks" / "results" / name)
+    return rows, {label: results.time_to_threshold(rows, label, 0.78)
+                  for label in dict.fromkeys(r["recipe"] for r in rows)}
+
+
 def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
     """FAST_RECIPE's account of the 78% races — 20x sooner on the Zen 5 (the first race), by no
     run in the Zen 1's first race and by every narrow-net run in its second and third — and the
@@ -894,11 +903,6 @@ def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
     root = Path(__file__).resolve().parents[1]
     d = root / "benchmarks" / "results"
 
-    def race(name):
-        rows = results.read_rows(d / name)
-        return rows, {label: results.time_to_threshold(rows, label, 0.78)
-                      for label in dict.fromkeys(r["recipe"] for r in rows)}
-
     def best_ratio(times):
         return max(times["seed"] / t for label, t in times.items() if label != "seed" and t)
 
@@ -906,10 +910,10 @@ def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
         return next(float(r["test_accuracy"]) for r in rows
                     if r["recipe"] == label and str(r["epoch"]) == "1")
 
-    _, first = race("time_to_78.csv")
-    _, earlier = race("time_to_78_zen1_first.csv")
-    rows, zen1 = race("time_to_78_zen1_second.csv")
-    third_rows, third = race("time_to_78_zen1_third.csv")
+    _, first = _race_to_78("time_to_78.csv")
+    _, earlier = _race_to_78("time_to_78_zen1_first.csv")
+    rows, zen1 = _race_to_78("time_to_78_zen1_second.csv")
+    third_rows, third = _race_to_78("time_to_78_zen1_third.csv")
     assert best_ratio(first) >= 20 > best_ratio(earlier)
     for times, runs in ((zen1, 3), (third, 2)):
         narrow = [label for label in times if label.startswith("muon_1ep_b512_xs")]
@@ -1109,20 +1113,17 @@ def test_fast_recipe_quotes_the_zen3_race_and_its_runs_repeat_the_zen1_races_acc
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    d = root / "benchmarks" / "results"
     text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
 
-    def race(name):
-        rows = results.read_rows(d / name)
-        times = {label: results.time_to_threshold(rows, label, 0.78)
-                 for label in dict.fromkeys(r["recipe"] for r in rows)}
-        return times, {(r["recipe"], str(r["epoch"])): float(r["test_accuracy"]) for r in rows
-                       if str(r["epoch"]) != "final"}
+    def race(name):  # the seconds to 78%, and each run's test accuracy after each epoch
+        rows, times = _race_to_78(name)
+        return rows, times, {(r["recipe"], str(r["epoch"])): float(r["test_accuracy"]) for r in rows
+                             if str(r["epoch"]) != "final"}
 
-    zen3, acc3 = race("time_to_78_zen3.csv")
-    third, acc1 = race("time_to_78_zen1_third.csv")
-    shrunk, acc_shrunk = race("shrunk_race_zen1.csv")
-    assert results.cpu_of(results.read_rows(d / "time_to_78_zen3.csv")).startswith("AMD EPYC Zen 3 (")
+    rows3, zen3, acc3 = race("time_to_78_zen3.csv")
+    _, third, acc1 = race("time_to_78_zen1_third.csv")
+    _, shrunk, acc_shrunk = race("shrunk_race_zen1.csv")
+    assert results.cpu_of(rows3).startswith("AMD EPYC Zen 3 (")
     seed, xs, held, both = (zen3[k] for k in ("seed", "muon_1ep_b512_xs", "muon_1ep_b512_xs_wb0",
                                               "muon_1ep_b512_xs_wb0_r24h"))
     assert min(seed / t for t in (xs, held, both)) >= 20 and both < held < xs
