@@ -30,6 +30,14 @@ printed. Other jobs sharing the CPU change every number: the load average is pri
     .venv/bin/python benchmarks/throughput.py --quick         # smoke run (~2 min)
     .venv/bin/python benchmarks/throughput.py --csv /tmp/peak.csv --max-step-s 120
     .venv/bin/python benchmarks/throughput.py --models airbench94_cpu airbench94_cpu_wide
+
+"Default state" means the ``TF_ENABLE_ONEDNN_OPTS`` this process was started with: unset, it is
+TensorFlow's own choice for this CPU. On a CPU with AVX2 but without AVX-512 VNNI/BF16 or AMX,
+TensorFlow leaves its oneDNN ops off while ``wic.backend`` turns them on for training; to
+measure every stage in the state wic trains in there, start the run with the variable set (the
+report then says it was set, and stage 6 flips it to ``0``):
+
+    TF_ENABLE_ONEDNN_OPTS=1 .venv/bin/python benchmarks/throughput.py --csv benchmarks/results/throughput_peak_zen3_onednn.csv
 """
 
 from __future__ import annotations

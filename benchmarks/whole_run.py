@@ -22,6 +22,18 @@ TensorFlow's own default on a CPU without AVX-512 VNNI/BF16 or AMX:
 
     .venv/bin/python benchmarks/whole_run.py --settings on onednn-off --csv benchmarks/results/whole_run_zen1.csv
 
+``held`` — all fast kernels, the whitening layer's bias held from the first step
+(``--set whiten_bias_epochs=0.001``: under one step's worth, so the step is traced once, without
+that bias): what a whole run keeps of the held step's saving (``benchmarks/step_profile.py
+--settings on held`` times the step alone). ``--set FIELD=VALUE`` (repeatable) gives every run
+the same recipe field, e.g. the 78% race's one epoch of the narrow net with Muon:
+
+    .venv/bin/python benchmarks/whole_run.py --model airbench_cpu_xs --recipe fast --epochs 1 \
+        --set optimizer=muon --set batch_size=512 --settings on held --repeats 3
+
+Each distinct command is first run with ``--dry-run`` (no data loaded), so a recipe value wic
+refuses stops the benchmark before its first timed run.
+
 The CSV is rewritten after every run, so an interrupted benchmark keeps the runs
 it finished. The summary (``wic.experiments.results.whole_run``) gives, per repeat, each other
 setting's training time over ``on``'s, and their median.
@@ -42,6 +54,7 @@ from pathlib import Path
 from throughput import FAST_SETTINGS, cpu_info, load, rotated, unknown_models
 
 from wic.config import ONEDNN_VAR  # TensorFlow-free, unlike wic.backend
+from wic.values import assignments
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "whole_run.csv"
@@ -54,9 +67,15 @@ RECIPES = ("seed", "fast", "fast94")
 SETTING_ENV = {"on": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "1", ONEDNN_VAR: None},
                "no-xla": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "0", ONEDNN_VAR: None},
                "off": {"WIC_FAST_KERNELS": "0", "WIC_XLA_GELU": "0", ONEDNN_VAR: None},
-               "onednn-off": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "1", ONEDNN_VAR: "0"}}
-SETTINGS = (*FAST_SETTINGS, "onednn-off")
+               "onednn-off": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "1", ONEDNN_VAR: "0"},
+               "held": {"WIC_FAST_KERNELS": "1", "WIC_XLA_GELU": "1", ONEDNN_VAR: None}}
+SETTINGS = (*FAST_SETTINGS, "onednn-off", "held")
 assert set(SETTING_ENV) == set(SETTINGS)
+
+#: the recipe fields a setting adds to the command (``wic train --set``); ``held``: a value under
+#: one step's worth holds the bias from the first step (wic.training.schedules.HoldWhiteningBias),
+#: so the step is traced once, already without it, as in the races' ``_wb0`` runs
+SETTING_SET = {"held": {"whiten_bias_epochs": "0.001"}}
 
 
 def setting_env(setting: str, base) -> dict:
@@ -84,12 +103,19 @@ def row_from_card(card: dict) -> dict:
     return {f: card[f] for f in CARD_FIELDS}
 
 
-def train_command(args, out: str, run_dir: Path) -> list[str]:
+def recipe_set(common: dict[str, str], setting: str) -> dict[str, str]:
+    """The ``--set`` fields of ``setting``'s runs: every run's, then the setting's own."""
+    return {**common, **SETTING_SET.get(setting, {})}
+
+
+def train_command(args, out: str, run_dir: Path, fields: dict[str, str]) -> list[str]:
     cmd = [sys.executable, "-m", "wic.cli", "train", "--model", args.model, "--recipe",
            args.recipe, "--epochs", str(args.epochs), "--seed", str(args.seed), "--out", out,
            "--run-dir", str(run_dir), "--verbose", "0"]
     if args.train_subset:
         cmd += ["--train-subset", str(args.train_subset)]
+    for name, text in fields.items():
+        cmd += ["--set", f"{name}={text}"]
     return cmd
 
 
@@ -112,6 +138,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--settings", nargs="+", default=list(FAST_SETTINGS), choices=SETTINGS)
     p.add_argument("--train-subset", type=int, help="train on this many images (smoke runs)")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="a recipe field for every run (repeatable), as wic train's --set")
     p.add_argument("--csv", default=str(DEFAULT_CSV), help=f"output CSV (default {DEFAULT_CSV})")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.repeats < 1:
@@ -120,6 +148,14 @@ def main(argv=None) -> int:
         p.error(f"--settings must hold 'on' and at least one other setting to compare it with, "
                 f"got {' '.join(args.settings)} (settings: {', '.join(SETTINGS)})")
     settings = list(dict.fromkeys(args.settings))
+    try:
+        common = assignments(args.set or [], "--set")
+    except ValueError as e:
+        p.error(str(e))
+    for s in settings:
+        both = sorted(set(common) & set(SETTING_SET.get(s, {})))
+        if both:
+            p.error(f"--set {', '.join(both)}: the setting {s!r} sets it itself; drop one")
     unknown = unknown_models([args.model])
     if unknown:
         p.error(unknown.replace("--models", "--model"))
@@ -128,19 +164,35 @@ def main(argv=None) -> int:
     cpu = cpu_info()["label"]
     runs = len(settings) * args.repeats
     print(f"CPU: {cpu}\nwic train --model {args.model} --recipe {args.recipe} --epochs "
-          f"{args.epochs} --seed {args.seed}: {runs} runs ({args.repeats} repeats of "
+          f"{args.epochs} --seed {args.seed}{''.join(f' --set {k}={v}' for k, v in common.items())}: "
+          f"{runs} runs ({args.repeats} repeats of "
           f"{', '.join(settings)}), each in a fresh process", flush=True)
     rows: list[dict] = []
     out = Path(args.csv)
     with tempfile.TemporaryDirectory(prefix="wic-whole-run-") as tmp:
+        checked: set[tuple] = set()
+        for setting in settings:  # a value wic refuses stops here, before any timed run
+            fields = recipe_set(common, setting)
+            if tuple(fields.items()) in checked:
+                continue
+            checked.add(tuple(fields.items()))
+            cmd = train_command(args, "dry_run", Path(tmp) / "dry_run", fields) + ["--dry-run"]
+            proc = subprocess.run(cmd, env=setting_env(setting, os.environ), capture_output=True,
+                                  text=True, cwd=str(ROOT))
+            if proc.returncode != 0:
+                tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"wic train refused the {setting!r} runs' command (exit {proc.returncode}): "
+                      f"{tail}", file=sys.stderr, flush=True)
+                return 2
         for rep in range(args.repeats):
             for pos, setting in enumerate(rotated(settings, rep)):
                 name = f"whole_run_{setting.replace('-', '_')}_{rep}"
                 env = setting_env(setting, os.environ)
                 load_before = load()[0]
                 t0 = time.perf_counter()
-                proc = subprocess.run(train_command(args, name, Path(tmp) / name), env=env,
-                                      capture_output=True, text=True, cwd=str(ROOT))
+                fields = recipe_set(common, setting)
+                proc = subprocess.run(train_command(args, name, Path(tmp) / name, fields),
+                                      env=env, capture_output=True, text=True, cwd=str(ROOT))
                 wall = time.perf_counter() - t0
                 done = len(rows) + 1
                 card_file = Path(tmp) / name / f"{name}.json"
@@ -152,7 +204,8 @@ def main(argv=None) -> int:
                 row = {"cpu": cpu, "model": args.model, "recipe": args.recipe,
                        "epochs": args.epochs, "seed": args.seed, "train_images":
                        args.train_subset or "all", "repeat": rep, "position": pos,
-                       "setting": setting, **row_from_card(json.loads(card_file.read_text())),
+                       "setting": setting, "set": " ".join(f"{k}={v}" for k, v in common.items()),
+                       **row_from_card(json.loads(card_file.read_text())),
                        "process_s": round(wall, 1), "load_before": load_before}
                 rows.append(row)
                 write_rows(out, rows)

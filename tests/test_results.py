@@ -221,10 +221,13 @@ def test_cpu_of_and_cpu_named_name_the_zen_generation_where_the_label_carries_th
 
 
 def test_hardware_across_gives_one_row_per_cpu_and_dtype_of_the_chosen_net(tmp_path):
-    state = "TF_ENABLE_ONEDNN_OPTS=unset (oneDNN ops on)"
+    default, set_on = "TF_ENABLE_ONEDNN_OPTS=unset (oneDNN ops on)", "TF_ENABLE_ONEDNN_OPTS=1 (oneDNN ops on)"
+    zen1 = "AMD EPYC (AuthenticAMD, family 23 model 1)"
     paths = []
-    for name, cpu, peak32, got32 in (("a", "AMD EPYC (AuthenticAMD, family 26 model 2)", 400, 300),
-                                     ("b", "AMD EPYC (AuthenticAMD, family 23 model 1)", 16, 12)):
+    for name, cpu, peak32, got32, state in (
+            ("a", "AMD EPYC (AuthenticAMD, family 26 model 2)", 400, 300, default),
+            ("b", zen1, 16, 12, default.replace("on)", "off)")),
+            ("c", zen1, 20, 18, set_on)):  # the same CPU, run in the state wic trains in
         rows = [("cpu flag", "", "avx2", 1, "present", ""),
                 ("peak conv_fwd 3x3 64->256 32x32 b256", "float32", state, peak32,
                  "GFLOP/s best", ""),
@@ -239,9 +242,16 @@ def test_hardware_across_gives_one_row_per_cpu_and_dtype_of_the_chosen_net(tmp_p
             w.writerows([(cpu, *r) for r in rows])
     got = results.hardware_across(paths, model="net")
     assert [(r["cpu"], r["dtype"], r["share"]) for r in got] == [
-        ("AMD EPYC Zen 5", "fp32", 0.75), ("AMD EPYC Zen 1", "fp32", 0.75)]
+        ("AMD EPYC Zen 5", "fp32", 0.75), ("AMD EPYC Zen 1", "fp32", 0.75),
+        ("AMD EPYC Zen 1, oneDNN ops on", "fp32", 0.9)]
     assert got[0]["file"] == "throughput_peak_a.csv" and got[0]["peak"] == 400
     assert got[0]["pass_share"] is None  # no backward peaks in these files
+    # the heading says whose state the tables are in: TensorFlow's default, or one set for the run
+    heads = [results.hardware_table(p).splitlines()[0] for p in paths]
+    assert heads[1].endswith("TensorFlow's default there: TF_ENABLE_ONEDNN_OPTS=unset (oneDNN ops off))")
+    assert heads[2].endswith("set for this run: TF_ENABLE_ONEDNN_OPTS=1 (oneDNN ops on), the state wic "
+                             "trains in on a CPU with AVX2 (`wic.backend`))")
+    assert [results.hardware_summary(p)["onednn_set"] for p in paths] == [False, False, True]
 
 
 def test_backends_table_gives_ratios_to_tensorflow_in_the_same_precision(tmp_path):
@@ -1221,3 +1231,4 @@ def test_fast_recipe_quotes_the_zen3_hardware_tables_and_the_held_step_there():
             f"x{max(off):.2f}), against x{whole1['gain']['onednn-off']:.2f} on the Zen 1",
             f"({whole['per']['on']['accuracy'][0]:.2%} on, {whole['per']['onednn-off']['accuracy'][0]:.2%} off)"):
         assert words in text, words
+

@@ -33,12 +33,26 @@ def test_each_settings_environment_turns_the_packages_switches_as_named():
         env = whole_run.setting_env(setting, parent)
         assert env["PATH"] == "/bin" and env["TF_CPP_MIN_LOG_LEVEL"] == "2"
         assert airbench.fast_kernels_from_env(env) == (setting != "off"), setting
-        xla = setting in ("on", "onednn-off")
+        xla = setting in ("on", "onednn-off", "held")
         assert airbench.fast_kernels_from_env(env, name="WIC_XLA_GELU") == xla, setting
         # TensorFlow's oneDNN ops: off only where asked; otherwise wic.backend decides, so a
         # value the parent process holds is not passed on
         assert env.get("TF_ENABLE_ONEDNN_OPTS") == ("0" if setting == "onednn-off" else None)
     assert parent["TF_ENABLE_ONEDNN_OPTS"] == "0"  # the parent's own environment is untouched
+
+
+def test_the_held_setting_adds_its_recipe_field_after_every_runs_own():
+    common = {"optimizer": "muon", "batch_size": "512"}
+    assert whole_run.recipe_set(common, "on") == common
+    held = whole_run.recipe_set(common, "held")
+    assert held == {**common, "whiten_bias_epochs": "0.001"} and common == {"optimizer": "muon",
+                                                                           "batch_size": "512"}
+    args = whole_run.argparse.Namespace(model="airbench_cpu_xs", recipe="fast", epochs=1, seed=0,
+                                        train_subset=None)
+    cmd = whole_run.train_command(args, "r", Path("/tmp/r"), held)
+    sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+    assert sets == ["optimizer=muon", "batch_size=512", "whiten_bias_epochs=0.001"]
+    assert "--train-subset" not in cmd and cmd[cmd.index("--epochs") + 1] == "1"
 
 
 def test_a_row_reads_the_fields_a_trained_models_card_holds():
@@ -51,14 +65,19 @@ def test_a_row_reads_the_fields_a_trained_models_card_holds():
         whole_run.row_from_card(card)
 
 
-def write_runs(path: Path, runs: list[tuple[int, str, float, float]]) -> None:
+def write_runs(path: Path, runs: list[tuple[int, str, float, float]], epochs: int = 3,
+               cpu: str = "CPU X", fields: str | None = None) -> None:
+    """A whole_run.py CSV; with ``fields``, the ``set`` column (every run's ``--set`` fields) that
+    files written before that option lack."""
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["cpu", "model", "recipe", "epochs", "seed", "train_images", "repeat",
-                    "position", "setting", "train_wall_time_s", "data_load_s", "test_eval_s",
+                    "position", "setting", *(["set"] if fields is not None else []),
+                    "train_wall_time_s", "data_load_s", "test_eval_s",
                     "test_accuracy", "epochs_run", "precision_used", "process_s", "load_before"])
         for rep, setting, train_s, acc in runs:
-            w.writerow(["CPU X", "net", "fast", 3, 0, "all", rep, 0, setting, train_s, 2.0, 20.0,
+            w.writerow([cpu, "net", "fast", epochs, 0, "all", rep, 0, setting,
+                        *([fields] if fields is not None else []), train_s, 2.0, 20.0,
                         acc, 3, "bfloat16", train_s + 60, 0.1])
 
 
@@ -98,11 +117,36 @@ def test_the_onednn_setting_is_named_and_explained_in_the_table(tmp_path):
     assert "oneDNN" not in results.whole_run_table(path)  # said only where it was measured
 
 
+def test_a_held_run_and_every_runs_recipe_fields_are_named_in_the_table(tmp_path):
+    path = tmp_path / "whole_run_h.csv"
+    write_runs(path, [(0, "on", 60.0, 0.81), (0, "held", 57.0, 0.79),
+                      (1, "held", 56.0, 0.79), (1, "on", 58.0, 0.81)], epochs=1,
+               cpu="AMD EPYC (AuthenticAMD, family 25 model 1)", fields="optimizer=muon batch_size=512")
+    w = results.whole_run(path)
+    assert w["ratios"]["held"] == pytest.approx([57 / 60, 56 / 58])
+    # the figure's title and heading: one epoch, and the CPU's generation named
+    assert w["run"] == "net, fast recipe, 1 epoch" and w["cpu"].startswith("AMD EPYC Zen 3 (")
+    assert w["command"].startswith("`wic train --model net --recipe fast --epochs 1 --seed 0 "
+                                   "--set optimizer=muon --set batch_size=512`")
+    table = results.whole_run_table(path)
+    assert table.startswith("CPU: **AMD EPYC Zen 3 (AuthenticAMD, family 25 model 1)**; ")
+    assert "| all fast kernels, whitening bias held | 56.5 |" in table
+    assert "`--set whiten_bias_epochs=0.001`" in table and "oneDNN" not in table
+    write_runs(path, [(0, "on", 100.0, 0.86), (0, "off", 160.0, 0.86)])  # no set column: none
+    assert "--epochs 3 --seed 0`, all training images" in results.whole_run_table(path)
+    assert "whitening" not in results.whole_run_table(path)
+
+
 @pytest.mark.parametrize("args, said", [
     (["--settings", "no-xla", "off"], "--settings must hold 'on' and at least one other"),
     (["--settings", "on", "on"], "--settings must hold 'on' and at least one other"),
     (["--epochs", "0"], "--epochs and --repeats must be at least 1"),
     (["--model", "airbench94_cpu_widee"], "--model: not a registered net: airbench94_cpu_widee"),
+    (["--set", "lookahead"], "--set 'lookahead': accepted: NAME=VALUE"),
+    (["--settings", "on", "held", "--set", "whiten_bias_epochs=0.2"],
+     "--set whiten_bias_epochs: the setting 'held' sets it itself"),
+    # wic train --dry-run refuses it (no data loaded), before the first timed run
+    (["--settings", "on", "held", "--set", "lookahed=false"], "unknown recipe field(s) lookahed"),
 ])
 def test_bad_settings_or_nets_are_refused_before_anything_runs(tmp_path, args, said):
     out = tmp_path / "w.csv"

@@ -443,7 +443,9 @@ CONV_PASSES = ("conv_fwd", "conv_bwd_input", "conv_bwd_filter")
 
 def hardware_summary(path: Path, batch: int = 1024) -> dict:
     """``benchmarks/throughput.py``'s peak CSV for one CPU, parsed: ``cpu``, ``flags``,
-    ``default`` (TensorFlow's oneDNN state there), ``peaks`` [(op label, dtype, GFLOP/s best,
+    ``default`` (the oneDNN state the run measured in: TensorFlow's default there unless the run
+    was started with ``TF_ENABLE_ONEDNN_OPTS`` set), ``onednn_set`` (whether it was),
+    ``peaks`` [(op label, dtype, GFLOP/s best,
     kernel)], ``conv_peak`` {dtype: GFLOP/s}, ``steps`` at ``batch`` [(model, dtype, images/s,
     GFLOP/s, share of the conv peak)], ``pass_peak`` {dtype: the GFLOP/s of the three
     convolution passes each at its own peak — what a step of only convolutions would reach},
@@ -457,8 +459,10 @@ def hardware_summary(path: Path, batch: int = 1024) -> dict:
            "conv_peak": {}, "steps": [],
            "flags": [r["setting"] for r in rows
                      if r["what"] == "cpu flag" and r["value"] in ("1", "1.0")],
-           # TensorFlow's default oneDNN state on that machine: the setting of the first peak row
+           # the run's own oneDNN state (TensorFlow's default on that machine unless the run set
+           # the variable): the setting of the first peak row
            "default": next((r["setting"] for r in rows if r["what"].startswith("peak ")), "")}
+    out["onednn_set"] = bool(out["default"]) and "_OPTS=unset " not in out["default"]
     passes: dict[str, dict[str, float]] = {}  # dtype: {conv pass: its peak}
     for r in rows:
         if (r["what"].startswith("peak ") and r["unit"] == "GFLOP/s best"
@@ -542,6 +546,8 @@ def hardware_across(paths: list[Path], model: str = "airbench94_cpu",
     for path in paths:
         h = hardware_summary(path, batch)
         kind = cpu_kind(h["cpu"], h["flags"])
+        if h["onednn_set"]:  # the same CPU measured in another state than TensorFlow's default
+            kind += f", {h['default'].split('(')[-1].rstrip(')')}"
         for m, dt, _ips, gf, _frac in h["steps"]:
             peak = h["conv_peak"].get(dt)
             if m == model and gf and peak:
@@ -558,8 +564,14 @@ def hardware_table(path: Path, batch: int = 1024) -> str:
     peak of its dtype, bf16 / fp32 ratios, wic's fast kernels on vs off, and what else moves
     the step (threads, TensorFlow's oneDNN ops flipped, XLA)."""
     h = hardware_summary(path, batch)
+    if not h["onednn_set"]:
+        state = f"TensorFlow's default there: {h['default']}"
+    else:
+        state = f"set for this run: {h['default']}" + (
+            ", the state wic trains in on a CPU with AVX2 (`wic.backend`)"
+            if h["default"].startswith("TF_ENABLE_ONEDNN_OPTS=1 ") and "avx2" in h["flags"] else "")
     lines = [f"CPU: **{cpu_named(h['cpu'])}** (`{h['file']}`; flags: {', '.join(h['flags']) or 'none listed'}; "
-             f"TensorFlow's default there: {h['default']})", "",
+             f"{state})", "",
              "| peak op | dtype | GFLOP/s (best) | kernel that ran |", "|---|---|---:|---|"]
     lines += [f"| {op} | {dt} | {gf:,.0f} | {kernel} |" for op, dt, gf, kernel in h["peaks"]]
     pp = h["pass_peak"]
@@ -652,7 +664,8 @@ def step_profile_table(path: Path) -> str:
 
 
 def whole_run(path: Path) -> dict:
-    """``benchmarks/whole_run.py``'s CSV: ``cpu``, ``command`` (the run's settings as text),
+    """``benchmarks/whole_run.py``'s CSV: ``cpu`` (:func:`cpu_named`), ``command`` (the run's settings as text, with
+    the ``--set`` fields every run had; files from before that column had none),
     ``run`` (net, recipe and epochs, short),
     ``settings`` (first seen first, ``on`` first), per setting ``train_s`` / ``process_s`` /
     ``accuracy`` (lists over repeats), ``median`` {setting: {"train_s", "process_s"}},
@@ -676,21 +689,22 @@ def whole_run(path: Path) -> dict:
     first = rows[0]
     images = "all training images" if first["train_images"] == "all" else \
         f"{int(first['train_images']):,} training images"
-    return {"cpu": first["cpu"], "file": Path(path).name, "settings": settings, "per": per,
+    return {"cpu": cpu_named(first["cpu"]), "file": Path(path).name, "settings": settings, "per": per,
             "ratios": ratios, "repeats": len(by_repeat),
             "median": {s: {k: statistics.median(per[s][k]) for k in ("train_s", "process_s")}
                        for s in settings},
             "gain": {s: statistics.median(r) for s, r in ratios.items() if r}, "run": f"{first['model']}, "
-            f"{first['recipe']} recipe, {first['epochs']} epochs",
+            f"{first['recipe']} recipe, {first['epochs']} epoch{'' if first['epochs'] == '1' else 's'}",
             "command": f"`wic train --model {first['model']} --recipe {first['recipe']} "
-                       f"--epochs {first['epochs']} --seed {first['seed']}`, {images}"}
+                       f"--epochs {first['epochs']} --seed {first['seed']}"
+                       f"{''.join(f' --set {f}' for f in first.get('set', '').split())}`, {images}"}
 
 
 def whole_run_table(path: Path) -> str:
     """:func:`whole_run` as markdown: per setting the median training and process times, the
     test accuracy, and ``on``'s gain over it (median and range of the per-repeat ratios)."""
     w = whole_run(path)
-    lines = [f"CPU: **{cpu_named(w['cpu'])}**; {w['command']}; {w['repeats']} repeat(s), settings in a "
+    lines = [f"CPU: **{w['cpu']}**; {w['command']}; {w['repeats']} repeat(s), settings in a "
              f"rotated order, each run a fresh process (`{w['file']}`)", "",
              "| setting | training s (median) | whole process s (median) | test accuracy "
              "| training time / all fast kernels' |", "|---|---:|---:|---:|---:|"]
@@ -705,6 +719,10 @@ def whole_run_table(path: Path) -> str:
     if "onednn-off" in w["settings"]:
         lines += ["", "TensorFlow's oneDNN ops off is TensorFlow's own default on a CPU without "
                   "AVX-512 VNNI/BF16 or AMX; wic turns them on there (`wic.backend`)."]
+    if "held" in w["settings"]:
+        lines += ["", "Whitening bias held: `--set whiten_bias_epochs=0.001`, under one step's "
+                  "worth, so it is held from the first step and the step is traced once, already "
+                  "without the first convolution's input gradient."]
     return "\n".join(lines)
 
 
