@@ -31,9 +31,11 @@ def onednn_setting(flags, env) -> str | None:
 
     TensorFlow's x86 build turns its oneDNN ops on by default only on CPUs with features such as
     AVX512_VNNI, AVX512_BF16 or AMX; elsewhere its convolutions and matmuls run on Eigen. On an
-    AVX2-only CPU (an AMD EPYC Zen 1) the fast recipe's float32 training step, and a whole
-    ``wic train`` run, were faster with them on (``benchmarks/FAST_RECIPE.md``, "A CPU without
-    AVX-512": ``results/throughput_peak_zen1.csv`` and ``results/whole_run_zen1.csv``). So on any
+    AVX2-only CPU (an AMD EPYC Zen 1, then a Zen 3) the fast recipe's float32 training step, and a
+    whole ``wic train`` run, were faster with them on (``benchmarks/FAST_RECIPE.md``, "A CPU
+    without AVX-512" and "A second CPU without AVX-512": ``results/throughput_peak_zen1.csv``,
+    ``results/whole_run_zen1.csv``, ``results/whole_run_zen3.csv`` and
+    ``results/throughput_peak_zen3_onednn.csv``). So on any
     x86 CPU with AVX2 wic asks for them ("1"), which changes nothing where TensorFlow already
     turns them on. A value the user set (``0`` to compare, ``1``) is kept; CPUs without AVX2
     (no measurement here) keep TensorFlow's default."""
