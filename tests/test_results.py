@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 from benchtools import load_benchmark
@@ -11,6 +12,13 @@ from wic import cards
 from wic.experiments import results
 
 FIELDS = ["recipe", "epoch", "elapsed_s", "test_accuracy", "source", "load_avg_end"]
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"  # the committed CSVs the quote checks read
+
+
+def _fast_recipe_text() -> str:
+    """benchmarks/FAST_RECIPE.md with its line breaks folded, as the quote checks search it."""
+    return " ".join((ROOT / "benchmarks" / "FAST_RECIPE.md").read_text().split())
 
 
 def _write(path, rows):
@@ -603,7 +611,7 @@ def test_fast_recipe_says_what_the_committed_epoch_budgets_measured():
     assert 0.94 - mean(tests[7]) < math.sqrt(0.94 * 0.06 / 10_000)  # one standard error
     line = next(ln for ln in results.epochs_to_target_lines(path) if "`airbench94_cpu_wide`" in ln)
     assert line.endswith("the fewest epochs tried whose mean meets 94%: **8**.")
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
     assert ("their mean falls just short of 94%, so 8 is the fewest epochs tried that reaches it"
             in text)
 
@@ -774,7 +782,7 @@ def test_fast_recipe_says_what_the_zen4_race_and_the_ablation_seeds_measured():
             assert sum(r["recipe"] == label and r["epoch"] != "final" for r in rows) == epochs
             final = next(r for r in rows if r["recipe"] == label and r["epoch"] == "final")
             assert final["tta"] == "selective (top probability < 0.5)"
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
     assert ("both targets are met on the Zen 4 (the results block's Zen 4 table by each recipe's runs "
             "together; notebook 07, section 6d), where the recipes as they stood missed both (the rows "
             "of `fast`, `fast94` and `muon_8ep` in its runs table; for 94% the wider net's 8 epochs "
@@ -807,7 +815,7 @@ def test_every_variant_of_the_8_epoch_study_has_three_seeds_and_the_prose_says_w
     assert {"muon_b512", "muon_nolook"} <= set(val)
     muon = mean(val["muon"].values())
     assert all(mean(val[v].values()) < muon for v in ("muon_b512", "muon_nolook"))
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
     assert ("Batch 512 (`muon_b512`) and no lookahead (`muon_nolook`), first stopped after one seed "
             "each, have three seeds each since a later session, like every other variant: neither "
             "beats Muon alone on average") in text
@@ -837,7 +845,7 @@ def test_fast_recipe_says_what_the_avx2_cpu_measured():
                    and r["dtype"] == "float32" and r["unit"] == "GFLOP/s best"
                    and r["setting"].startswith("TF_ENABLE_ONEDNN_OPTS=1"))
     w = results.whole_run(d / "whole_run_zen1.csv")
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
     assert f"`airbench94_cpu`'s bf16 step ran at x{emulated:.2f} the float32 one" in text
     assert f"`airbench94_cpu` ran **x{onednn:.2f}** as fast as the run's baseline" in text
     assert (f"peak rose from {h['conv_peak']['fp32']:.0f} to {peak_on:.0f} GFLOP/s") in text
@@ -866,7 +874,7 @@ def test_fast_recipe_quotes_what_the_held_whitening_bias_saves_per_step():
 
     root = Path(__file__).resolve().parents[1]
     d = root / "benchmarks" / "results"
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
     narrow, wide = (results.step_profile(d / f"step_profile_zen1{n}_held.csv") for n in ("", "_wide"))
     assert (narrow["model"], wide["model"]) == ("airbench94_cpu", "airbench94_cpu_wide")
 
@@ -934,7 +942,7 @@ def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
     same = [first_epoch(rows, label) == first_epoch(third_rows, label)
             for label in ("muon_1ep_b512_xs", "muon_1ep_b512_xs_wb0")]
     assert same == [True, True]  # what the text says: the same accuracies, another clock
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
     assert ("On the AMD EPYC Zen 1 it has run three times (the results block's Zen 1 race tables): "
             "in the first no run was 20x sooner than the seed's recipe, in the second and the third "
             "every run of the narrow net was, the one with the whitening bias held from the first "
@@ -985,7 +993,7 @@ def test_fast_recipe_and_notebook_07_quote_what_smaller_crops_first_buy():
     import nbformat
 
     root = Path(__file__).resolve().parents[1]
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
     study = root / "benchmarks" / "results" / "optimizer_study.csv"
     rows = [r for e in (1, 2, 3) for r in results.epoch_study_rows(study, "airbench_cpu_xs", e)]
     out = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_c24h")
@@ -1033,7 +1041,7 @@ def test_fast_recipe_and_notebook_07_quote_what_shrunk_pictures_first_buy():
     import nbformat
 
     root = Path(__file__).resolve().parents[1]
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
     rows = [r for e in (1, 2, 3, 4) for r in results.epoch_study_rows(
         root / "benchmarks" / "results" / "optimizer_study.csv", "airbench_cpu_xs", e)]
     half = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_r24h")
@@ -1123,7 +1131,7 @@ def test_fast_recipe_quotes_the_zen3_race_and_its_runs_repeat_the_zen1_races_acc
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    text = _fast_recipe_text()
 
     def race(name):  # the seconds to 78%, and each run's test accuracy after each epoch
         rows, times = _race_to_78(name)
@@ -1181,11 +1189,7 @@ def test_fast_recipe_quotes_the_zen3_hardware_tables_and_the_held_step_there():
     """FAST_RECIPE's "A second CPU without AVX-512" and the held step of "The race on a Zen 3":
     the committed Zen 3 files' figures, and the claims — half the peak, fast kernels inside the
     repeat noise, the held step cheaper per step than the race's run saved."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    d = root / "benchmarks" / "results"
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    d, text = RESULTS, _fast_recipe_text()
     h = results.hardware_summary(d / "throughput_peak_zen3.csv")
     assert results.cpu_kind(h["cpu"], h["flags"]) == "AMD EPYC Zen 3"
     step = {m: (gf, frac) for m, dt, _ips, gf, frac in h["steps"] if dt == "fp32"}
@@ -1239,11 +1243,7 @@ def test_fast_recipe_quotes_the_zen3_in_the_state_wic_trains_in_and_the_held_who
     step rose more than the peak, half the peak held by a wider margin, the three passes' peak
     beaten by the wider net, the held runs shorter in every repeat by at least the profiled
     steps' saving."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    d = root / "benchmarks" / "results"
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
+    d, text = RESULTS, _fast_recipe_text()
     off, on = (results.hardware_summary(d / f"throughput_peak_{k}.csv") for k in ("zen3", "zen3_onednn"))
     assert not off["onednn_set"] and on["onednn_set"] and on["default"].startswith("TF_ENABLE_ONEDNN_OPTS=1 ")
     assert results.cpu_kind(on["cpu"], on["flags"]) == "AMD EPYC Zen 3"
@@ -1288,13 +1288,9 @@ def test_fast_recipe_quotes_the_wider_nets_8_epochs_in_float32_on_the_zen3():
     """FAST_RECIPE's "The 8 epochs in float32": the Zen 3's run and the Zen 4's runs of the same
     recipe, and the claims — another path from the first epoch, below the lowest bfloat16 seed by
     less than one test-set standard error, no minute compared across machines."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    d = root / "benchmarks" / "results"
-    text = " ".join((root / "benchmarks" / "FAST_RECIPE.md").read_text().split())
     from wic.evaluation.metrics import time_to_threshold
 
+    d, text = RESULTS, _fast_recipe_text()
     zen3, zen4 = (results.read_rows(d / f"time_to_accuracy_{k}.csv") for k in ("zen3", "zen4"))
     assert "family 25 model 1" in results.cpu_of(zen3) and "AVX2: no bf16 hardware" in results.cpu_of(zen3)
 
