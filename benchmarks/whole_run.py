@@ -170,13 +170,10 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     out = Path(args.csv)
     with tempfile.TemporaryDirectory(prefix="wic-whole-run-") as tmp:
-        checked: set[tuple] = set()
-        for setting in settings:  # a value wic refuses stops here, before any timed run
-            fields = recipe_set(common, setting)
-            if tuple(fields.items()) in checked:
-                continue
-            checked.add(tuple(fields.items()))
-            cmd = train_command(args, "dry_run", Path(tmp) / "dry_run", fields) + ["--dry-run"]
+        # each distinct command once: a value wic refuses stops here, before any timed run
+        distinct = {tuple(recipe_set(common, s).items()): s for s in settings}
+        for fields, setting in distinct.items():
+            cmd = train_command(args, "dry_run", Path(tmp) / "dry_run", dict(fields)) + ["--dry-run"]
             proc = subprocess.run(cmd, env=setting_env(setting, os.environ), capture_output=True,
                                   text=True, cwd=str(ROOT))
             if proc.returncode != 0:

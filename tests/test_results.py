@@ -1288,19 +1288,19 @@ def test_fast_recipe_quotes_the_wider_nets_8_epochs_in_float32_on_the_zen3():
     """FAST_RECIPE's "The 8 epochs in float32": the Zen 3's run and the Zen 4's runs of the same
     recipe, and the claims — another path from the first epoch, below the lowest bfloat16 seed by
     less than one test-set standard error, no minute compared across machines."""
-    from wic.evaluation.metrics import time_to_threshold
+    from wic.evaluation.metrics import accuracy_standard_error, time_to_threshold
 
     d, text = RESULTS, _fast_recipe_text()
     zen3, zen4 = (results.read_rows(d / f"time_to_accuracy_{k}.csv") for k in ("zen3", "zen4"))
     assert "family 25 model 1" in results.cpu_of(zen3) and "AVX2: no bf16 hardware" in results.cpu_of(zen3)
 
     def acc(rows, label, epoch):
-        return next(float(r["test_accuracy"]) for r in rows if r["recipe"] == label and r["epoch"] == epoch)
+        return next(r["test_accuracy"] for r in rows if r["recipe"] == label and r["epoch"] == epoch)
 
     finals4 = sorted((acc(zen4, f"muon_8ep{s}", "final") for s in ("", "_seed1", "_seed2")), reverse=True)
     final3 = acc(zen3, "muon_8ep", "final")
     gap = min(finals4) - final3
-    se = (0.94 * 0.06 / 10_000) ** 0.5
+    se = accuracy_standard_error(0.94, 10_000)
     assert acc(zen3, "muon_8ep", "1") != acc(zen4, "muon_8ep", "1")  # "another path"
     assert 0 < gap < se and final3 < 0.94  # "below the lowest ... smaller than the standard error"
     last = next(r for r in zen3 if r["epoch"] == "final")
@@ -1310,6 +1310,6 @@ def test_fast_recipe_quotes_the_wider_nets_8_epochs_in_float32_on_the_zen3():
             f"on the Zen 4), **{final3:.2%} with it**, {100 * gap:.2f} points below the lowest",
             "(" + ", ".join(f"{a:.2%}" for a in finals4[:-1]) + f" and {finals4[-1]:.2%})",
             f"standard error at 94% ({100 * se:.2f} points)",
-            f"({float(last['elapsed_s']) / 60:.1f} to the final score, 90% after "
+            f"({last['elapsed_s'] / 60:.1f} to the final score, 90% after "
             f"{time_to_threshold(zen3, 'muon_8ep', 0.90) / 60:.1f})"):
         assert words in text, words
