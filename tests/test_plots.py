@@ -451,6 +451,25 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
         plots.robustness_tradeoff([])
 
 
+
+def test_seed_groups_draws_each_rows_runs_their_mean_and_the_target():
+    fig = plots.seed_groups({"float32": [(0.9393, "seed 1337"), (0.9412, "seed 1"), (0.9371, "seed 2")],
+                             "bfloat16": [(0.9433, "seed 1337"), (0.9419, "seed 1")]},
+                            target=0.94, title="Two precisions")
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["float32", "bfloat16"]
+    dots = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+    filled = sorted((ln.get_ydata()[0], ln.get_xdata()[0]) for ln in dots if ln.get_mfc() != "white")
+    assert filled == [(0, pytest.approx(93.93)), (1, pytest.approx(94.33))]  # each row's first run
+    assert len(dots) == 5
+    bars = sorted((ln.get_ydata()[0], ln.get_xdata()[0]) for ln in ax.get_lines() if ln.get_linestyle() == "-")
+    assert [x for _, x in bars] == pytest.approx([(93.93 + 94.12 + 93.71) / 3, (94.33 + 94.19) / 2])
+    texts = {t.get_text() for t in ax.texts}
+    assert {"seed 1337", "seed 1", "seed 2", "mean 93.92%", "mean 94.26%"} <= texts
+    assert fig._suptitle.get_text() == "Two precisions" and "≥ 94%" in ax.get_title()
+    with pytest.raises(ValueError, match="at least one run in every row"):
+        plots.seed_groups({"float32": []}, target=0.94)
+
 def test_rescore_draws_each_number_with_two_standard_errors_either_side():
     fig = plots.robust_rescore(_rescore_rows())
     clean_ax, corrupted_ax = fig.axes[:2]

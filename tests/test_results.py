@@ -334,6 +334,21 @@ def test_equal_time_compares_a_cheaper_variant_at_equal_epochs_and_at_equal_time
     assert "; 95 s lies outside the whole budgets' 122–360 s: no comparison" in out["lines"][0]
 
 
+def test_seed_difference_judges_a_difference_of_means_by_the_seed_spread():
+    # both sides' standard deviation is 0.01, so the standard error is sqrt(2 * 0.01² / 3)
+    d, se, verdict = results.seed_difference([0.94, 0.95, 0.96], [0.92, 0.93, 0.94])
+    assert d == pytest.approx(0.02) and se == pytest.approx((2 * 0.01 ** 2 / 3) ** 0.5)
+    assert verdict.startswith("a real gain")  # 0.02 >= 2 * 0.00816
+    assert results.seed_difference([0.92, 0.93, 0.94], [0.94, 0.95, 0.96])[2] == "a real loss"
+    d, se, verdict = results.seed_difference([0.945, 0.95, 0.955], [0.94, 0.95, 0.96])
+    assert d == pytest.approx(0.0) and verdict == "not distinguishable from the seed noise"
+    # one run on the compared side borrows the reference's spread; a one-run reference, fallback_sd
+    assert results.seed_difference([0.97], [0.94, 0.95, 0.96])[1] == pytest.approx((0.01 ** 2 * (1 + 1 / 3)) ** 0.5)
+    assert results.seed_difference([0.97], [0.95], fallback_sd=0.01)[1] == pytest.approx((2 * 0.01 ** 2) ** 0.5)
+    with pytest.raises(ValueError, match="no fallback_sd"):
+        results.seed_difference([0.94, 0.95], [0.95])
+
+
 def test_epoch_study_summary_compares_with_the_baseline_seed_range_and_the_target():
     base = {"validation_split": 0.1}
     rows = [dict(base, variant="nesterov", val_accuracy=v, test_accuracy=0.93)

@@ -1004,6 +1004,54 @@ def _name_prefix(names: list[str]) -> str:
     return prefix[:prefix.rfind("_") + 1]
 
 
+def _seed_rows(ax, groups: list[list[tuple[float, str, bool]]], target: float, what: str):
+    """One row per group of runs on ``ax``, accuracies as fractions drawn in %: a dot per run
+    ``(accuracy, name, first)`` (filled: the group's first run; hollow: its other seeds), each
+    named below the row, one line per run from left to right, tied to its dot; the group's mean
+    as a bar with its value; the ``target`` dashed and the side that meets it shaded."""
+    values = [100 * x for members in groups for x, _, _ in members]
+    lo = min(values + [100 * target]) - 0.6
+    hi = max(values + [100 * target]) + 0.6
+    ax.axvspan(100 * target, hi, color=PALETTE[2], alpha=0.12, lw=0)
+    ax.axvline(100 * target, ls="--", color=GREY, lw=1)
+    for y, members in enumerate(groups):
+        mean = 100 * float(np.mean([x for x, _, _ in members]))
+        ax.plot([mean] * 2, [y - 0.3, y + 0.3], "-", color=PALETTE[3], lw=2.5, zorder=2)
+        ax.annotate(f"mean {mean:.2f}%", (mean, y + 0.3), xytext=(0, 3),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=10,
+                    color=PALETTE[3])
+        for k, (x, name, first) in enumerate(sorted(members, key=lambda m: m[0])):
+            ax.plot(100 * x, y, "o", ms=10, color=PALETTE[0], zorder=3,
+                    mfc=PALETTE[0] if first else "white")
+            ax.annotate(name, (100 * x, y), xytext=(100 * x, y - 0.38 - 0.17 * k), textcoords="data",
+                        ha="center", va="top", fontsize=9,
+                        arrowprops={"arrowstyle": "-", "color": GREY, "lw": 0.6})
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(-0.45 - 0.17 * max(map(len, groups)) - 0.25, len(groups) - 0.35)
+    ax.set_xlabel(f"{what}, %")
+    ax.set_title(f"{what} (target ≥ {target:.0%}, shaded)", fontsize=11)
+
+
+def seed_groups(groups: dict[str, list[tuple[float, str]]], target: float, what: str = "test accuracy",
+                title: str = "", path=None):
+    """Groups of runs that differ only by seed (a recipe on two machines, say), one row each:
+    ``{row name: [(accuracy as a fraction, run name), ...]}``, the group's first run filled,
+    its other seeds hollow, the mean as a bar, the ``target`` dashed and the side that meets
+    it shaded. Whether two rows differ by more than their seeds spread is then a thing to see."""
+    if not groups or not all(groups.values()):
+        raise ValueError(f"seed_groups needs at least one run in every row, got "
+                         f"{ {k: len(v) for k, v in groups.items()} }")
+    plt, _ = _plt()
+    fig, ax = plt.subplots(figsize=(10, 2.2 + 1.5 * len(groups)))
+    _seed_rows(ax, [[(x, name, k == 0) for k, (x, name) in enumerate(runs)] for runs in groups.values()],
+               target, what)
+    ax.set_yticks(range(len(groups)), list(groups))
+    if title:
+        fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TARGET,
                  robust_target: float = CORRUPTED_TARGET):
     """How far one run's numbers move when only the seed changes: for each recipe of
@@ -1017,37 +1065,17 @@ def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TAR
                          "again with wic train --seed N, then run benchmarks/robust_study.py")
     prefix = _name_prefix([rows[i]["model"] for m in repeats for i in m])
     fig, axes = plt.subplots(1, 2, figsize=(12, 2.2 + 1.5 * len(repeats)), sharey=True)
+
+    def named(i: int, first: bool) -> str:
+        said = [f"seed {rows[i]['seed']}"] if rows[i].get("seed") not in (None, "") else []
+        said += ["first run"] if first else []
+        return f"{rows[i]['model'][len(prefix):]} ({', '.join(said)})"
+
     for ax, column, target, what in ((axes[0], "test_accuracy", clean_target, "clean test"),
                                      (axes[1], "corruption_mean", robust_target,
                                       "CIFAR-10-C (regenerated) mean")):
-        values = [100 * float(rows[i][column]) for m in repeats for i in m]
-        lo = min(values + [100 * target]) - 0.6
-        hi = max(values + [100 * target]) + 0.6
-        ax.axvspan(100 * target, hi, color=PALETTE[2], alpha=0.12, lw=0)
-        ax.axvline(100 * target, ls="--", color=GREY, lw=1)
-        for y, members in enumerate(repeats):
-            xs = [100 * float(rows[i][column]) for i in members]
-            mean = float(np.mean(xs))
-            ax.plot([mean] * 2, [y - 0.3, y + 0.3], "-", color=PALETTE[3], lw=2.5, zorder=2)
-            ax.annotate(f"mean {mean:.2f}%", (mean, y + 0.3), xytext=(0, 3),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=10,
-                        color=PALETTE[3])
-            # below the row, one line per run from left to right, tied to its dot; the first
-            # run (filled) is the one the recipe was measured with first
-            for k, (i, x) in enumerate(sorted(zip(members, xs), key=lambda p: p[1])):
-                first = i == members[0]
-                ax.plot(x, y, "o", ms=10, color=PALETTE[0], zorder=3,
-                        mfc=PALETTE[0] if first else "white")
-                said = [f"seed {rows[i]['seed']}"] if rows[i].get("seed") not in (None, "") else []
-                said += ["first run"] if first else []
-                ax.annotate(f"{rows[i]['model'][len(prefix):]} ({', '.join(said)})",
-                            (x, y), xytext=(x, y - 0.38 - 0.17 * k), textcoords="data",
-                            ha="center", va="top", fontsize=9,
-                            arrowprops={"arrowstyle": "-", "color": GREY, "lw": 0.6})
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(-0.45 - 0.17 * max(map(len, repeats)) - 0.25, len(repeats) - 0.35)
-        ax.set_xlabel(f"{what}, %")
-        ax.set_title(f"{what} (target ≥ {target:.0%}, shaded)", fontsize=11)
+        _seed_rows(ax, [[(float(rows[i][column]), named(i, i == m[0]), i == m[0]) for i in m]
+                        for m in repeats], target, what)
     axes[0].set_yticks(range(len(repeats)))
     axes[0].set_yticklabels([f"{rows[m[0]]['model'][len(prefix):]}'s recipe" for m in repeats])
     fig.suptitle("One recipe, several seeds: how far one run's number moves", fontsize=13)

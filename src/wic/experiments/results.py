@@ -918,6 +918,26 @@ def epoch_study_rows(path: Path, model: str, epochs: int, others: tuple[str, ...
     return out
 
 
+def seed_difference(vals: list[float], ref: list[float], fallback_sd: float | None = None
+                    ) -> tuple[float, float, str]:
+    """How far the mean of ``vals`` (one run per seed) lies from the mean of ``ref``, judged
+    against the seed-to-seed spread: ``(difference, its standard error, verdict)``. The standard
+    error is Welch's, sqrt(sd²/n + sd_ref²/n_ref). A ``ref`` of one run takes ``fallback_sd`` as
+    its spread, and ``vals`` of one run takes ``ref``'s. A difference of at least twice the
+    standard error is called real (``"a real gain ..."`` / ``"a real loss"``), anything smaller
+    ``"not distinguishable from the seed noise"``."""
+    sd_ref = statistics.stdev(ref) if len(ref) > 1 else fallback_sd
+    if sd_ref is None:
+        raise ValueError(f"seed_difference: the reference has {len(ref)} run(s) and no fallback_sd "
+                         "was given, so there is no seed-to-seed spread to judge the difference by")
+    sd = statistics.stdev(vals) if len(vals) > 1 else sd_ref
+    d = statistics.mean(vals) - statistics.mean(ref)
+    se = (sd ** 2 / len(vals) + sd_ref ** 2 / len(ref)) ** 0.5
+    verdict = ("a real gain (at least twice the standard error)" if d >= 2 * se else
+               "a real loss" if d <= -2 * se else "not distinguishable from the seed noise")
+    return d, se, verdict
+
+
 def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: float = 0.94) -> str:
     """What the 8-epoch study says, in sentences generated from its rows (one model, one
     budget): every held-out variant's mean validation accuracy against the baseline's, with the
@@ -951,12 +971,7 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
     same_as = {r["variant"]: r.get("same_as") for r in held}
 
     def compare(vals, ref):
-        d = mean(vals) - mean(ref)
-        sd_ref = stdev(ref) if len(ref) > 1 else sd0
-        sd = stdev(vals) if len(vals) > 1 else sd_ref
-        se = (sd ** 2 / len(vals) + sd_ref ** 2 / len(ref)) ** 0.5
-        verdict = ("a real gain (at least twice the standard error)" if d >= 2 * se else
-                   "a real loss" if d <= -2 * se else "not distinguishable from the seed noise")
+        d, se, verdict = seed_difference(vals, ref, fallback_sd=sd0)
         return f"{d * 100:+.2f} ± {se * 100:.2f} points, {verdict}"
 
     for variant, vals in val.items():
