@@ -1300,31 +1300,46 @@ def test_fast_recipe_quotes_the_zen3_in_the_state_wic_trains_in_and_the_held_who
 
 
 def test_fast_recipe_quotes_the_wider_nets_8_epochs_in_float32_on_the_zen3():
-    """FAST_RECIPE's "The 8 epochs in float32": the Zen 3's run and the Zen 4's runs of the same
-    recipe, and the claims — another path from the first epoch, below the lowest bfloat16 seed by
-    less than one test-set standard error, no minute compared across machines."""
-    from wic.evaluation.metrics import accuracy_standard_error, time_to_threshold
+    """FAST_RECIPE's "The 8 epochs in float32": the Zen 3's float32 runs and the Zen 4's bfloat16
+    runs of the same recipe with the same seeds, and the claims — another path from the first
+    epoch, each side's finals and mean, their difference against the seeds' spread, the verdict
+    on 94%, no minute compared across machines."""
+    from statistics import mean
 
-    d, text = RESULTS, _fast_recipe_text()
-    zen3, zen4 = (results.read_rows(d / f"time_to_accuracy_{k}.csv") for k in ("zen3", "zen4"))
+    from wic.evaluation.metrics import time_to_threshold
+
+    text = _fast_recipe_text()
+    zen3, zen4 = (results.read_rows(RESULTS / f"time_to_accuracy_{k}.csv") for k in ("zen3", "zen4"))
     assert "family 25 model 1" in results.cpu_of(zen3) and "AVX2: no bf16 hardware" in results.cpu_of(zen3)
 
     def acc(rows, label, epoch):
         return next(r["test_accuracy"] for r in rows if r["recipe"] == label and r["epoch"] == epoch)
 
-    finals4 = sorted((acc(zen4, f"muon_8ep{s}", "final") for s in ("", "_seed1", "_seed2")), reverse=True)
-    final3 = acc(zen3, "muon_8ep", "final")
-    gap = min(finals4) - final3
-    se = accuracy_standard_error(0.94, 10_000)
+    def finals(rows):
+        return {r["recipe"]: r["test_accuracy"] for r in rows
+                if r["epoch"] == "final" and results.recipe_of(r["recipe"]) == "muon_8ep"}
+
+    f32, bf16 = finals(zen3), finals(zen4)
+    assert list(f32) == list(bf16) == ["muon_8ep", "muon_8ep_seed1", "muon_8ep_seed2"]  # the same seeds
+    diff, se, verdict = results.seed_difference(list(f32.values()), list(bf16.values()))
     assert acc(zen3, "muon_8ep", "1") != acc(zen4, "muon_8ep", "1")  # "another path"
-    assert 0 < gap < se and final3 < 0.94  # "below the lowest ... smaller than the standard error"
-    last = next(r for r in zen3 if r["epoch"] == "final")
+    assert mean(f32.values()) >= 0.94 and not verdict.startswith("a real")  # "reaches 94%"; "none larger"
+    first, others = f32["muon_8ep"], sorted(a for k, a in f32.items() if k != "muon_8ep")
+    assert others[0] < first < 0.94 < others[1]  # "just short ... one lower, the third above"
+    minutes = [r["elapsed_s"] / 60 for r in zen3 if r["epoch"] == "final"]
+    to90 = [time_to_threshold(zen3, label, 0.90) / 60 for label in f32]
+
+    def listed(values):
+        return ", ".join(f"{a:.2%}" for a in values[:-1]) + f" and {values[-1]:.2%}"
+
     for words in (
             f"({acc(zen3, 'muon_8ep', '1'):.2%} against {acc(zen4, 'muon_8ep', '1'):.2%} on the Zen 4)",
-            f"After 8 epochs: {acc(zen3, 'muon_8ep', '8'):.2%} without TTA ({acc(zen4, 'muon_8ep', '8'):.2%} "
-            f"on the Zen 4), **{final3:.2%} with it**, {100 * gap:.2f} points below the lowest",
-            "(" + ", ".join(f"{a:.2%}" for a in finals4[:-1]) + f" and {finals4[-1]:.2%})",
-            f"standard error at 94% ({100 * se:.2f} points)",
-            f"({last['elapsed_s'] / 60:.1f} to the final score, 90% after "
-            f"{time_to_threshold(zen3, 'muon_8ep', 0.90) / 60:.1f})"):
+            f"the three float32 runs ended at {listed(list(f32.values()))}, mean **{mean(f32.values()):.2%}**",
+            f"The Zen 4's bfloat16 runs with the same seeds ended at {listed(list(bf16.values()))}, mean "
+            f"{mean(bf16.values()):.2%}",
+            f"{100 * diff:+.2f} ± {100 * se:.2f} points, {verdict}",
+            f"The first float32 run's {first:.2%}, just short of 94%, was one seed's draw: another seed "
+            f"ended lower ({others[0]:.2%}), the third well above ({others[1]:.2%})",
+            f"(mean {mean(minutes):.1f} to the final score, {min(minutes):.1f}–{max(minutes):.1f}; "
+            f"90% after {mean(to90):.1f})"):
         assert words in text, words
