@@ -451,7 +451,6 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
         plots.robustness_tradeoff([])
 
 
-
 def test_seed_groups_draws_each_rows_runs_their_mean_and_the_target():
     fig = plots.seed_groups({"float32": [(0.9393, "seed 1337"), (0.9412, "seed 1"), (0.9371, "seed 2")],
                              "bfloat16": [(0.9433, "seed 1337"), (0.9419, "seed 1")]},
@@ -469,6 +468,7 @@ def test_seed_groups_draws_each_rows_runs_their_mean_and_the_target():
     assert fig._suptitle.get_text() == "Two precisions" and "≥ 94%" in ax.get_title()
     with pytest.raises(ValueError, match="at least one run in every row"):
         plots.seed_groups({"float32": []}, target=0.94)
+
 
 def test_rescore_draws_each_number_with_two_standard_errors_either_side():
     fig = plots.robust_rescore(_rescore_rows())
