@@ -613,11 +613,9 @@ def test_fast_recipe_says_what_the_committed_epoch_budgets_measured():
     test set's standard error) and that 8 is the fewest epochs tried reaching it: true of the
     committed optimizer_study.csv, or this fails."""
     import math
-    from pathlib import Path
     from statistics import mean
 
-    root = Path(__file__).resolve().parents[1]
-    path = root / "benchmarks" / "results" / "optimizer_study.csv"
+    path = RESULTS / "optimizer_study.csv"
     final = [r for r in results.read_rows(path) if r["model"] == "airbench94_cpu_wide"
              and r["variant"] == "muon" and not float(r["validation_split"] or 0)]
     tests = {e: [float(r["test_accuracy"]) for r in final if int(r["epochs"]) == e] for e in (7, 8)}
@@ -774,12 +772,10 @@ def test_fast_recipe_says_what_the_zen4_race_and_the_ablation_seeds_measured():
     final model with selective TTA; the ablation has three seeds per variant, the third from
     another sweep: true of the committed CSVs, or this fails."""
     import json
-    from pathlib import Path
 
     import pandas as pd
 
-    root = Path(__file__).resolve().parents[1]
-    rows = results.read_rows(root / "benchmarks" / "results" / "time_to_accuracy_zen4.csv")
+    rows = results.read_rows(RESULTS / "time_to_accuracy_zen4.csv")
     first = results.runs_of(rows, ("fast",) + results.EPOCH_TRADE)
     targets = results.targets_table(first, results.SECOND_ROUND_TARGETS).splitlines()[2:]
     assert len(targets) == 2 and all(line.endswith("| no |") for line in targets), targets
@@ -805,10 +801,10 @@ def test_fast_recipe_says_what_the_zen4_race_and_the_ablation_seeds_measured():
     assert "Each recipe ran three seeds" in text
     assert "`fast_15ep` and the Zen 4 race's `fast94` ran once each" in text
     assert sum(results.recipe_of(label) == "fast94" for label in labels) == 1
-    nb = json.loads((root / "notebooks" / "07_fast_recipe.ipynb").read_text())
+    nb = json.loads((ROOT / "notebooks" / "07_fast_recipe.ipynb").read_text())
     prose = " ".join(" ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown").split())
     assert "Two recipes were then run to that plan, three seeds each" in prose
-    runs = pd.read_csv(root / "benchmarks" / "results" / "fast_ablation_runs.csv")
+    runs = pd.read_csv(RESULTS / "fast_ablation_runs.csv")
     assert (runs.groupby("variant")["seed"].nunique() == 3).all()
     assert runs.groupby("seed")["load_avg_end"].first().nunique() == 2  # two sweeps
     assert "The 3-epoch ablation has three seeds per variant; the third ran in a later session" in text
@@ -817,11 +813,9 @@ def test_fast_recipe_says_what_the_zen4_race_and_the_ablation_seeds_measured():
 def test_every_variant_of_the_8_epoch_study_has_three_seeds_and_the_prose_says_which_lose():
     """FAST_RECIPE: batch 512 and no lookahead have three seeds each, like every other variant,
     and neither beats Muon alone on average: true of the committed optimizer_study.csv."""
-    from pathlib import Path
     from statistics import mean
 
-    root = Path(__file__).resolve().parents[1]
-    rows = [r for r in results.read_rows(root / "benchmarks" / "results" / "optimizer_study.csv")
+    rows = [r for r in results.read_rows(RESULTS / "optimizer_study.csv")
             if r["model"] == "airbench94_cpu" and r["epochs"] == "8" and r["val_accuracy"]]
     val = {}
     for r in rows:
@@ -841,12 +835,10 @@ def test_fast_recipe_says_what_the_avx2_cpu_measured():
     emulated bf16 step's ratio, oneDNN's gain on the float32 step and on the conv peak, a whole
     run's training time with oneDNN off (longer in every repeat), the step over the Eigen
     peak; and the decision wic.backend takes on that CPU follows from them."""
-    from pathlib import Path
 
     from wic import backend
 
-    root = Path(__file__).resolve().parents[1]
-    d = root / "benchmarks" / "results"
+    d = RESULTS
     rows = results.read_rows(d / "throughput_peak_zen1.csv")
     h = results.hardware_summary(d / "throughput_peak_zen1.csv")
     assert results.cpu_kind(h["cpu"], h["flags"]) == "AMD EPYC Zen 1"
@@ -885,10 +877,8 @@ def test_fast_recipe_says_what_the_avx2_cpu_measured():
 def test_fast_recipe_quotes_what_the_held_whitening_bias_saves_per_step():
     """The per-step saving of the held bias that FAST_RECIPE quotes, and the projection it draws
     from it, are those of the two committed step profiles (``on`` against ``held``)."""
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    d = root / "benchmarks" / "results"
+    d = RESULTS
     text = _fast_recipe_text()
     narrow, wide = (results.step_profile(d / f"step_profile_zen1{n}_held.csv") for n in ("", "_wide"))
     assert (narrow["model"], wide["model"]) == ("airbench94_cpu", "airbench94_cpu_wide")
@@ -931,10 +921,8 @@ def test_fast_recipe_says_which_machine_kinds_race_to_78_percent_20x_sooner():
     run in the Zen 1's first race and by every narrow-net run in its second and third — and the
     figures it quotes of the held whitening bias and of the three Zen 1 races: true of the
     committed CSVs, or this fails."""
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    d = root / "benchmarks" / "results"
+    d = RESULTS
 
     def best_ratio(times):
         return max(times["seed"] / t for label, t in times.items() if label != "seed" and t)
@@ -1002,14 +990,12 @@ def test_fast_recipe_and_notebook_07_quote_what_smaller_crops_first_buy():
     """FAST_RECIPE's "Smaller crops first" and notebook 07's reading of it: every figure is the
     committed study's, the crops lose at equal epochs in both budgets (beyond twice the
     standard error), gain less than the seeds' spread at equal time, and miss 78% in one epoch."""
-    from pathlib import Path
     from statistics import stdev
 
     import nbformat
 
-    root = Path(__file__).resolve().parents[1]
     text = _fast_recipe_text()
-    study = root / "benchmarks" / "results" / "optimizer_study.csv"
+    study = RESULTS / "optimizer_study.csv"
     rows = [r for e in (1, 2, 3) for r in results.epoch_study_rows(study, "airbench_cpu_xs", e)]
     out = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_c24h")
     one, three = out["budgets"]
@@ -1038,7 +1024,7 @@ def test_fast_recipe_and_notebook_07_quote_what_smaller_crops_first_buy():
                                               baseline="muon_b512")
         assert any(line.startswith("- muon_b512_c24h (3 seeds): -") and "a real loss" in line
                    for line in summary.splitlines()), summary
-    nb = nbformat.read(root / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
     said = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
     assert ("At equal epochs the crops lose accuracy in both budgets, by more than the seeds' "
             "spread") in said
@@ -1050,15 +1036,13 @@ def test_fast_recipe_and_notebook_07_quote_what_shrunk_pictures_first_buy():
     committed study's, and every claim in the prose holds on it — within the spread of whole
     images at equal epochs, a real gain over windows in one epoch, one variant above and one below
     the equal-time line, and that line below the curve (the gain per second falls)."""
-    from pathlib import Path
     from statistics import stdev
 
     import nbformat
 
-    root = Path(__file__).resolve().parents[1]
     text = _fast_recipe_text()
     rows = [r for e in (1, 2, 3, 4) for r in results.epoch_study_rows(
-        root / "benchmarks" / "results" / "optimizer_study.csv", "airbench_cpu_xs", e)]
+        RESULTS / "optimizer_study.csv", "airbench_cpu_xs", e)]
     half = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_r24h")
     one, three = half["budgets"]
     [most] = results.equal_time(rows, baseline="muon_b512", variant="muon_b512_r24_3of4")["budgets"]
@@ -1106,10 +1090,10 @@ def test_fast_recipe_and_notebook_07_quote_what_shrunk_pictures_first_buy():
     # "the whole images gained less per second from two to three epochs than from one to two"
     (t1, c1), (t2, c2), (t3, c3) = (half["points"][("muon_b512", e)][:2] for e in (1, 2, 3))
     assert (c3 - c2) / (t3 - t2) < (c2 - c1) / (t2 - t1)
-    nb = nbformat.read(root / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
     said = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
-    race = results.read_rows(root / "benchmarks" / "results" / "shrunk_race_zen1.csv")
-    third = results.read_rows(root / "benchmarks" / "results" / "time_to_78_zen1_third.csv")
+    race = results.read_rows(RESULTS / "shrunk_race_zen1.csv")
+    third = results.read_rows(RESULTS / "time_to_78_zen1_third.csv")
     t = {label: results.time_to_threshold(race, label, 0.78) for label in
          ("muon_1ep_b512_xs_wb0", "muon_1ep_b512_xs_r24h", "muon_1ep_b512_xs_wb0_r24h")}
     assert "seed" not in {r["recipe"] for r in race}  # "did not run in this invocation"
@@ -1143,9 +1127,7 @@ def test_fast_recipe_quotes_the_zen3_race_and_its_runs_repeat_the_zen1_races_acc
     """FAST_RECIPE's "The race on a Zen 3": its times and ratios are the committed race's, every
     fast run is 20x sooner than the seed's recipe there, the held-and-shrunk one the most, and
     each run's test accuracy after every epoch equals the Zen 1 races' (what the text claims)."""
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
     text = _fast_recipe_text()
 
     def race(name):  # the seconds to 78%, and each run's test accuracy after each epoch
@@ -1190,7 +1172,7 @@ def test_fast_recipe_quotes_the_zen3_race_and_its_runs_repeat_the_zen1_races_acc
     assert held / both > shrunk["muon_1ep_b512_xs_wb0"] / shrunk["muon_1ep_b512_xs_wb0_r24h"]
     import nbformat
 
-    nb = nbformat.read(root / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / "07_fast_recipe.ipynb", as_version=4)
     said = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
     for words in ("Every fast run cleared 20x; held bias and shrunk pictures together cleared it by "
                   "the widest margin.",
@@ -1315,11 +1297,8 @@ def test_fast_recipe_quotes_the_wider_nets_8_epochs_in_float32_on_the_zen3():
     def acc(rows, label, epoch):
         return next(r["test_accuracy"] for r in rows if r["recipe"] == label and r["epoch"] == epoch)
 
-    def finals(rows):
-        return {r["recipe"]: r["test_accuracy"] for r in rows
-                if r["epoch"] == "final" and results.recipe_of(r["recipe"]) == "muon_8ep"}
-
-    f32, bf16 = finals(zen3), finals(zen4)
+    f32, bf16 = ({f["recipe"]: f["test_accuracy"] for f in results.group_finals(rows, "muon_8ep")}
+                 for rows in (zen3, zen4))
     assert list(f32) == list(bf16) == ["muon_8ep", "muon_8ep_seed1", "muon_8ep_seed2"]  # the same seeds
     diff, se, verdict = results.seed_difference(list(f32.values()), list(bf16.values()))
     assert acc(zen3, "muon_8ep", "1") != acc(zen4, "muon_8ep", "1")  # "another path"

@@ -64,7 +64,7 @@ def recipe_of(label: str) -> str:
     return label.split("_seed")[0]
 
 
-def _group_finals(rows: list[dict], group: str) -> list[dict]:
+def group_finals(rows: list[dict], group: str) -> list[dict]:
     """The final rows of recipe ``group``'s measured runs (not the recorded ones)."""
     return [f for label in _labels(rows) if recipe_of(label) == group
             and (f := _final(rows, label)) and not f["source"].startswith("recorded")]
@@ -73,7 +73,7 @@ def _group_finals(rows: list[dict], group: str) -> list[dict]:
 def _repeat_groups(rows: list[dict]) -> dict[str, list[dict]]:
     """{recipe: its runs' final rows} for each recipe with two or more measured runs."""
     return {g: fins for g in dict.fromkeys(recipe_of(label) for label in _labels(rows))
-            if len(fins := _group_finals(rows, g)) > 1}
+            if len(fins := group_finals(rows, g)) > 1}
 
 
 #: The nets by what they are, for legends a reader understands.
@@ -327,7 +327,7 @@ def clock_plan_line(rows: list[dict], plan: dict = CLOCK_PLAN) -> str:
                 f"{t / 60:.1f} min: its first epoch {float(_first(rows, label)['train_s']):.0f} s, then "
                 f"{epoch_seconds(rows, label):.0f} s each, and {float(_final(rows, label)['eval_s']):.0f} s "
                 f"of final evaluation)")
-        if fins := _group_finals(rows, planned):
+        if fins := group_finals(rows, planned):
             mins = [float(f["elapsed_s"]) / 60 for f in fins]
             steps = [e for f in fins if (e := epoch_seconds(rows, f["recipe"])) is not None]
             evals = [float(f["eval_s"]) for f in fins if f.get("eval_s") not in (None, "")]
@@ -366,7 +366,7 @@ def clock_runs_sentence(rows: list[dict], plan: dict = CLOCK_PLAN) -> str:
     the mean of their runs; empty when none ran."""
     parts = []
     for (acc, limit), (_, planned) in plan.items():
-        if not (fins := _group_finals(rows, planned)):
+        if not (fins := group_finals(rows, planned)):
             continue
         mean_acc, minutes = _means(fins)
         parts.append(f"`{planned}` reached {mean_acc:.2%} in {minutes:.1f} min (mean of {len(fins)} "
