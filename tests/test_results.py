@@ -491,7 +491,7 @@ def test_run_names_spell_out_a_labelled_variant():
         ("muon_1ep_b512_xs", "airbench_cpu_xs"), ("muon_xs_1ep", "my_net_xs"),
         ("muon_1ep_b512_xs_wb02", "airbench_cpu_xs"), ("muon_1ep_b512_xs_wb0", "airbench_cpu_xs"),
         ("muon_8ep_wb3", "airbench94_cpu"), ("muon_1ep_b512_xs_wb0_r24h", "airbench_cpu_xs"),
-        ("muon_1ep_c24q3", "airbench_cpu_xs"))]
+        ("muon_1ep_c24q3", "airbench_cpu_xs"), ("muon_8ep_r24q_seed1", "airbench94_cpu_wide"))]
     names = results.run_names(rows)
     # the net's suffix in a label is said once, by the net's name (an unknown net keeps it)
     assert names["muon_1ep_b512_xs"] == ("fast recipe + Muon, batch 512, 1-epoch schedule, "
@@ -510,12 +510,15 @@ def test_run_names_spell_out_a_labelled_variant():
                                              "from the first step, 1-epoch schedule, narrow fast net")
     assert names["muon_8ep_wb3"] == ("fast recipe + Muon, whitening bias held after 3 epochs, "
                                      "8-epoch schedule, full-width fast net")
-    # cN/rN with h or q3: smaller pictures (windows / shrunk) for the first half / three quarters
+    # cN/rN with h, q or q3: smaller pictures (windows / shrunk) for the first half / quarter /
+    # three quarters
     assert names["muon_1ep_b512_xs_wb0_r24h"] == (
         "fast recipe + Muon, batch 512, whitening bias held from the first step, pictures shrunk "
         "to 24x24 for the first half, 1-epoch schedule, narrow fast net")
     assert names["muon_1ep_c24q3"] == ("fast recipe + Muon, 24x24 windows for the first three "
                                        "quarters, 1-epoch schedule, narrow fast net")
+    assert names["muon_8ep_r24q_seed1"] == ("fast recipe + Muon, pictures shrunk to 24x24 for the "
+                                            "first quarter, 8-epoch schedule, wider fast net, seed 1")
 
 
 def test_step_profile_table_puts_each_kind_against_each_setting(tmp_path):
@@ -678,11 +681,43 @@ def _run(label, epoch_train_s, final_acc, accs, final_s):
                     "elapsed_s": final_s, "test_accuracy": final_acc, "source": "measured"}]
 
 
+def test_cheaper_first_epochs_pairs_each_seed_and_times_the_cheaper_epochs_in_their_own_run():
+    # whole runs: 100 s epochs after a 160 s first one; shrunk runs: epochs 1-2 cheaper (epoch 2:
+    # 50 s), then whole epochs of 110 s and more (a slower session, slowing down)
+    whole = (_run("w", [160, 260, 360, 460], 0.940, [0.7, 0.8, 0.9, 0.93], 500.0)
+             + _run("w_seed1", [160, 260, 360, 460], 0.944, [0.7, 0.8, 0.9, 0.93], 500.0))
+    shrunk = (_run("s", [90, 140, 250, 370], 0.945, [0.6, 0.8, 0.9, 0.93], 420.0)
+              + _run("s_seed1", [90, 150, 250, 370], 0.941, [0.6, 0.8, 0.9, 0.93], 440.0))
+    out = results.cheaper_first_epochs(whole + shrunk, "w", "s", cheaper=2)
+    first, second = out["pairs"]
+    assert (first["label"], first["twin"], second["twin"]) == ("s", "w", "w_seed1")
+    assert first["final"]["test_accuracy"] == 0.945 and first["twin_final"]["test_accuracy"] == 0.940
+    # the shrunk epoch 2 against epoch 3, its whole neighbour, not the median of the whole ones
+    assert (first["small_s"], first["next_s"], first["whole_s"], first["twin_whole_s"]) == (50, 110, 115, 100)
+    assert first["share"] == pytest.approx(50 / 110) and first["saved_min"] == pytest.approx(2 * 60 / 60)
+    assert (second["small_s"], second["next_s"]) == (60, 100)
+    assert (first["sooner_min"], second["sooner_min"]) == pytest.approx((80 / 60, 60 / 60))
+    assert out["share"] == pytest.approx((50 / 110 + 60 / 100) / 2)
+    assert out["saved_min"] == pytest.approx((120 + 80) / 2 / 60)
+    assert out["sooner_min"] == pytest.approx((80 + 60) / 2 / 60)
+    assert out["pace"] == pytest.approx(1.125)  # the median whole epochs: 115 and 110 against 100
+    assert out["accuracy"] == pytest.approx(0.943)
+    diff, se, verdict = out["difference"]
+    assert diff == pytest.approx(0.001) and verdict == "not distinguishable from the seed noise"
+    with pytest.raises(ValueError, match="at least 2 cheaper epochs"):
+        results.cheaper_first_epochs(whole + shrunk, "w", "s", cheaper=1)
+    with pytest.raises(ValueError, match="0 finished run"):
+        results.cheaper_first_epochs(whole, "w", "s", cheaper=2)
+    with pytest.raises(ValueError, match="'s_seed1' has no finished twin 'w_seed1'"):
+        results.cheaper_first_epochs(whole[:5] + shrunk, "w", "s", cheaper=2)
+
+
 def test_epoch_trade_weighs_fewer_epochs_against_their_cost():
     # fast94: 4 epochs of 100 s after a 160 s first one; muon_8ep: 3 epochs of 150 s (first 200)
     many = _run("fast94", [160, 260, 360, 460], 0.942, [0.8, 0.9, 0.93, 0.935], 540.0)
     few = _run("muon_8ep", [200, 350, 500], 0.943, [0.85, 0.92, 0.93], 570.0)
     assert results.epoch_seconds(many, "fast94") == 100 and results.epoch_seconds(few, "muon_8ep") == 150
+    assert results.epoch_steps(few, "muon_8ep") == [150, 150] and results.epoch_steps(few[:1], "muon_8ep") == []
     assert results.epoch_trade_sentence(many + few) == (
         "`muon_8ep` trained 3 epochs where `fast94` trained 4; each of its epochs took x1.50 the "
         "time of one of `fast94`'s (150 s against 100 s), and it reached 94% at 9.5 min against "
@@ -1305,7 +1340,7 @@ def test_fast_recipe_quotes_the_wider_nets_8_epochs_in_float32_on_the_zen3():
     assert mean(f32.values()) >= 0.94 and not verdict.startswith("a real")  # "reaches 94%"; "none larger"
     first, others = f32["muon_8ep"], sorted(a for k, a in f32.items() if k != "muon_8ep")
     assert others[0] < first < 0.94 < others[1]  # "just short ... one lower, the third above"
-    minutes = [r["elapsed_s"] / 60 for r in zen3 if r["epoch"] == "final"]
+    minutes = [f["elapsed_s"] / 60 for f in results.group_finals(zen3, "muon_8ep")]
     to90 = [time_to_threshold(zen3, label, 0.90) / 60 for label in f32]
 
     def listed(values):
@@ -1322,3 +1357,4 @@ def test_fast_recipe_quotes_the_wider_nets_8_epochs_in_float32_on_the_zen3():
             f"(mean {mean(minutes):.1f} to the final score, {min(minutes):.1f}–{max(minutes):.1f}; "
             f"90% after {mean(to90):.1f})"):
         assert words in text, words
+

@@ -83,13 +83,14 @@ NET_NAMES = {"seed_v1_3": "seed net", "airbench_cpu_s": "small fast net",
 
 
 _LABEL_WORDS = {"muon": "Muon", "nesterov": "Nesterov"}
+_PARTS = {"h": "half", "q": "quarter", "q3": "three quarters"}  # of a run, in a label's cNx / rNx
 
 
 def _label_word(word: str) -> str:
     """One word of a run label spelt out: ``muon``, ``b512`` (batch 512), ``wb3`` / ``wb02`` /
     ``wb0`` (the whitening bias held after 3 epochs / 0.2 of one / from the first step: a leading
-    0 is "0."), ``c24h`` / ``r24q3`` (24x24 windows / pictures shrunk to 24x24 for the first half
-    / three quarters of the run); any other word as it is."""
+    0 is "0."), ``c24h`` / ``r24q`` / ``r24q3`` (24x24 windows / pictures shrunk to 24x24 for the
+    first half / quarter / three quarters of the run); any other word as it is."""
     if word in _LABEL_WORDS:
         return _LABEL_WORDS[word]
     if m := re.fullmatch(r"b(\d+)", word):
@@ -98,9 +99,9 @@ def _label_word(word: str) -> str:
         epochs = float(f"{m[1]}.{m[2]}" if m[2] else m[1])
         return "whitening bias held " + ("from the first step" if epochs == 0 else
                                          f"after {epochs:g} epoch{'s' if epochs > 1 else ''}")
-    if m := re.fullmatch(r"([cr])(\d+)(h|q3)", word):
+    if m := re.fullmatch(r"([cr])(\d+)(h|q|q3)", word):
         smaller = f"{m[2]}x{m[2]} windows" if m[1] == "c" else f"pictures shrunk to {m[2]}x{m[2]}"
-        return f"{smaller} for the first {'half' if m[3] == 'h' else 'three quarters'}"
+        return f"{smaller} for the first {_PARTS[m[3]]}"
     return word
 
 
@@ -224,14 +225,65 @@ def repeat_times_line(rows: list[dict], threshold: float) -> str:
         if parts else ""
 
 
-def epoch_seconds(rows: list[dict], label: str) -> float | None:
-    """Run ``label``'s training seconds per epoch: the median step of its ``train_s`` clock
-    from one epoch's checkpoint to the next (so the first epoch's data loading and compilation,
-    and every checkpoint evaluation, are left out). None with fewer than two epoch rows."""
+def epoch_steps(rows: list[dict], label: str) -> list[float]:
+    """Run ``label``'s training seconds of each epoch after the first: the steps of its
+    ``train_s`` clock from one epoch's checkpoint to the next (so the first epoch's data loading
+    and compilation, and every checkpoint evaluation, are left out); empty with fewer than two
+    epoch rows."""
     clock = [r["train_s"] for r in rows if r["recipe"] == label and r["epoch"] != "final"
              and r.get("train_s") not in (None, "")]
-    steps = [b - a for a, b in zip(clock, clock[1:])]
+    return [b - a for a, b in zip(clock, clock[1:])]
+
+
+def epoch_seconds(rows: list[dict], label: str) -> float | None:
+    """Run ``label``'s training seconds per epoch: the median of :func:`epoch_steps`. None with
+    fewer than two epoch rows."""
+    steps = epoch_steps(rows, label)
     return statistics.median(steps) if steps else None
+
+
+def cheaper_first_epochs(rows: list[dict], baseline: str, variant: str, cheaper: int) -> dict:
+    """Runs of recipe ``variant``, which makes only its first ``cheaper`` epochs cheaper (e.g.
+    pictures shrunk for them), against recipe ``baseline``'s runs in one time-to-accuracy CSV.
+
+    For each variant run (one per seed), ``"pairs"`` holds its ``label``, its ``twin`` (the
+    baseline run with the same seed: ``X_seedN`` against ``X_seedN``) and both final rows; the
+    cheaper epochs' seconds (``small_s``; epoch 1 left out: it also loads the data and compiles)
+    against the next epoch's, the first whole one (``next_s``: a machine's pace drifts over an
+    hour, so the neighbour is the fair yardstick), their ``share`` and the minutes the cheaper
+    epochs ``saved_min`` at that pace; how much sooner than its twin it gave its final score
+    (``sooner_min``, negative: later); and the median whole epoch of the run and of its twin
+    (``whole_s``, ``twin_whole_s``: the two sessions' paces, which decide whether their minutes
+    compare). Over the pairs, their means: ``share``, ``saved_min``, ``sooner_min`` and ``pace``
+    (``whole_s`` over ``twin_whole_s``); ``accuracy``, the variant's mean final accuracy, and
+    ``difference``, its :func:`seed_difference` against all the baseline's runs. Refuses a variant with no run, a
+    run without its twin, or fewer than two cheaper epochs (none left to time after the first)."""
+    base = {f["recipe"]: f for f in group_finals(rows, baseline)}
+    runs = group_finals(rows, variant)
+    if not runs or cheaper < 2:
+        raise ValueError(f"cheaper_first_epochs: {len(runs)} finished run(s) of {variant!r} and "
+                         f"{cheaper} cheaper epoch(s); needs a run and at least 2 cheaper epochs")
+    pairs = []
+    for f in runs:
+        twin = baseline + f["recipe"][len(variant):]  # the seed suffix carried over
+        if twin not in base:
+            raise ValueError(f"cheaper_first_epochs: {f['recipe']!r} has no finished twin {twin!r} "
+                             f"(the runs of {baseline!r}: {', '.join(base) or 'none'})")
+        steps = epoch_steps(rows, f["recipe"])  # epochs 2.. : the cheaper ones first
+        small, after = statistics.mean(steps[:cheaper - 1]), steps[cheaper - 1]
+        pairs.append({"label": f["recipe"], "final": f, "twin": twin, "twin_final": base[twin],
+                      "small_s": small, "next_s": after, "share": small / after,
+                      "saved_min": cheaper * (after - small) / 60,
+                      "sooner_min": (base[twin]["elapsed_s"] - f["elapsed_s"]) / 60,
+                      "whole_s": statistics.median(steps[cheaper - 1:]),
+                      "twin_whole_s": epoch_seconds(rows, twin)})
+    accs = [f["test_accuracy"] for f in runs]
+    return {"pairs": pairs, "accuracy": statistics.mean(accs),
+            "difference": seed_difference(accs, [f["test_accuracy"] for f in base.values()]),
+            "share": statistics.mean(p["share"] for p in pairs),
+            "saved_min": statistics.mean(p["saved_min"] for p in pairs),
+            "sooner_min": statistics.mean(p["sooner_min"] for p in pairs),
+            "pace": statistics.mean(p["whole_s"] / p["twin_whole_s"] for p in pairs)}
 
 
 def _epochs(rows: list[dict], label: str) -> int:
