@@ -1358,3 +1358,33 @@ def test_fast_recipe_quotes_the_wider_nets_8_epochs_in_float32_on_the_zen3():
             f"90% after {mean(to90):.1f})"):
         assert words in text, words
 
+
+def test_fast_recipe_quotes_the_8_epochs_with_their_first_quarter_shrunk():
+    """FAST_RECIPE's "Shrunk pictures first, on the 8 epochs": the Zen 3's runs with the first
+    quarter on shrunk pictures against the whole-image runs with the same seeds — each shrunk
+    epoch's cost against its whole neighbour, the minutes that saves, the sessions' paces, the
+    finals and the verdict."""
+    paragraph = _fast_recipe_text().split("**Shrunk pictures first, on the 8 epochs.**")[1].split("\n\n")[0]
+    text = " ".join(paragraph.split())
+    rows = results.read_rows(RESULTS / "time_to_accuracy_zen3.csv")
+    trade = results.cheaper_first_epochs(rows, "muon_8ep", "muon_8ep_r24q", cheaper=8 // 4)
+    pairs = trade["pairs"]
+    assert [p["twin"] for p in pairs] == ["muon_8ep", "muon_8ep_seed1"]  # "the seeds 1337 and 1"
+    accs = [p["final"]["test_accuracy"] for p in pairs]
+    diff, se, verdict = trade["difference"]
+    sooner = [p["sooner_min"] for p in pairs]
+    assert sooner[0] > 0 > sooner[1]  # "the first ... sooner than its twin, the second ... later"
+    slowing = results.epoch_steps(rows, pairs[1]["label"])[1:]  # the second run's whole epochs
+    first = pairs[0]
+    for words in (
+            f"A shrunk epoch took {trade['share']:.0%} of the whole one after it ({first['small_s']:.0f} s "
+            f"against {first['next_s']:.0f} s in the first run; 24x24 is {(24 / 32) ** 2:.0%} of the pixels)",
+            f"saved about {trade['saved_min']:.1f} min of each run at its own pace",
+            f"the first shrunk run gave its final score {sooner[0]:.1f} min sooner than its twin, the second "
+            f"{-sooner[1]:.1f} min later: the CPU slowed during that run (its whole epochs went from "
+            f"{slowing[0]:.0f} s to {max(slowing):.0f} s",
+            f"the shrunk runs' whole epochs took x{trade['pace']:.2f} the time of their twins'",
+            f"ended at {accs[0]:.2%} and {accs[1]:.2%}, mean **{trade['accuracy']:.2%}**",
+            f"{100 * diff:+.2f} ± {100 * se:.2f} points against the three whole-image runs, {verdict}"):
+        assert words in text, words
+    assert ("reaches 94%" in text) == (trade["accuracy"] >= 0.94)
