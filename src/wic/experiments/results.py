@@ -256,8 +256,9 @@ def cheaper_first_epochs(rows: list[dict], baseline: str, variant: str, cheaper:
     (``whole_s``, ``twin_whole_s``: the two sessions' paces, which decide whether their minutes
     compare). Over the pairs, their means: ``share``, ``saved_min``, ``sooner_min`` and ``pace``
     (``whole_s`` over ``twin_whole_s``); ``accuracy``, the variant's mean final accuracy, and
-    ``difference``, its :func:`seed_difference` against all the baseline's runs. Refuses a variant with no run, a
-    run without its twin, or fewer than two cheaper epochs (none left to time after the first)."""
+    ``difference``, its :func:`seed_difference` against all the baseline's runs. Refuses a
+    variant with no run, a run without its twin, or fewer than two cheaper epochs (none left to
+    time after the first)."""
     base = {f["recipe"]: f for f in group_finals(rows, baseline)}
     runs = group_finals(rows, variant)
     if not runs or cheaper < 2:
