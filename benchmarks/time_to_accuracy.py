@@ -10,7 +10,9 @@ checkpoint evaluation; ``eval_s`` is the evaluation itself. By default checkpoin
 of a model with test-time augmentation use it (``--checkpoint-tta off`` switches it off for
 the intermediate checkpoints: cheaper, slightly lower accuracy; the final one always uses it, on
 every test image unless ``--final-tta-threshold P`` keeps it for the images whose plain top
-probability is below P).
+probability is below P). Each run's final row also records what it trained: ``named_recipe``,
+``seed`` and ``changes`` (the recipe's other differences from the named one, as ``FIELD=VALUE``
+words that ``--set`` accepts), so a CSV says which runs share a seed without parsing labels.
 
 A recipe whose full run is unaffordable can be read from a finished run instead:
 ``--history seed=benchmarks/results/seed_v1_3_train.log`` takes per-epoch seconds and validation accuracy from
@@ -90,7 +92,20 @@ def checkpoint_callback(rows: list, label: str, t0: float, dataset, budget_s: fl
     return CheckpointEval()
 
 
-def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args) -> list[dict]:
+def recipe_record(recipe, named: str) -> dict:
+    """What a run trained, for its CSV row: the named recipe it started from, its seed, and its
+    other ``changes`` from the named recipe as ``FIELD=VALUE`` words (what ``--set`` accepts;
+    :func:`wic.experiments.results.run_record` reads them back)."""
+    from wic import training
+
+    changes = recipe.changes(training.recipe_named(named))
+    changes.pop("seed", None)
+    return {"named_recipe": named, "seed": recipe.seed,
+            "changes": " ".join(f"{k}={v}" for k, v in changes.items())}
+
+
+def run_recipe(label: str, model_name: str, recipe, named: str, budget_s: float | None,
+               args) -> list[dict]:
     from wic import cards, data, training
     from wic.evaluation import metrics
     from wic.models.airbench import set_tta
@@ -134,7 +149,9 @@ def run_recipe(label: str, model_name: str, recipe, budget_s: float | None, args
              # other work on the machine slows a run: the 1-minute load average at its end
              "load_avg_end": round(os.getloadavg()[0], 2),
              # minutes move with the machine: which CPU this run had
-             "cpu": config.describe_cpu()}
+             "cpu": config.describe_cpu(),
+             # the seed and the recipe's changes, which the label only abbreviates
+             **recipe_record(recipe, named)}
     rows.append(final)
     print(f"[{label}] final: test accuracy {acc:.4f}, {train_s:.0f} s training (data loading "
           f"included) + {eval_s:.0f} s final evaluation = {train_s + eval_s:.0f} s "
@@ -189,10 +206,11 @@ def recorded_history(label: str, log: Path, card: Path | None) -> list[dict]:
     return rows
 
 
-def run_specs(args) -> list[tuple[str, str, object]]:
-    """``(label, registry model, recipe)`` for each ``--run``, with its ``--set`` changes and the
-    global ``--epochs`` / ``--seed`` / ``--train-subset`` applied; a bad spec, an unknown recipe,
-    field or value, or a ``--set`` for no run is refused with a ValueError naming it."""
+def run_specs(args) -> list[tuple[str, str, object, str]]:
+    """``(label, registry model, recipe, named recipe)`` for each ``--run``: the recipe is the
+    named one with the run's ``--set`` changes and the global ``--epochs`` / ``--seed`` /
+    ``--train-subset`` applied; a bad spec, an unknown recipe, field or value, or a ``--set``
+    for no run is refused with a ValueError naming it."""
     from wic import training
 
     changes: dict[str, dict[str, str]] = {}
@@ -209,6 +227,7 @@ def run_specs(args) -> list[tuple[str, str, object]]:
             raise ValueError(f"--run {spec!r}: accepted: [LABEL@]RECIPE[:EPOCHS]=MODEL")
         custom, at, name = name.rpartition("@")
         name, _, epochs = name.partition(":")
+        named = name
         recipe = training.recipe_named(name)
         if epochs or args.epochs:
             recipe = recipe.with_(epochs=values.parse(epochs, int, f"--run {spec}: epochs")
@@ -223,7 +242,7 @@ def run_specs(args) -> list[tuple[str, str, object]]:
             recipe = recipe.with_(seed=args.seed)
         if args.train_subset:
             recipe = recipe.with_(train_subset=args.train_subset)
-        runs.append((name + args.label_suffix, model_name, recipe))
+        runs.append((name + args.label_suffix, model_name, recipe, named))
     if changes:
         raise ValueError(f"--set for {', '.join(sorted(changes))}: no --run has that label "
                          f"(labels: {', '.join(r[0] for r in runs) or 'none'})")
@@ -299,7 +318,7 @@ def main(argv=None) -> int:
         from wic import models
         from wic.models.airbench import tta_level
 
-        no_tta = sorted({m for _, m, _ in runs if not tta_level(models.build(m))})
+        no_tta = sorted({m for _, m, _, _ in runs if not tta_level(models.build(m))})
         if no_tta:
             p.error(f"--final-tta-threshold: no test-time augmentation to apply selectively in "
                     f"{', '.join(no_tta)}; accepted: nets with TTA (the airbench_cpu family)")
@@ -319,17 +338,18 @@ def main(argv=None) -> int:
             rows += recorded_history(label, Path(log), cards_by_label.get(label))
             if label not in labels:
                 labels.append(label)
-        for label, model_name, recipe in runs:
+        for label, model_name, recipe, named in runs:
             rows = [r for r in rows if r["recipe"] != label]
             rows += [{**r, "model": model_name}
-                     for r in run_recipe(label, model_name, recipe, args.budget_s, args)]
+                     for r in run_recipe(label, model_name, recipe, named, args.budget_s, args)]
             if label not in labels:
                 labels.append(label)
 
     results.write_rows(csv_path, rows, [
         "recipe", "model", "epoch", "elapsed_s", "train_s", "eval_s", "test_accuracy", "test_images",
         "tta", "source",
-        "data_load_s", "checkpoint_eval_total_s", "load_avg_end", "cpu"])
+        "data_load_s", "checkpoint_eval_total_s", "load_avg_end", "cpu",
+        "named_recipe", "seed", "changes"])
     targets = [(float(a), 60 * float(m)) for a, m in (t.split("@") for t in args.targets)]
     # the budget line only matters when a run was cut by it (and not when a target marks it)
     cut = any(float(r["elapsed_s"]) >= 0.9 * args.budget_s for r in rows if str(r["epoch"]) == "final")

@@ -673,25 +673,41 @@ def test_a_repeat_that_never_reached_the_threshold_is_counted_not_dropped():
         "| `wide` | 3 | 94.20% (93.90%–94.50%) | 11.0 (10.0–12.0) | no | **yes** |"
 
 
-def _run(label, epoch_train_s, final_acc, accs, final_s):
+def _run(label, epoch_train_s, final_acc, accs, final_s, seed="", changes=""):
     rows = [{"recipe": label, "epoch": str(i + 1), "train_s": t, "elapsed_s": t + 2.0,
              "test_accuracy": a, "source": "measured"}
             for i, (t, a) in enumerate(zip(epoch_train_s, accs))]
     return rows + [{"recipe": label, "epoch": "final", "train_s": epoch_train_s[-1],
-                    "elapsed_s": final_s, "test_accuracy": final_acc, "source": "measured"}]
+                    "elapsed_s": final_s, "test_accuracy": final_acc, "source": "measured",
+                    "named_recipe": "fast94", "seed": seed, "changes": changes}]
+
+
+def test_run_record_reads_the_seed_and_changes_time_to_accuracy_wrote():
+    rows = _run("s", [90, 140], 0.9, [0.6, 0.8], 150.0, seed="7",
+                changes="optimizer=muon crop_size=24 crop_epochs=2")
+    assert results.run_record(rows, "s") == {
+        "named_recipe": "fast94", "seed": 7,
+        "changes": {"optimizer": "muon", "crop_size": "24", "crop_epochs": "2"}}
+    with pytest.raises(ValueError, match="run 'old': no seed and recipe recorded"):
+        results.run_record(_run("old", [90], 0.9, [0.6], 100.0), "old")
+    with pytest.raises(ValueError, match="run 'gone': no seed"):
+        results.run_record(rows, "gone")
 
 
 def test_cheaper_first_epochs_pairs_each_seed_and_times_the_cheaper_epochs_in_their_own_run():
     # whole runs: 100 s epochs after a 160 s first one; shrunk runs: epochs 1-2 cheaper (epoch 2:
-    # 50 s), then whole epochs of 110 s and more (a slower session, slowing down)
-    whole = (_run("w", [160, 260, 360, 460], 0.940, [0.7, 0.8, 0.9, 0.93], 500.0)
-             + _run("w_seed1", [160, 260, 360, 460], 0.944, [0.7, 0.8, 0.9, 0.93], 500.0))
-    shrunk = (_run("s", [90, 140, 250, 370], 0.945, [0.6, 0.8, 0.9, 0.93], 420.0)
-              + _run("s_seed1", [90, 150, 250, 370], 0.941, [0.6, 0.8, 0.9, 0.93], 440.0))
-    out = results.cheaper_first_epochs(whole + shrunk, "w", "s", cheaper=2)
+    # 50 s), then whole epochs of 110 s and more (a slower session, slowing down). The twins are
+    # found by their recorded seeds, listed in another order than the shrunk runs'
+    shrink = "optimizer=muon crop_size=24 crop_epochs=2 crop_by=resize"
+    whole = (_run("w_seed1", [160, 260, 360, 460], 0.944, [0.7, 0.8, 0.9, 0.93], 500.0, "1", "optimizer=muon")
+             + _run("w", [160, 260, 360, 460], 0.940, [0.7, 0.8, 0.9, 0.93], 500.0, "1337", "optimizer=muon"))
+    shrunk = (_run("s", [90, 140, 250, 370], 0.945, [0.6, 0.8, 0.9, 0.93], 420.0, "1337", shrink)
+              + _run("s_seed1", [90, 150, 250, 370], 0.941, [0.6, 0.8, 0.9, 0.93], 440.0, "1", shrink))
+    out = results.cheaper_first_epochs(whole + shrunk, "w", "s")
     first, second = out["pairs"]
     assert (first["label"], first["twin"], second["twin"]) == ("s", "w", "w_seed1")
     assert first["final"]["test_accuracy"] == 0.945 and first["twin_final"]["test_accuracy"] == 0.940
+    assert first["cheaper"] == second["cheaper"] == 2
     # the shrunk epoch 2 against epoch 3, its whole neighbour, not the median of the whole ones
     assert (first["small_s"], first["next_s"], first["whole_s"], first["twin_whole_s"]) == (50, 110, 115, 100)
     assert first["share"] == pytest.approx(50 / 110) and first["saved_min"] == pytest.approx(2 * 60 / 60)
@@ -704,12 +720,17 @@ def test_cheaper_first_epochs_pairs_each_seed_and_times_the_cheaper_epochs_in_th
     assert out["accuracy"] == pytest.approx(0.943)
     diff, se, verdict = out["difference"]
     assert diff == pytest.approx(0.001) and verdict == "not distinguishable from the seed noise"
-    with pytest.raises(ValueError, match="at least 2 cheaper epochs"):
-        results.cheaper_first_epochs(whole + shrunk, "w", "s", cheaper=1)
-    with pytest.raises(ValueError, match="0 finished run"):
-        results.cheaper_first_epochs(whole, "w", "s", cheaper=2)
-    with pytest.raises(ValueError, match="'s_seed1' has no finished twin 'w_seed1'"):
-        results.cheaper_first_epochs(whole[:5] + shrunk, "w", "s", cheaper=2)
+    one = _run("s", [90, 250], 0.9, [0.6, 0.8], 300.0, "1337", "crop_size=24 crop_epochs=1")
+    with pytest.raises(ValueError, match="'s' trains 1 epoch on smaller pictures"):
+        results.cheaper_first_epochs(whole + one, "w", "s")
+    part = _run("s", [90, 250], 0.9, [0.6, 0.8], 300.0, "1337", "crop_size=24 crop_epochs=2.5")
+    with pytest.raises(ValueError, match="accepted: 2 or more whole epochs"):
+        results.cheaper_first_epochs(whole + part, "w", "s")
+    with pytest.raises(ValueError, match="no finished run of 's'"):
+        results.cheaper_first_epochs(whole, "w", "s")
+    with pytest.raises(ValueError, match=r"'s_seed1' \(seed 1\) has no finished twin among the runs "
+                                         r"of 'w' \(seeds: 1337\)"):
+        results.cheaper_first_epochs(whole[5:] + shrunk, "w", "s")
 
 
 def test_epoch_trade_weighs_fewer_epochs_against_their_cost():
@@ -1367,24 +1388,26 @@ def test_fast_recipe_quotes_the_8_epochs_with_their_first_quarter_shrunk():
     paragraph = _fast_recipe_text().split("**Shrunk pictures first, on the 8 epochs.**")[1].split("\n\n")[0]
     text = " ".join(paragraph.split())
     rows = results.read_rows(RESULTS / "time_to_accuracy_zen3.csv")
-    trade = results.cheaper_first_epochs(rows, "muon_8ep", "muon_8ep_r24q", cheaper=8 // 4)
+    trade = results.cheaper_first_epochs(rows, "muon_8ep", "muon_8ep_r24q")
     pairs = trade["pairs"]
-    assert [p["twin"] for p in pairs] == ["muon_8ep", "muon_8ep_seed1"]  # "the seeds 1337 and 1"
+    # "with the seeds of the three whole-image runs (1337, 1 and 2)": the twins, by recorded seed
+    assert [(p["twin"], int(p["twin_final"]["seed"])) for p in pairs] == \
+        [("muon_8ep", 1337), ("muon_8ep_seed1", 1), ("muon_8ep_seed2", 2)]
     accs = [p["final"]["test_accuracy"] for p in pairs]
     diff, se, verdict = trade["difference"]
-    sooner = [p["sooner_min"] for p in pairs]
-    assert sooner[0] > 0 > sooner[1]  # "the first ... sooner than its twin, the second ... later"
+    when = [f"{abs(p['sooner_min']):.1f} min {'sooner' if p['sooner_min'] > 0 else 'later'}" for p in pairs]
     slowing = results.epoch_steps(rows, pairs[1]["label"])[1:]  # the second run's whole epochs
     first = pairs[0]
     for words in (
             f"A shrunk epoch took {trade['share']:.0%} of the whole one after it ({first['small_s']:.0f} s "
             f"against {first['next_s']:.0f} s in the first run; 24x24 is {(24 / 32) ** 2:.0%} of the pixels)",
             f"saved about {trade['saved_min']:.1f} min of each run at its own pace",
-            f"the first shrunk run gave its final score {sooner[0]:.1f} min sooner than its twin, the second "
-            f"{-sooner[1]:.1f} min later: the CPU slowed during that run (its whole epochs went from "
-            f"{slowing[0]:.0f} s to {max(slowing):.0f} s",
+            f"each shrunk run gave its final score {when[0]}, {when[1]} and {when[2]}",
+            f"The CPU slowed during the second run (its whole epochs went from {slowing[0]:.0f} s to "
+            f"{max(slowing):.0f} s, with nothing else running), and the third run's took "
+            f"x{pairs[2]['whole_s'] / pairs[2]['twin_whole_s']:.2f} its twin's",
             f"the shrunk runs' whole epochs took x{trade['pace']:.2f} the time of their twins'",
-            f"ended at {accs[0]:.2%} and {accs[1]:.2%}, mean **{trade['accuracy']:.2%}**",
+            f"ended at {accs[0]:.2%}, {accs[1]:.2%} and {accs[2]:.2%}, mean **{trade['accuracy']:.2%}**",
             f"{100 * diff:+.2f} ± {100 * se:.2f} points against the three whole-image runs, {verdict}"):
         assert words in text, words
     assert ("reaches 94%" in text) == (trade["accuracy"] >= 0.94)

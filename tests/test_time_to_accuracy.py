@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from benchtools import load_benchmark, run_benchmark
 
+from wic import config
 from wic.evaluation import metrics, plots
 from wic.experiments import results
 
@@ -85,6 +86,9 @@ def test_stop_at_ends_a_run_at_its_first_checkpoint_at_the_target(tmp_path):
     assert {r["test_images"] for r in rows} == {"1000"}
     assert "test accuracies are on the first 1,000 test images (--test-subset)" in stdout
     assert {r["model"] for r in rows} == {"seed_v1_3"}
+    final = rows[-1]  # what the run trained: the seed recipe, 3 epochs, on 500 images
+    assert (final["named_recipe"], final["seed"]) == ("seed", str(config.DEFAULT_SEED))
+    assert final["changes"].split() == ["epochs=3", "train_subset=500"]
     assert (tmp_path / "full" / "t.png").is_file()
     assert "time to accuracy" in stdout
 
@@ -150,10 +154,24 @@ def test_runs_get_labels_and_their_own_recipe_changes():
 
     runs = _specs("run", "fast:2=airbench_cpu_s", "run", "muon2@fast:2=airbench_cpu_s",
                   "set", "muon2:optimizer=muon,batch_size=512", "set", "muon2:seed=3")
-    (l1, m1, r1), (l2, m2, r2) = runs
+    (l1, m1, r1, n1), (l2, m2, r2, n2) = runs
     assert (l1, m1, l2, m2) == ("fast_2ep", "airbench_cpu_s", "muon2", "airbench_cpu_s")
+    assert n1 == n2 == "fast"  # the named recipe each run's changes are recorded against
     assert r1 == recipes.FAST.with_(epochs=2)  # the plain run is untouched
     assert r2.changes(r1) == {"optimizer": "muon", "batch_size": 512, "seed": 3}
+
+
+def test_the_csv_keeps_what_each_run_trained():
+    """time_to_accuracy.py's record of a run: the named recipe, the seed and every other change,
+    written as --set takes them, so run_record gives back the recipe the run trained."""
+    from wic.training import recipes
+
+    recipe = recipes.FAST94.with_(epochs=8, optimizer="muon", crop_size=24, crop_epochs=2.0, seed=2)
+    record = _script().recipe_record(recipe, "fast94")
+    assert record == {"named_recipe": "fast94", "seed": 2,
+                      "changes": "optimizer=muon epochs=8 crop_size=24 crop_epochs=2.0"}
+    back = results.run_record([{"recipe": "r", "epoch": "final", **record}], "r")
+    assert recipes.FAST94.with_text(back["changes"]).with_(seed=back["seed"]) == recipe
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wic import cards
+from wic import cards, values
 from wic.evaluation.metrics import (
     CLEAN_TARGET,
     CORRUPTED_TARGET,
@@ -242,13 +242,28 @@ def epoch_seconds(rows: list[dict], label: str) -> float | None:
     return statistics.median(steps) if steps else None
 
 
-def cheaper_first_epochs(rows: list[dict], baseline: str, variant: str, cheaper: int) -> dict:
-    """Runs of recipe ``variant``, which makes only its first ``cheaper`` epochs cheaper (e.g.
-    pictures shrunk for them), against recipe ``baseline``'s runs in one time-to-accuracy CSV.
+def run_record(rows: list[dict], label: str) -> dict:
+    """What run ``label`` trained, as ``benchmarks/time_to_accuracy.py`` records it in the run's
+    final row: ``named_recipe``, ``seed`` (an int) and ``changes``, the recipe's fields that
+    differ from the named recipe ({field: value as text}). Refuses a run with no final row or
+    one written before the script kept this record."""
+    f = _final(rows, label)
+    if f is None or f.get("seed") in (None, ""):
+        raise ValueError(f"run {label!r}: no seed and recipe recorded in its final row; accepted: "
+                         "the rows of benchmarks/time_to_accuracy.py (columns named_recipe, seed, "
+                         "changes)")
+    return {"named_recipe": f["named_recipe"], "seed": int(f["seed"]),
+            "changes": values.assignments(f["changes"].split(), option=f"run {label}:")}
 
-    For each variant run (one per seed), ``"pairs"`` holds its ``label``, its ``twin`` (the
-    baseline run with the same seed: ``X_seedN`` against ``X_seedN``) and both final rows; the
-    cheaper epochs' seconds (``small_s``; epoch 1 left out: it also loads the data and compiles)
+
+def cheaper_first_epochs(rows: list[dict], baseline: str, variant: str) -> dict:
+    """Runs of recipe ``variant``, which trains its first epochs on smaller pictures (its
+    recorded ``crop_epochs``, whole epochs), against recipe ``baseline``'s runs in one
+    time-to-accuracy CSV.
+
+    For each variant run, ``"pairs"`` holds its ``label``, its ``twin`` (the baseline run with the
+    same recorded seed, :func:`run_record`) and both final rows; ``cheaper``, the epochs on smaller
+    pictures; their seconds (``small_s``; epoch 1 left out: it also loads the data and compiles)
     against the next epoch's, the first whole one (``next_s``: a machine's pace drifts over an
     hour, so the neighbour is the fair yardstick), their ``share`` and the minutes the cheaper
     epochs ``saved_min`` at that pace; how much sooner than its twin it gave its final score
@@ -257,27 +272,34 @@ def cheaper_first_epochs(rows: list[dict], baseline: str, variant: str, cheaper:
     compare). Over the pairs, their means: ``share``, ``saved_min``, ``sooner_min`` and ``pace``
     (``whole_s`` over ``twin_whole_s``); ``accuracy``, the variant's mean final accuracy, and
     ``difference``, its :func:`seed_difference` against all the baseline's runs. Refuses a
-    variant with no run, a run without its twin, or fewer than two cheaper epochs (none left to
-    time after the first)."""
-    base = {f["recipe"]: f for f in group_finals(rows, baseline)}
+    variant with no run, a run without its twin, or one with fewer than two whole epochs on
+    smaller pictures (none left to time after the first)."""
+    base = {run_record(rows, f["recipe"])["seed"]: f for f in group_finals(rows, baseline)}
     runs = group_finals(rows, variant)
-    if not runs or cheaper < 2:
-        raise ValueError(f"cheaper_first_epochs: {len(runs)} finished run(s) of {variant!r} and "
-                         f"{cheaper} cheaper epoch(s); needs a run and at least 2 cheaper epochs")
+    if not runs:
+        raise ValueError(f"cheaper_first_epochs: no finished run of {variant!r}")
     pairs = []
     for f in runs:
-        twin = baseline + f["recipe"][len(variant):]  # the seed suffix carried over
-        if twin not in base:
-            raise ValueError(f"cheaper_first_epochs: {f['recipe']!r} has no finished twin {twin!r} "
-                             f"(the runs of {baseline!r}: {', '.join(base) or 'none'})")
+        record = run_record(rows, f["recipe"])
+        cheaper = float(record["changes"].get("crop_epochs", 0))
+        if cheaper < 2 or not cheaper.is_integer():
+            raise ValueError(f"cheaper_first_epochs: {f['recipe']!r} trains {cheaper:g} "
+                             f"epoch{'s' * (cheaper != 1)} on smaller pictures (crop_epochs); "
+                             "accepted: 2 or more whole epochs")
+        cheaper = int(cheaper)
+        twin = base.get(record["seed"])
+        if twin is None:
+            raise ValueError(f"cheaper_first_epochs: {f['recipe']!r} (seed {record['seed']}) has no "
+                             f"finished twin among the runs of {baseline!r} (seeds: "
+                             f"{', '.join(map(str, base)) or 'none'})")
         steps = epoch_steps(rows, f["recipe"])  # epochs 2.. : the cheaper ones first
         small, after = statistics.mean(steps[:cheaper - 1]), steps[cheaper - 1]
-        pairs.append({"label": f["recipe"], "final": f, "twin": twin, "twin_final": base[twin],
-                      "small_s": small, "next_s": after, "share": small / after,
+        pairs.append({"label": f["recipe"], "final": f, "twin": twin["recipe"], "twin_final": twin,
+                      "cheaper": cheaper, "small_s": small, "next_s": after, "share": small / after,
                       "saved_min": cheaper * (after - small) / 60,
-                      "sooner_min": (base[twin]["elapsed_s"] - f["elapsed_s"]) / 60,
+                      "sooner_min": (twin["elapsed_s"] - f["elapsed_s"]) / 60,
                       "whole_s": statistics.median(steps[cheaper - 1:]),
-                      "twin_whole_s": epoch_seconds(rows, twin)})
+                      "twin_whole_s": epoch_seconds(rows, twin["recipe"])})
     accs = [f["test_accuracy"] for f in runs]
     return {"pairs": pairs, "accuracy": statistics.mean(accs),
             "difference": seed_difference(accs, [f["test_accuracy"] for f in base.values()]),
