@@ -289,8 +289,8 @@ def cheaper_first_epochs(rows: list[dict], baseline: str, variant: str) -> dict:
         cheaper = int(cheaper)
         twin = base.get(record["seed"])
         if twin is None:
-            raise ValueError(f"cheaper_first_epochs: {f['recipe']!r} (seed {record['seed']}) has no "
-                             f"finished twin among the runs of {baseline!r} (seeds: "
+            raise ValueError(f"cheaper_first_epochs: {f['recipe']!r} (seed {record['seed']}) has "
+                             f"no finished twin among the runs of {baseline!r} (seeds: "
                              f"{', '.join(map(str, base)) or 'none'})")
         steps = epoch_steps(rows, f["recipe"])  # epochs 2.. : the cheaper ones first
         small, after = statistics.mean(steps[:cheaper - 1]), steps[cheaper - 1]
