@@ -120,9 +120,13 @@ def main(argv=None) -> int:
             print(f"{name} seed {seed}: val {row['val_accuracy'] or '-'}, test "
                   f"{row['test_accuracy']}, {row['train_seconds']} s", flush=True)
             # read now, not at start: a run already in the table (also one another invocation
-            # wrote meanwhile) is not appended twice
+            # wrote meanwhile) is not appended twice. A run is its folder on its CPU: the runs
+            # folder is not committed, so another machine trains the same folder name afresh
             rows = results.read_rows(args.csv) if args.csv.is_file() else []
-            if row["run_dir"] not in {r["run_dir"] for r in rows}:
+            if (row["cpu"], row["run_dir"]) in {(r["cpu"], r["run_dir"]) for r in rows}:
+                print(f"{row['run_dir']}: already in {args.csv.name} for this CPU, not appended",
+                      flush=True)
+            else:
                 results.write_rows(args.csv, [*rows, row], COLUMNS)
     return 0
 

@@ -39,3 +39,13 @@ def test_a_run_is_recorded_once_with_validation_test_and_its_process_clock(tmp_p
     # a finished run is read back from its folder, not trained again nor appended twice
     stdout, rows = _study(tmp_path)
     assert len(rows) == 1 and "$ wic.cli train" not in stdout
+    assert "already in study.csv for this CPU, not appended" in stdout
+
+    # the same folder name on another CPU (the runs folder is not committed) is another run
+    from wic.experiments import results
+
+    rows[0]["cpu"] = "another CPU"
+    results.write_rows(tmp_path / "study.csv", rows, list(rows[0]))
+    stdout, rows = _study(tmp_path)
+    assert [r["cpu"] for r in rows][0] == "another CPU" and len(rows) == 2
+    assert rows[1]["run_dir"] == rows[0]["run_dir"] and rows[1]["cpu"] != "another CPU"

@@ -391,6 +391,34 @@ def test_epoch_study_summary_compares_with_the_baseline_seed_range_and_the_targe
     assert "missed by 0.20 points" in results.epoch_study_summary(rows)
     assert results.epoch_study_summary(rows[3:5]).startswith("No held-out run of the baseline")
     assert "from one seed: no spread" in results.epoch_study_summary(rows[:1])
+    # a study in progress, one seed a side: each variant's number so far, and no verdict
+    one_each = [r for i, r in enumerate(rows) if r["validation_split"]
+                and r["variant"] not in {q["variant"] for q in rows[:i]}]  # each one's first run
+    assert len(one_each) > 2 and results.epoch_study_summary(one_each).splitlines()[1:] == [
+        f"- {r['variant']} (1 seed): {r['val_accuracy']:.2%} on validation, "
+        f"{(r['val_accuracy'] - one_each[0]['val_accuracy']) * 100:+.2f} points; no verdict yet."
+        for r in one_each[1:]]
+
+
+def test_an_epoch_study_is_one_cpu_and_rows_of_two_are_refused_by_name(tmp_path):
+    """A bf16 run and a float32 run of one variant are not seeds of one thing."""
+    zen4 = "AMD EPYC (AuthenticAMD, family 25 model 17), 2 cores, AVX-512 BF16: bf16 in hardware"
+    zen3 = "AMD EPYC (AuthenticAMD, family 25 model 1), 2 cores, AVX2: no bf16 hardware"
+    cols = ["cpu", "model", "variant", "changes", "seed", "epochs", "validation_split",
+            "val_accuracy", "test_accuracy"]
+    rows = [dict(cpu=c, model="net", variant="muon", changes="optimizer=muon", seed=s, epochs=8,
+                 validation_split=0.1, val_accuracy=a, test_accuracy=a)
+            for c, a in ((zen4, 0.94), (zen3, 0.93)) for s in (0, 1)]
+    path = results.write_rows(tmp_path / "optimizer_study.csv", rows, cols)
+    with pytest.raises(ValueError, match=r"from 2 CPUs \(AMD EPYC Zen 3 · AVX2; AMD EPYC Zen 4 · "
+                                         r"AVX-512 BF16\); pass cpu="):
+        results.epoch_study_rows(path, "net", 8)
+    study = results.epoch_study_rows(path, "net", 8, cpu="AMD EPYC Zen 3 · AVX2")
+    assert [(r["cpu"], r["val_accuracy"]) for r in study] == [(zen3, "0.93")] * 2
+    with pytest.raises(ValueError, match="no 8-epoch row of net in optimizer_study.csv on Zen 5"):
+        results.epoch_study_rows(path, "net", 8, cpu="Zen 5")
+    with pytest.raises(ValueError, match="no 4-epoch row of net"):
+        results.epoch_study_rows(path, "net", 4, cpu="AMD EPYC Zen 3 · AVX2")
 
 
 def test_a_wider_net_is_a_row_of_its_own_measured_against_the_same_variant_on_the_base_net(tmp_path):

@@ -977,19 +977,32 @@ def cpu_label(cpu: str) -> str:
     return f"{cpu_kind(cpu, [])} · {units}" if units else (cpu or "?")
 
 
-def epoch_study_rows(path: Path, model: str, epochs: int, others: tuple[str, ...] = ()) -> list[dict]:
+def epoch_study_rows(path: Path, model: str, epochs: int, others: tuple[str, ...] = (),
+                     cpu: str | None = None) -> list[dict]:
     """``optimizer_study.csv`` rows of one epoch budget for ``model``, and for the nets in
     ``others`` measured against it. A row of another net is labelled ``variant · net`` and keeps
     the variant it repeats on ``model`` in ``same_as``, so :func:`epoch_study_summary` measures
     the net against that variant and :func:`wic.evaluation.plots.epoch_study` draws it as a
-    row of its own."""
+    row of its own.
+
+    One study is one CPU: a bf16 run and a float32 run of a variant are not seeds of one
+    thing. ``cpu`` keeps the rows of one :func:`cpu_label` (as :func:`optimizer_study_table`
+    shows it); without it, rows from more than one CPU are refused, naming them."""
     out = []
     for r in read_rows(path):
         if int(r["epochs"]) != epochs or r["model"] not in (model, *others):
             continue
+        if cpu is not None and cpu_label(r.get("cpu", "")) != cpu:
+            continue
         if r["model"] != model:
             r = dict(r, variant=f"{r['variant']} · {r['model']}", same_as=r["variant"])
         out.append(r)
+    if len(labels := sorted({cpu_label(r.get("cpu", "")) for r in out})) > 1:
+        raise ValueError(f"epoch_study_rows: {model}'s {epochs}-epoch rows in {path.name} come "
+                         f"from {len(labels)} CPUs ({'; '.join(labels)}); pass cpu= one of them")
+    if not out:
+        raise ValueError(f"epoch_study_rows: no {epochs}-epoch row of {model} in {path.name}"
+                         + (f" on {cpu}" if cpu else ""))
     return out
 
 
@@ -1035,9 +1048,13 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
         return f"No held-out run of the baseline ({baseline}) yet."
     base = val[baseline]
     m0 = mean(base)
-    if len(base) < 2:
-        return (f"- The recipe as is ({baseline}): {m0:.2%} on validation from one seed: no "
-                "spread to judge any difference against; run more seeds.")
+    if len(base) < 2:  # a study in progress: the numbers so far, and no verdict
+        return "\n".join(
+            [f"- The recipe as is ({baseline}): {m0:.2%} on validation from one seed: no "
+             "spread to judge any difference against; run more seeds."]
+            + [f"- {variant} ({len(vals)} seed{'s' if len(vals) > 1 else ''}): {mean(vals):.2%} on "
+               f"validation, {(mean(vals) - m0) * 100:+.2f} points; no verdict yet."
+               for variant, vals in val.items() if variant != baseline])
     sd0 = stdev(base)
     lines = [f"- The recipe as is ({baseline}): {m0:.2%} on validation, mean of {len(base)} "
              f"seeds (standard deviation {sd0 * 100:.2f} points)."]
