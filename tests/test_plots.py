@@ -229,6 +229,31 @@ def test_validation_series_are_named_on_the_axis(figures):
     assert "test" in figures["ablation_runs"].axes[0].get_xlabel()
 
 
+def test_ablation_dots_are_the_same_each_time_and_leave_numpys_generator_alone():
+    """Seaborn jitters with numpy's global generator: the figure must not depend on it (a
+    republished notebook would change for nothing), nor move it."""
+    import matplotlib.pyplot as plt
+
+    table = _ablation_table()
+    summary = ablation.summarize(table)
+
+    def dots():
+        fig = ablation.plot(table, summary)
+        out = np.concatenate([c.get_offsets() for c in fig.axes[0].collections
+                              if len(c.get_offsets())])
+        plt.close(fig)
+        return out
+
+    np.random.seed(1)
+    first = dots()
+    after = np.random.random()
+    np.random.seed(2)
+    np.random.random()
+    assert np.array_equal(dots(), first)  # another global state, the same dots
+    np.random.seed(1)
+    assert np.random.random() == after  # the caller's stream is where it would be without us
+
+
 def test_end_labels_do_not_overlap(figures):
     ax = figures["time_to_accuracy"].axes[0]
     ends = sorted(t.get_position()[1] for t in ax.texts if t.get_text().endswith("%")
@@ -297,6 +322,34 @@ def test_epoch_study_colours_only_the_variants_compared_and_greys_the_rest():
     assert to_hex(ends[0].get_color()) == to_hex("0.35")  # nesterov, several seeds: dark grey
     with pytest.raises(ValueError, match=r"cannot highlight \['ls'\]"):  # one seed: no curve to colour
         plots.epoch_study(_epoch_study_rows(), highlight=("ls",))
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_epoch_study_just_begun_shows_each_variants_one_run_dashed_and_coloured():
+    """No variant has several seeds yet: the left panel is not left empty, it draws each one run."""
+    import warnings
+
+    from matplotlib.colors import to_hex
+
+    rows = [r for r in _epoch_study_rows()
+            if r["seed"] == 0 and r["validation_split"] and r["variant"] != "ls"]
+    assert [r["variant"] for r in rows] == ["nesterov", "muon"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. matplotlib's "No artists with labels" legend warning
+        fig = plots.epoch_study(rows)
+    left, right = fig.axes
+    assert left.get_title() == "After each epoch, each variant's one run so far"
+    assert [t.get_text() for t in left.get_legend().get_texts()] == [
+        "nesterov (one seed: no spread yet)", "muon (one seed: no spread yet)"]
+    curves = [ln for ln in left.get_lines() if len(ln.get_xdata()) == 8]
+    assert [ln.get_linestyle() for ln in curves] == ["--", "--"]
+    assert list(curves[1].get_ydata()) == pytest.approx(
+        [100 * float(v) for v in rows[1]["val_accuracy_per_epoch"].split()])
+    assert len({to_hex(ln.get_color()) for ln in curves} - {plots.GREY}) == 2  # two colours
+    bold = [t.get_text() for t in right.get_yticklabels() if t.get_fontweight() == "bold"]
+    assert bold == ["nesterov", "muon"]
     import matplotlib.pyplot as plt
 
     plt.close("all")

@@ -1439,3 +1439,29 @@ def test_fast_recipe_quotes_the_8_epochs_with_their_first_quarter_shrunk():
             f"{100 * diff:+.2f} ± {100 * se:.2f} points against the three whole-image runs, {verdict}"):
         assert words in text, words
     assert ("reaches 94%" in text) == (trade["accuracy"] >= 0.94)
+
+
+def test_fast_recipe_says_how_far_the_held_out_check_of_shrunk_first_has_come():
+    """FAST_RECIPE's "The same question on held-out images": the study fills in over sessions,
+    so its "So far" must name each side's finished seeds and means as the CSV holds them (a new
+    row left unquoted fails here), and give no verdict before both sides have a spread."""
+    from statistics import mean
+
+    text = _fast_recipe_text().split("**The same question on held-out images (in progress).**")[1]
+    held = results.epoch_study_rows(RESULTS / "optimizer_study.csv", "airbench94_cpu_wide", 8,
+                                    cpu="AMD EPYC Zen 3 · AVX2")
+    sides = {"muon": "whole pictures", "muon_r24q": "shrunk first"}
+    assert {r["variant"] for r in held} <= set(sides)  # one question: these two recipes
+    for variant, name in sides.items():
+        runs = [r for r in held if r["variant"] == variant]
+        assert all(float(r["validation_split"]) == 0.1 for r in runs)  # chosen on held-out images
+        if not runs:
+            assert f"{name} (`{variant}`): none finished yet" in text, variant
+            continue
+        val, test = (mean(float(r[k]) for r in runs) for k in ("val_accuracy", "test_accuracy"))
+        seeds = ", ".join(r["seed"] for r in runs)
+        assert (f"{name} (`{variant}`), seed{'s' * (len(runs) > 1)} {seeds}: {val:.2%} on "
+                f"validation ({test:.2%} on the test set, not used to choose)") in text, variant
+    assert "--variant muon_r24q=optimizer=muon,crop_size=24,crop_epochs=2,crop_by=resize" in text
+    if min(sum(r["variant"] == v for r in held) for v in sides) < 2:
+        assert "no verdict yet" in text.split("```")[0]

@@ -737,8 +737,15 @@ def ablation_runs(table, summary, metric: str = "test_accuracy", title: str = ""
     ok = table[table["status"] == "ok"]
     order = list(summary.index)
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(order) + 1.8))
-    sns.stripplot(ok, x=metric, y="variant", order=order, ax=ax, size=7, color=PALETTE[0],
-                  alpha=0.7, jitter=0.15)
+    # seaborn jitters with numpy's global generator: seed it here (and put its state back), so
+    # a notebook published twice draws the same dots and its diff holds only what changed
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        sns.stripplot(ok, x=metric, y="variant", order=order, ax=ax, size=7, color=PALETTE[0],
+                      alpha=0.7, jitter=0.15)
+    finally:
+        np.random.set_state(state)
     ax.errorbar(summary["mean"], np.arange(len(order)), xerr=summary["std"], fmt="D",
                 color="black", capsize=4, label="mean ± std over seeds")
     if baseline in summary.index:
@@ -767,7 +774,8 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     several seeds), in both panels (their final runs too, their row names in bold). The others
     are thin grey curves under one legend entry, named on the right in dark grey; a variant
     measured with one seed only is light grey and has no curve on the left: one run has no
-    spread to read it against."""
+    spread to read it against. A study just begun, where no variant has several seeds yet,
+    shows each variant's one run instead, coloured and dashed: what it holds so far."""
     plt, _ = _plt()
     groups: dict[tuple[str, bool], list[dict]] = {}
     for r in rows:
@@ -776,9 +784,11 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     if unknown := [v for v in highlight or () if v not in seeded]:
         raise ValueError(f"cannot highlight {unknown}: not a variant with several held-out seeds "
                          f"({', '.join(seeded)})")
-    shown = seeded if highlight is None else highlight
-    colours = {v: SERIES[i % len(SERIES)] for i, v in enumerate(v for v in seeded if v in shown)}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 0.45 * len(groups) + 3.8),
+    begun = not seeded  # a study just begun: its one-seed runs are all there is to show
+    coloured = seeded or [v for (v, held) in groups if held]
+    shown = coloured if highlight is None else highlight
+    colours = {v: SERIES[i % len(SERIES)] for i, v in enumerate(v for v in coloured if v in shown)}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, max(0.45 * len(groups) + 3.8, 5.5)),
                                       gridspec_kw={"width_ratios": [1.2, 1]})
     ends, others = [], 0
     for i, ((variant, held), runs) in enumerate(groups.items()):
@@ -786,7 +796,11 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
         colour = colours.get(variant, "0.35" if variant in seeded else GREY)
         curves = [[float(v) for v in str(r["val_accuracy_per_epoch"]).split()] for r in runs
                   if held and r.get("val_accuracy_per_epoch")]
-        if len(curves) > 1:
+        if begun and curves and variant in colours:
+            left.plot(np.arange(1, len(curves[0]) + 1), 100 * np.array(curves[0]), ls="--",
+                      marker=MARKERS[i % len(MARKERS)], color=colour, lw=2, zorder=3,
+                      label=f"{label} (one seed: no spread yet)")
+        elif len(curves) > 1:
             n = min(len(c) for c in curves)
             mean = 100 * np.mean([c[:n] for c in curves], axis=0)
             if variant in colours:
@@ -805,9 +819,13 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     left.axhline(100 * target, ls="--", color=GREY, lw=1)
     left.set_xlabel("epoch")
     left.set_ylabel("validation accuracy, % (held-out training images)")
-    left.set_title("After each epoch, mean over seeds\n(one-seed variants: right panel only)")
+    left.set_title("After each epoch, each variant's one run so far" if begun else
+                   "After each epoch, mean over seeds\n(one-seed variants: right panel only)")
     integer_ticks(left.xaxis)
-    left.legend(fontsize=11.5, loc="upper center", bbox_to_anchor=(0.5, -0.1))  # below: no curve hidden
+    if begun:  # a few rising curves: their lower right corner is empty
+        left.legend(fontsize=11.5, loc="lower right")
+    elif left.get_legend_handles_labels()[0]:  # below the axes: no curve hidden
+        left.legend(fontsize=11.5, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     for y, (_label, colour, val, test, _bold) in enumerate(ends):
         right.plot(val, [y - 0.12] * len(val), "o", ms=9, color=colour, alpha=0.85)
         right.plot(test, [y + 0.12] * len(test), "x", ms=9, mew=2, color=colour)
