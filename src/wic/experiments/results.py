@@ -1048,12 +1048,16 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
         return f"No held-out run of the baseline ({baseline}) yet."
     base = val[baseline]
     m0 = mean(base)
+
+    def named(variant, vals):  # "- muon_ls (1 seed)"
+        return f"- {variant} ({len(vals)} seed{'s' if len(vals) > 1 else ''})"
+
     if len(base) < 2:  # a study in progress: the numbers so far, and no verdict
         return "\n".join(
             [f"- The recipe as is ({baseline}): {m0:.2%} on validation from one seed: no "
              "spread to judge any difference against; run more seeds."]
-            + [f"- {variant} ({len(vals)} seed{'s' if len(vals) > 1 else ''}): {mean(vals):.2%} on "
-               f"validation, {(mean(vals) - m0) * 100:+.2f} points; no verdict yet."
+            + [f"{named(variant, vals)}: {mean(vals):.2%} on validation, "
+               f"{(mean(vals) - m0) * 100:+.2f} points; no verdict yet."
                for variant, vals in val.items() if variant != baseline])
     sd0 = stdev(base)
     lines = [f"- The recipe as is ({baseline}): {m0:.2%} on validation, mean of {len(base)} "
@@ -1069,8 +1073,7 @@ def epoch_study_summary(rows: list[dict], baseline: str = "nesterov", target: fl
     for variant, vals in val.items():
         if variant == baseline:
             continue
-        line = (f"- {variant} ({len(vals)} seed{'s' if len(vals) > 1 else ''}): "
-                f"{compare(vals, base)}")
+        line = f"{named(variant, vals)}: {compare(vals, base)}"
         # an ingredient added to another variant is also measured against that variant (the one
         # sharing most of its changes; one measured with several seeds first, since a single
         # seed has no spread of its own); a variant on another net, against the same variant
