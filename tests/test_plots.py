@@ -591,3 +591,21 @@ def test_a_figure_is_saved_under_the_size_limit_without_losing_pixels_first(tmp_
     with Image.open(small) as im:
         assert im.size[0] < size[0] and abs(im.size[0] / im.size[1] - size[0] / size[1]) < 0.05
     plt.close(fig)
+
+
+def test_epoch_study_legend_below_the_curves_clears_the_epoch_label():
+    """Below the axes the legend hides no curve; it must not cover the "epoch" label either,
+    on a short figure (a study of two variants, one with its seeds and one with one run) as on
+    a tall one."""
+    rows = [r for r in _epoch_study_rows() if r["variant"] in ("muon", "ls")]
+    one_run = next(r for r in rows if r["variant"] == "ls")
+    many = rows + [dict(one_run, variant=f"ls{i}") for i in range(12)]  # a row each on the right
+    for fig in (plots.epoch_study([r for r in rows if r["validation_split"]]),
+                plots.epoch_study(many)):
+        left = fig.axes[0]
+        fig.canvas.draw()
+        legend, label = (a.get_window_extent() for a in (left.get_legend(), left.xaxis.label))
+        assert legend.y1 < label.y0 and not legend.overlaps(label), (legend, label)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -824,8 +824,11 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     integer_ticks(left.xaxis)
     if begun:  # a few rising curves: their lower right corner is empty
         left.legend(fontsize=11.5, loc="lower right")
-    elif left.get_legend_handles_labels()[0]:  # below the axes: no curve hidden
-        left.legend(fontsize=11.5, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    elif left.get_legend_handles_labels()[0]:  # below the axes and their label: no curve hidden
+        from matplotlib.transforms import offset_copy  # a fixed gap, whatever the figure's height
+
+        left.legend(fontsize=11.5, loc="upper center", bbox_to_anchor=(0.5, 0),
+                    bbox_transform=offset_copy(left.transAxes, fig=fig, y=-0.62, units="inches"))
     for y, (_label, colour, val, test, _bold) in enumerate(ends):
         right.plot(val, [y - 0.12] * len(val), "o", ms=9, color=colour, alpha=0.85)
         right.plot(test, [y + 0.12] * len(test), "x", ms=9, mew=2, color=colour)
