@@ -286,6 +286,13 @@ def test_epoch_study_shows_each_variants_curve_and_every_runs_end(figures):
     assert row_colour[2] == plots.GREY  # one seed: grey
     assert row_colour[3] == row_colour[1] != plots.GREY  # muon's final runs: muon's colour
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["nesterov (3 seeds)", "muon (3 seeds)"]
+    assert left.get_title().endswith("\n(one-seed variants: right panel only)")  # ls: one seed
+    # once every held-out variant has its seeds, the title no longer speaks of one-seed variants
+    seeded = plots.epoch_study([r for r in _epoch_study_rows() if r["variant"] != "ls"])
+    assert seeded.axes[0].get_title() == "After each epoch, mean over seeds"
+    import matplotlib.pyplot as plt
+
+    plt.close(seeded)
 
 
 def test_accuracy_against_time_draws_every_run_and_each_budgets_mean(figures):

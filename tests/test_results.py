@@ -1445,7 +1445,7 @@ def test_fast_recipe_says_how_far_the_held_out_check_of_shrunk_first_has_come():
     """FAST_RECIPE's "The same question on held-out images": the study fills in over sessions,
     so its "So far" must name each side's finished seeds and means as the CSV holds them (a new
     row left unquoted fails here), judge shrunk first against whole pictures' spread as notebook
-    07 does, and give no verdict before both sides have a spread."""
+    07 does, and give no verdict before both sides have a spread, nor say "no verdict yet" after."""
     from statistics import mean
 
     text = _fast_recipe_text().split("**The same question on held-out images (in progress).**")[1]
@@ -1468,6 +1468,7 @@ def test_fast_recipe_says_how_far_the_held_out_check_of_shrunk_first_has_come():
     whole, shrunk = val["muon"], val["muon_r24q"]
     if len(whole) > 1:  # shrunk first against whole pictures' spread, as notebook 07
         d, se, verdict = results.seed_difference(shrunk, whole)
-        assert f"{d * 100:+.2f} ± {se * 100:.2f} points from their mean: {verdict}" in text
-    if min(len(whole), len(shrunk)) < 2:
-        assert "no verdict yet" in text.split("```")[0]
+        assert (f"{d * 100:+.2f} ± {se * 100:.2f} points from whole pictures' mean: "
+                f"{verdict}") in text
+    # a verdict needs a spread on each side; once both have one, "no verdict yet" is stale
+    assert ("no verdict yet" in text.split("```")[0]) == (min(len(whole), len(shrunk)) < 2)

@@ -819,8 +819,10 @@ def epoch_study(rows: list[dict], target: float = 0.94, title: str = "", path=No
     left.axhline(100 * target, ls="--", color=GREY, lw=1)
     left.set_xlabel("epoch")
     left.set_ylabel("validation accuracy, % (held-out training images)")
+    lone = any(held and len(runs) == 1 for (_, held), runs in groups.items())
     left.set_title("After each epoch, each variant's one run so far" if begun else
-                   "After each epoch, mean over seeds\n(one-seed variants: right panel only)")
+                   "After each epoch, mean over seeds"
+                   + ("\n(one-seed variants: right panel only)" if lone else ""))
     integer_ticks(left.xaxis)
     if begun:  # a few rising curves: their lower right corner is empty
         left.legend(fontsize=11.5, loc="lower right")
