@@ -1456,17 +1456,15 @@ def test_fast_recipe_says_how_far_the_held_out_check_of_shrunk_first_has_come():
     val = {}  # each side's held-out accuracies, one per seed
     for variant, name in sides.items():
         runs = [r for r in held if r["variant"] == variant]
+        assert len(runs) >= 2  # each side has a spread of its own (rows only grow)
         assert all(float(r["validation_split"]) == 0.1 for r in runs)  # chosen on held-out images
         val[variant] = [float(r["val_accuracy"]) for r in runs]
         test = mean(float(r["test_accuracy"]) for r in runs)
-        seeds = ", ".join(r["seed"] for r in runs)
-        many = len(runs) > 1  # "seeds 0, 1: mean 93.85% on validation (93.90% on the test set..."
-        assert (f"{name} (`{variant}`), seed{'s' * many} {seeds}: {'mean ' * many}"
-                f"{mean(val[variant]):.2%} on validation ({test:.2%} on the test set, not used "
-                "to choose)") in text, variant
+        seeds = ", ".join(r["seed"] for r in runs)  # "seeds 0, 1: mean 93.85% on validation (..."
+        assert (f"{name} (`{variant}`), seeds {seeds}: mean {mean(val[variant]):.2%} on "
+                f"validation ({test:.2%} on the test set, not used to choose)") in text, variant
     assert "--variant muon_r24q=optimizer=muon,crop_size=24,crop_epochs=2,crop_by=resize" in text
     whole, shrunk = val["muon"], val["muon_r24q"]
-    assert min(len(whole), len(shrunk)) >= 2  # each side has a spread of its own (rows only grow)
     d, se, verdict = results.seed_difference(shrunk, whole)  # as notebook 07 judges it
     assert f"{d * 100:+.2f} ± {se * 100:.2f} points from whole pictures' mean: {verdict}" in text
     assert "no verdict yet" not in text.split("```")[0]  # stale once both sides have a spread
