@@ -7,8 +7,8 @@ weights), counts the images only one of the two gets right, and writes one row p
 its card's test accuracy (overall and per class), calibration, size, training time and latency
 beside it, so the rows are enough to draw the comparison when the candidate does not ship. The
 two rows replace the pair's earlier rows in the CSV and leave other pairs' rows as they are (one
-pair a trial of :data:`wic.experiments.shipping.TRIALS`). The rule that reads the rows is
-:mod:`wic.experiments.shipping`; the test set is not touched here.
+pair a trial of :data:`wic.experiments.shipping.TRIALS` or a repeat of one, ``REPEATS``). The
+rule that reads the rows is :mod:`wic.experiments.shipping`; the test set is not touched here.
 
     WIC_DATA_DIR=/path/to/folder-with-cifar-10-batches-py python benchmarks/ship_check.py \
         airbench94_cpu_wide_v2 airbench94_cpu_v2
@@ -93,8 +93,10 @@ def main(argv=None) -> int:
     pair = {args.candidate, args.incumbent}
     kept = [r for r in (results.read_rows(args.csv) if args.csv.is_file() else [])
             if {r["model"], r["against"]} != pair]
-    results.write_rows(args.csv, kept + rows, FIELDS + [f"test_{c}" for c in ds.class_names])
-    print(shipping.sentence(rows, args.candidate, args.incumbent))
+    rows = kept + rows
+    results.write_rows(args.csv, rows, FIELDS + [f"test_{c}" for c in ds.class_names])
+    repeats = next((r.repeats for r in shipping.REPEATS if r.model == args.candidate), None)
+    print(shipping.sentence(rows, args.candidate, args.incumbent, repeats=repeats))
     print(f"wrote {args.csv}")
     return 0
 

@@ -77,6 +77,7 @@ def test_trials_are_judged_in_launch_order_and_only_when_both_rows_exist(monkeyp
     monkeypatch.setattr(shipping, "TRIALS", (
         shipping.Trial("new", "old", "a wider net"), shipping.Trial("newer", "old", "a longer schedule"),
         shipping.Trial("newest", "old", "still training")))
+    monkeypatch.setattr(shipping, "REPEATS", ())
     rows = _rows()
     newer = [dict(rows[0], model="newer", against="old", held_out_accuracy=0.9440, gained=40, lost=43),
              dict(rows[1], against="newer", gained=43, lost=40)]
@@ -87,6 +88,30 @@ def test_trials_are_judged_in_launch_order_and_only_when_both_rows_exist(monkeyp
     assert text[1].startswith("*A longer schedule.* `newer` does not ship:")
     assert len(text) == 2 and "newest" not in shipping.verdicts(rows + newer)
 
+
+
+def test_a_repeat_is_judged_against_its_trial_s_incumbent_and_never_ships(monkeypatch):
+    monkeypatch.setattr(shipping, "TRIALS", (shipping.Trial("new", "old", "a wider net"),))
+    monkeypatch.setattr(shipping, "REPEATS", (shipping.Repeat("new_s1", "new", 1),
+                                              shipping.Repeat("new_s2", "new", 2)))
+    rows = _rows()
+    again = [dict(rows[0], model="new_s1", held_out_accuracy=0.9452, gained=55, lost=52),
+             dict(rows[1], against="new_s1", gained=52, lost=55)]
+    # measured only when both rows exist; a repeat not yet measured is left out
+    assert shipping.repeated(rows + again[:1]) == []
+    (rep, trial), = shipping.repeated(rows + again)
+    assert (rep.model, trial.candidate, trial.incumbent) == ("new_s1", "new", "old")
+    text = shipping.verdicts(rows + again).split("\n\n")
+    assert len(text) == 2 and text[0].startswith("*A wider net.* `new` ships:")
+    assert text[1].startswith("*A wider net, again with seed 1.* `new_s1` repeats `new`'s gain: it "
+                              "too is more accurate than `old` on the images both held out (94.52% "
+                              "against 94.46% on 5,000 images; it alone gets 55 of them right")
+    assert text[1].endswith("The recipe's two seeds score 94.80% and 94.52% on the held-out "
+                            "images. A repeat never ships: `new` stays.")
+    worse = [dict(again[0], held_out_accuracy=0.9440, gained=40, lost=43),
+             dict(again[1], gained=43, lost=40)]
+    assert ("`new_s1` does not repeat `new`'s gain: it is not more accurate than `old`"
+            in shipping.verdicts(rows + worse))
 
 # ------------------------------------------------------------- the committed check and its prose
 
@@ -106,9 +131,15 @@ def _notebook_text(name: str) -> str:
 def test_the_committed_check_compares_each_trial_s_models_on_the_same_images():
     rows = _committed()
     trials = shipping.judged(rows)
-    # every pair of rows is a trial written in TRIALS, judged in launch order, none left out
+    # every pair of rows is a trial written in TRIALS or a repeat in REPEATS, in launch order,
+    # none left out
     assert trials == list(shipping.TRIALS[:len(trials)]) and trials
-    assert len(rows) == 2 * len(trials)
+    repeats = [r for r, _ in shipping.repeated(rows)]
+    assert repeats == list(shipping.REPEATS[:len(repeats)])
+    # each repeat trains again a candidate that shipped
+    assert all(shipping.decision(rows, r.repeats, t.incumbent)["ships"]
+               for r, t in shipping.repeated(rows))
+    assert len(rows) == 2 * (len(trials) + len(repeats))
     assert "5,000 images" in shipping.RULE
     for t in trials:
         cand = next(r for r in rows if (r["model"], r["against"]) == (t.candidate, t.incumbent))
