@@ -759,6 +759,9 @@ def test_cheaper_first_epochs_pairs_each_seed_and_times_the_cheaper_epochs_in_th
     with pytest.raises(ValueError, match=r"'s_seed1' \(seed 1\) has no finished twin among the runs "
                                          r"of 'w' \(seeds: 1337\)"):
         results.cheaper_first_epochs(whole[5:] + shrunk, "w", "s")
+    # one run a side (a single race): paired and timed, but no spread to judge accuracy by
+    alone = results.cheaper_first_epochs(whole[5:] + shrunk[:5], "w", "s")
+    assert [p["twin"] for p in alone["pairs"]] == ["w"] and alone["difference"] is None
 
 
 def test_epoch_trade_weighs_fewer_epochs_against_their_cost():
@@ -1439,6 +1442,52 @@ def test_fast_recipe_quotes_the_8_epochs_with_their_first_quarter_shrunk():
             f"{100 * diff:+.2f} ± {100 * se:.2f} points against the three whole-image runs, {verdict}"):
         assert words in text, words
     assert ("reaches 94%" in text) == (trade["accuracy"] >= 0.94)
+
+
+def test_fast_recipe_quotes_what_shrinking_saves_where_bfloat16_runs_the_step():
+    """FAST_RECIPE's "What shrinking saves where bfloat16 runs the step": the Zen 4's race of
+    whole pictures and shrunk first in one invocation, each shrunk epoch against its whole
+    neighbour, judged against the run's own drift, the minutes, the finals, and the whole-picture
+    run against the Zen 4's earlier run with the same seed."""
+    from statistics import median
+
+    paragraph = _fast_recipe_text().split(
+        "**What shrinking saves where bfloat16 runs the step.**")[1].split("```")[0]
+    text = " ".join(paragraph.split())
+    race = results.read_rows(RESULTS / "shrunk_race_zen4.csv")
+    assert "Zen 4" in results.cpu_of(race) and "bf16 in hardware" in results.cpu_of(race)
+    (pair,) = results.cheaper_first_epochs(race, "muon_8ep", "muon_8ep_r24q")["pairs"]
+    assert int(pair["final"]["seed"]) == int(pair["twin_final"]["seed"]) == 1337
+    float32 = results.cheaper_first_epochs(results.read_rows(RESULTS / "time_to_accuracy_zen3.csv"),
+                                           "muon_8ep", "muon_8ep_r24q")
+    whole = results.epoch_steps(race, pair["label"])[pair["cheaper"] - 1:]
+    drift = (max(whole) - min(whole)) / pair["whole_s"]
+    # "wider than the gap between the two shares: ... about the same share"
+    assert abs(pair["share"] - float32["share"]) < drift
+    earlier = results.read_rows(RESULTS / "time_to_accuracy_zen4.csv")
+    by_epoch = [[r["test_accuracy"] for r in rows if r["recipe"] == "muon_8ep"]
+                for rows in (race, earlier)]
+    assert by_epoch[0] == by_epoch[1] and len(by_epoch[0]) == 9  # "epoch for epoch" (8 + final)
+    pace = (median(results.epoch_steps(race, "muon_8ep"))
+            / median(results.epoch_steps(earlier, "muon_8ep")))
+    for words in (
+            f"with the recipe's seed ({pair['final']['seed']}) each",
+            f"A shrunk epoch took {pair['share']:.0%} of the whole one after it "
+            f"({pair['small_s']:.0f} s against {pair['next_s']:.0f} s; {float32['share']:.0%} on "
+            "the Zen 3 in float32)",
+            f"That run's whole epochs took {min(whole):.0f} to {max(whole):.0f} s, a spread of "
+            f"{drift:.0%} of their median",
+            f"The {'two' if pair['cheaper'] == 2 else pair['cheaper']} shrunk epochs saved about "
+            f"{pair['saved_min']:.1f} min of a "
+            f"{pair['twin_final']['elapsed_s'] / 60:.1f}-minute run",
+            f"Shrunk first gave its final score {pair['sooner_min']:.1f} min sooner, not "
+            f"{pair['saved_min']:.1f}: its whole epochs took "
+            f"x{pair['whole_s'] / pair['twin_whole_s']:.2f}",
+            f"the runs ended at {pair['final']['test_accuracy']:.2%} (shrunk first) and "
+            f"{pair['twin_final']['test_accuracy']:.2%} (whole pictures)",
+            f"its epochs at x{pace:.2f} that run's seconds"):
+        assert words in text, words
+    assert pair["sooner_min"] > 0
 
 
 def test_fast_recipe_gives_the_held_out_verdict_on_shrunk_first_and_keeps_its_rule():

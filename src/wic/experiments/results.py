@@ -271,7 +271,8 @@ def cheaper_first_epochs(rows: list[dict], baseline: str, variant: str) -> dict:
     (``whole_s``, ``twin_whole_s``: the two sessions' paces, which decide whether their minutes
     compare). Over the pairs, their means: ``share``, ``saved_min``, ``sooner_min`` and ``pace``
     (``whole_s`` over ``twin_whole_s``); ``accuracy``, the variant's mean final accuracy, and
-    ``difference``, its :func:`seed_difference` against all the baseline's runs. Refuses a
+    ``difference``, its :func:`seed_difference` against all the baseline's runs (None when the
+    baseline ran once: no spread between seeds to judge by). Refuses a
     variant with no run, a run without its twin, or one with fewer than two whole epochs on
     smaller pictures (none left to time after the first)."""
     base = {run_record(rows, f["recipe"])["seed"]: f for f in group_finals(rows, baseline)}
@@ -302,7 +303,8 @@ def cheaper_first_epochs(rows: list[dict], baseline: str, variant: str) -> dict:
                       "twin_whole_s": epoch_seconds(rows, twin["recipe"])})
     accs = [f["test_accuracy"] for f in runs]
     return {"pairs": pairs, "accuracy": statistics.mean(accs),
-            "difference": seed_difference(accs, [f["test_accuracy"] for f in base.values()]),
+            "difference": (seed_difference(accs, [f["test_accuracy"] for f in base.values()])
+                           if len(base) > 1 else None),
             "share": statistics.mean(p["share"] for p in pairs),
             "saved_min": statistics.mean(p["saved_min"] for p in pairs),
             "sooner_min": statistics.mean(p["sooner_min"] for p in pairs),
