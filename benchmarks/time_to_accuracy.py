@@ -286,7 +286,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--csv", default="benchmarks/results/time_to_accuracy.csv")
     p.add_argument("--append", action="store_true", help="append to the CSV instead of replacing")
-    p.add_argument("--plot", default="figures/time_to_accuracy.png")
+    p.add_argument("--plot", help="the figure (default: the CSV's name in the figures folder, so "
+                                  "a race written to its own CSV never redraws another's figure)")
     p.add_argument("--plot-from-csv", action="store_true",
                    help="only redraw the plot and ratios from the CSV")
     p.add_argument("--targets", nargs="*", default=["0.90@12", "0.94@45"], metavar="ACC@MIN",
@@ -294,6 +295,7 @@ def main(argv=None) -> int:
     p.add_argument("--title", help="plot title")
     p.add_argument("--verbose", type=int, default=2)
     args = p.parse_args(argv)
+    args.plot = args.plot or str(config.figures_dir() / f"{Path(args.csv).stem}.png")
     for t in args.targets:
         if not re.fullmatch(r"0?\.\d+@\d+(\.\d+)?", t):
             p.error(f"--targets {t!r}: accepted: ACCURACY@MINUTES, e.g. 0.94@45")

@@ -68,6 +68,21 @@ def test_a_recipes_repeats_share_a_colour_a_legend_entry_and_one_mean_label():
     assert "91.0% (mean of 2)" in ends and "80.0%" in ends and "90.0%" not in ends
 
 
+def test_the_figure_is_named_after_the_csv_unless_given(tmp_path, monkeypatch, capsys):
+    """A race written to its own CSV draws its own figure: without --plot, the CSV's name in the
+    figures folder (WIC_FIGURES_DIR), never another race's figure."""
+    tta = load_benchmark("time_to_accuracy.py")
+    monkeypatch.setenv("WIC_FIGURES_DIR", str(tmp_path / "figs"))
+    table = results.write_rows(tmp_path / "my_race.csv",
+                               [dict(r, train_s=r["elapsed_s"], eval_s=0.0) for r in ROWS])
+    assert tta.main(["--plot-from-csv", "--csv", str(table), "--targets"]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["my_race.png"]
+    assert tta.main(["--plot-from-csv", "--csv", str(table), "--targets",
+                     "--plot", str(tmp_path / "mine.png")]) == 0
+    assert (tmp_path / "mine.png").is_file() and len(list((tmp_path / "figs").iterdir())) == 1
+    assert f"wrote {table} and {tmp_path / 'mine.png'}" in capsys.readouterr().out
+
+
 def _run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[dict]]:
     out = tmp_path / name
     return run_benchmark("time_to_accuracy.py", out, out / "t.csv", "--run", "seed:3=seed_v1_3",
