@@ -106,8 +106,7 @@ def test_a_repeat_is_judged_against_its_trial_s_incumbent_and_never_ships(monkey
     assert text[1].startswith("*A wider net, again with seed 1.* `new_s1` repeats `new`'s gain: it "
                               "too is more accurate than `old` on the images both held out (94.52% "
                               "against 94.46% on 5,000 images; it alone gets 55 of them right")
-    assert text[1].endswith("The recipe's two seeds score 94.80% and 94.52% on the held-out "
-                            "images. A repeat never ships: `new` stays.")
+    assert text[1].endswith("`new` scored 94.80% there. A repeat never ships: `new` stays.")
     worse = [dict(again[0], held_out_accuracy=0.9440, gained=40, lost=43),
              dict(again[1], gained=43, lost=40)]
     assert ("`new_s1` does not repeat `new`'s gain: it is not more accurate than `old`"

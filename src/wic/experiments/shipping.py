@@ -58,7 +58,6 @@ TRIALS = (
 )
 
 
-
 class Repeat(NamedTuple):
     """A shipped candidate's recipe trained again with another seed, and judged against the same
     incumbent by the same rule: is the gain the recipe's, or one seed's luck? A repeat never
@@ -183,8 +182,7 @@ def sentence(rows: list[dict], candidate: str, incumbent: str, repeats: str | No
             f"{float(i['test_accuracy']):.2%} ({test_gain * 100:+.2f} points).")
     if repeats is not None:
         first = decision(rows, repeats, incumbent)["candidate_accuracy"]
-        text += (f" The recipe's two seeds score {first:.2%} and {d['candidate_accuracy']:.2%} on "
-                 f"the held-out images. A repeat never ships: `{repeats}` stays.")
+        text += f" `{repeats}` scored {first:.2%} there. A repeat never ships: `{repeats}` stays."
     return text
 
 
