@@ -226,6 +226,22 @@ def test_the_prose_about_the_second_trial_says_what_the_rows_and_cards_say():
             "(regenerated), far below `airbench94_cpu_robust_v9`") in recipe_doc
 
 
+
+def test_the_prose_about_the_repeat_follows_its_verdict():
+    """The second trial's repeat (its recipe again with seed 1): FAST_RECIPE's "What is left"
+    says what the rule made of it, and the notebook says what a repeat is for."""
+    rows = _committed()
+    (rep, trial), = shipping.repeated(rows)
+    assert (rep.repeats, trial) == (shipping.TRIALS[1].candidate, shipping.TRIALS[1])
+    d = shipping.decision(rows, rep.model, trial.incumbent)
+    assert d["same_images"] and d["images"] == 5000
+    recipe_doc = _flat((ROOT / "benchmarks" / "FAST_RECIPE.md").read_text())
+    assert ("two seeds of two, so the gain looks like the schedule's" in recipe_doc) == d["ships"]
+    assert ("the first seed's gain may be its luck" in recipe_doc) == (not d["ships"])
+    assert not (ROOT / "models" / f"{rep.model}.keras").exists()  # a repeat never ships
+    nb = _flat(_notebook_text("07_fast_recipe.ipynb"))
+    assert "a *repeat*, judged by the same rule against the same incumbent" in nb
+
 # ------------------------------------------------------------------ benchmarks/ship_check.py
 
 
