@@ -1321,7 +1321,9 @@ def render(results_dir: Path) -> str:
         rows = read_rows(d / "ship_check.csv")
         parts += ["", f"**Does a new model replace the most accurate shipped one?** (`ship_check.csv`, "
                   f"{cpu_of(rows)}; the rule, fixed before the first candidate's results were seen: "
-                  f"{shipping.RULE}; each candidate written into `shipping.TRIALS` when it was launched; "
+                  f"{shipping.RULE}; each candidate written into `shipping.TRIALS` when it was "
+                  "launched, each repeat of one with another seed into `shipping.REPEATS` (a repeat "
+                  "never ships); "
                   "test accuracy and calibration from each card):", "",
                   shipping.table(rows), "", shipping.verdicts(rows)]
     if (d / "selective_tta.csv").is_file():
