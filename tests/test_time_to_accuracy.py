@@ -81,6 +81,9 @@ def test_the_figure_is_named_after_the_csv_unless_given(tmp_path, monkeypatch, c
                      "--plot", str(tmp_path / "mine.png")]) == 0
     assert (tmp_path / "mine.png").is_file() and len(list((tmp_path / "figs").iterdir())) == 1
     assert f"wrote {table} and {tmp_path / 'mine.png'}" in capsys.readouterr().out
+    import matplotlib.pyplot as plt
+
+    plt.close("all")  # the script leaves its figure open outside a notebook
 
 
 def _run(tmp_path: Path, name: str, *args: str) -> tuple[str, list[dict]]:
