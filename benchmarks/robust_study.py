@@ -7,9 +7,9 @@ whose card holds a CIFAR-10-C (regenerated) benchmark (``wic evaluate --model ..
 --robustness-subset 300 --write-card``). The row records the recipe's augmentation fields (with
 how many last epochs were clean), the share of training images held out, the epochs, the seed,
 the training seconds, the clean test accuracy, the calibration error after the card's temperature,
-the benchmark's mean and its mean per family. Rows go to
-``benchmarks/results/robust_study.csv`` (a model already there is replaced); the table in
-``benchmarks/FAST_RECIPE.md`` is rendered from it (``python benchmarks/report.py``), and
+the benchmark's mean and its mean per family, and the net. Rows go to
+``benchmarks/results/robust_study.csv`` (a model already there is replaced in its place); the
+table in ``benchmarks/FAST_RECIPE.md`` is rendered from it (``python benchmarks/report.py``), and
 ``figures/robust_tradeoff.png`` draws the models within ``--figure-min-accuracy`` of clean
 accuracy (default 92%: the seed's 78% would squeeze the rest into a corner); when a recipe was
 trained with several seeds (``wic train --seed N``), ``figures/robust_seeds.png`` shows how far
@@ -25,10 +25,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 AUGMENTATIONS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
                  "clean_noisy_epochs")
-COLUMNS = ["model", *AUGMENTATIONS, "validation_split", "epochs", "seed", "train_seconds",
+COLUMNS = ["model", "net", *AUGMENTATIONS, "validation_split", "epochs", "seed", "train_seconds",
            "test_accuracy",
            "test_ece_calibrated", "corruption_mean", "corruption_images", "noise_family",
            "blur_family", "weather_family", "digital_family", "command"]
+
+
+def _train_flags(command: str | None) -> dict[str, str] | None:
+    """A ``wic train`` command's flags (as a card records it) by name; None when the command is
+    not a ``wic train`` one."""
+    words = (command or "").split()
+    # the card records the program as it was called: wic, or wic's cli.py run by Python
+    if len(words) < 2 or Path(words[0]).name not in ("wic", "cli.py") or words[1] != "train":
+        return None
+    return {a: b for a, b in zip(words, words[1:]) if a.startswith("--")}
 
 
 def seed_of(command: str | None) -> int | str:
@@ -37,12 +47,18 @@ def seed_of(command: str | None) -> int | str:
     a seed column; '' when the command is not a ``wic train`` one."""
     from wic.training import recipe_named
 
-    words = (command or "").split()
-    # the card records the program as it was called: wic, or wic's cli.py run by Python
-    if len(words) < 2 or Path(words[0]).name not in ("wic", "cli.py") or words[1] != "train":
+    flag = _train_flags(command)
+    if flag is None:
         return ""
-    flag = {a: b for a, b in zip(words, words[1:]) if a.startswith("--")}
     return int(flag["--seed"]) if "--seed" in flag else recipe_named(flag.get("--recipe", "seed")).seed
+
+
+def net_of(command: str | None) -> str:
+    """The registry net a ``wic train`` command trained (its ``--model``, else ``wic train``'s
+    default, the seed's net). For rows written before the CSV had a net column; '' when the
+    command is not a ``wic train`` one."""
+    flag = _train_flags(command)
+    return "" if flag is None else flag.get("--model", "seed_v1_3")
 
 
 def row(name: str) -> dict:
@@ -63,7 +79,8 @@ def row(name: str) -> dict:
     for corruption, acc in rob["per_corruption"].items():
         fam.setdefault(FAMILIES[corruption], []).append(acc)
     # a card older than a field was trained without it (the fields default to off)
-    return {"model": name, **{k: recipe.get(k, 0) for k in AUGMENTATIONS},
+    return {"model": name, "net": card["registry_model"],
+            **{k: recipe.get(k, 0) for k in AUGMENTATIONS},
             # the share of training images held out (to fit the temperature): not trained on
             "validation_split": recipe.get("validation_split", 0),
             "epochs": card.get("epochs_run"), "seed": recipe.get("seed", seed_of(card.get("command"))),
@@ -88,13 +105,17 @@ def main(argv=None) -> int:
     from wic.evaluation import metrics, plots
     from wic.experiments import results
 
-    new = [row(n) for n in args.names]
+    new = {n: row(n) for n in args.names}
+    measured = list(new.values())
     old = results.read_rows(args.csv) if args.csv.is_file() else []
-    kept = [r for r in old if r["model"] not in {n["model"] for n in new}]
-    for r in kept:  # rows older than the seed column: the seed their command trained with
+    for r in old:  # rows older than a column: what their command trained with
         if r.get("seed") in (None, ""):
             r["seed"] = seed_of(r.get("command"))
-    results.write_rows(args.csv, [*kept, *new], COLUMNS)
+        if r.get("net") in (None, ""):
+            r["net"] = net_of(r.get("command"))
+    # a model already there is measured again in its place: the first run of a recipe stays first
+    rows = [new.pop(r["model"], r) for r in old]
+    results.write_rows(args.csv, [*rows, *new.values()], COLUMNS)
     shown = [r for r in results.read_rows(args.csv)
              if float(r["test_accuracy"]) >= args.figure_min_accuracy]
     plots.robustness_tradeoff(shown, args.figure)
@@ -105,7 +126,7 @@ def main(argv=None) -> int:
         print(f"wrote {args.seeds_figure}")
         for line in results.robust_repeats_lines(args.csv):
             print(line.replace("**", ""))
-    for r in new:
+    for r in measured:
         print(f"{r['model']}: clean {r['test_accuracy']:.4f}, CIFAR-10-C mean "
               f"{r['corruption_mean']:.4f} (n={r['corruption_images']}), {r['epochs']} epochs, "
               f"{r['train_seconds'] / 60:.1f} min")

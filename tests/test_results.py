@@ -455,14 +455,15 @@ def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp
     # a row written before clean_epochs existed has no such column: read as none clean
     path = results.write_rows(tmp_path / "robust_study.csv", rows, cols)
     table = results.robust_study_table(path)
-    assert ("| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | – | – | 20.0 min | 94.37% | **68.8%** (n=300) "
-            "| 25.2% | 73.5% | 87.3% | 78.2% |") in table
+    assert ("| `plain` | – | nesterov | 0 / 0 / 0 / 0 | 15 | – | – | 20.0 min | 94.37% "
+            "| **68.8%** (n=300) | 25.2% | 73.5% | 87.3% | 78.2% |") in table
     rows.append({**rows[0], "model": "robust", "noise": 0.08, "blur": 0.8, "clean_epochs": 3,
                  "epochs": 28})
     path = results.write_rows(tmp_path / "robust_study.csv", rows, [*cols, "clean_epochs"])
     table = results.robust_study_table(path)
-    assert "| `robust` | nesterov | 0.08 / 0.8 / 0 / 0 | 28 (3 clean) | – | – | 20.0 min |" in table
-    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | – | – | 20.0 min |" in table
+    assert ("| `robust` | – | nesterov | 0.08 / 0.8 / 0 / 0 | 28 (3 clean) | – | – "
+            "| 20.0 min |") in table
+    assert "| `plain` | – | nesterov | 0 / 0 / 0 / 0 | 15 | – | – | 20.0 min |" in table
     rows[1].update(clean_noisy_epochs=1)
     path = results.write_rows(tmp_path / "robust_study.csv", rows,
                               [*cols, "clean_epochs", "clean_noisy_epochs"])
@@ -473,13 +474,20 @@ def test_robust_study_table_shows_augmentations_clean_and_corrupted_accuracy(tmp
                               [*cols, "clean_epochs", "clean_noisy_epochs", "validation_split"])
     table = results.robust_study_table(path)
     assert "| 28 (3 clean, 1 of them noisy) | 5% | – | 20.0 min |" in table
-    assert "| `plain` | nesterov | 0 / 0 / 0 / 0 | 15 | none | – | 20.0 min |" in table
+    assert "| `plain` | – | nesterov | 0 / 0 / 0 / 0 | 15 | none | – | 20.0 min |" in table
     assert "what training augmentations buy and cost" in results.render(tmp_path)
     # the seed each run trained with
     rows[0]["seed"], rows[1]["seed"] = 1337, 2
     path = results.write_rows(tmp_path / "robust_study.csv", rows, [
         *cols, "clean_epochs", "clean_noisy_epochs", "validation_split", "seed"])
     assert "| 28 (3 clean, 1 of them noisy) | 5% | 2 | 20.0 min |" in results.robust_study_table(path)
+    # the net each model is (its registry name)
+    rows[0]["net"], rows[1]["net"] = "airbench94_cpu", "airbench94_cpu_wide"
+    path = results.write_rows(tmp_path / "robust_study.csv", rows, [
+        "net", *cols, "clean_epochs", "clean_noisy_epochs", "validation_split", "seed"])
+    table = results.robust_study_table(path)
+    assert "| `robust` | `airbench94_cpu_wide` | nesterov | 0.08 / 0.8 / 0 / 0 |" in table
+    assert "| `plain` | `airbench94_cpu` | nesterov | 0 / 0 / 0 / 0 |" in table
 
 
 def test_robust_repeats_give_a_recipes_mean_range_and_runs_meeting_both_targets(tmp_path):
@@ -496,8 +504,14 @@ def test_robust_repeats_give_a_recipes_mean_range_and_runs_meeting_both_targets(
             {**recipe, "model": "r3", "clean_epochs": 3, "seed": 1337, "test_accuracy": 0.9413,
              "corruption_mean": 0.849},
             {**recipe, "model": "r_s1", "seed": 1, "test_accuracy": 0.9380, "corruption_mean": 0.874},
-            {**recipe, "model": "r_s2", "seed": 2, "test_accuracy": 0.9412, "corruption_mean": 0.845}]
-    path = results.write_rows(tmp_path / "robust_study.csv", rows, cols)
+            {**recipe, "model": "r_s2", "seed": 2, "test_accuracy": 0.9412,
+             "corruption_mean": 0.845},
+            # the same fields on another net: another recipe, so not one of r's seeds
+            {**recipe, "model": "wide_r", "net": "airbench94_cpu_wide", "seed": 1,
+             "test_accuracy": 0.9450, "corruption_mean": 0.880}]
+    for r in rows[:4]:
+        r["net"] = "airbench94_cpu"
+    path = results.write_rows(tmp_path / "robust_study.csv", rows, ["net", *cols])
     # by hand: clean (94.02 + 93.80 + 94.12) / 3 = 93.98; corrupted (87.0 + 87.4 + 84.5) / 3 = 86.3;
     # r meets both, r_s1 misses 94% clean, r_s2 misses 85% corrupted
     assert results.robust_repeats_lines(path) == [
@@ -508,7 +522,7 @@ def test_robust_repeats_give_a_recipes_mean_range_and_runs_meeting_both_targets(
         "2 of 3 runs meet both targets (≥ 93% clean, ≥ 85% corrupted).")
     assert "`r`'s recipe, 3 seeds" in results.render(tmp_path)
     # one seed per recipe: nothing to say about a spread
-    path = results.write_rows(tmp_path / "robust_study.csv", rows[:2], cols)
+    path = results.write_rows(tmp_path / "robust_study.csv", rows[:2], ["net", *cols])
     assert results.robust_repeats_lines(path) == []
 
 

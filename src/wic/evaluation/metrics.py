@@ -172,10 +172,10 @@ TIME_TO_ACCURACY_TARGETS = ((0.90, 12 * 60), (0.94, 45 * 60))
 # robustness (issue 12): the page's model should reach both its clean test accuracy and its
 # CIFAR-10-C (regenerated) mean; the robustness figure shades the corner that meets both
 CLEAN_TARGET, CORRUPTED_TARGET = 0.94, 0.85
-#: What a robustness study's recipe is (``robust_study.csv``): the fields its runs set, all but
-#: the seed; runs equal in all of them are one recipe's repeats
-ROBUST_RECIPE_FIELDS = ("optimizer", "noise", "blur", "brightness", "contrast", "clean_epochs",
-                        "clean_noisy_epochs", "validation_split", "epochs")
+#: What a robustness study's recipe is (``robust_study.csv``): the net and the fields its runs
+#: set, all but the seed; runs equal in all of them are one recipe's repeats
+ROBUST_RECIPE_FIELDS = ("net", "optimizer", "noise", "blur", "brightness", "contrast",
+                        "clean_epochs", "clean_noisy_epochs", "validation_split", "epochs")
 
 
 def robust_repeats(rows: list[dict]) -> list[list[int]]:

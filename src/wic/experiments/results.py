@@ -1178,13 +1178,13 @@ def epochs_to_target_lines(path: Path, target: float = 0.94) -> list[str]:
 
 
 def robust_study_table(path: Path) -> str:
-    """``robust_study.csv``: per model, its training augmentations, epochs, the share of training
-    images held out, minutes, clean test accuracy, and the CIFAR-10-C (regenerated) mean overall
-    and per family."""
-    lines = ["| model | optimizer | noise / blur / brightness / contrast | epochs (last ones clean) "
-             "| held out | seed | training | clean test | CIFAR-10-C mean | noise | blur | weather "
-             "| digital |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """``robust_study.csv``: per model, its net, optimizer and training augmentations, epochs,
+    the share of training images held out, minutes, clean test accuracy, and the CIFAR-10-C
+    (regenerated) mean overall and per family."""
+    lines = ["| model | net | optimizer | noise / blur / brightness / contrast "
+             "| epochs (last ones clean) | held out | seed | training | clean test "
+             "| CIFAR-10-C mean | noise | blur | weather | digital |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in read_rows(path):
         aug = " / ".join(f"{float(r[k]):g}" for k in ("noise", "blur", "brightness", "contrast"))
         fams = " | ".join(f"{float(r[f + '_family']):.1%}" for f in ("noise", "blur", "weather",
@@ -1196,8 +1196,10 @@ def robust_study_table(path: Path) -> str:
         share = float(r.get("validation_split") or 0)  # rows older than the column: unknown
         held = f"{share:.0%}" if share else ("none" if "validation_split" in r else "–")
         seed = r.get("seed") or "–"  # rows older than the column: unknown
-        lines.append(f"| `{r['model']}` | {r['optimizer']} | {aug} | {epochs} | {held} | {seed} "
-                     f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['test_accuracy']):.2%} "
+        net = f"`{r['net']}`" if r.get("net") else "–"  # rows older than the column: unknown
+        lines.append(f"| `{r['model']}` | {net} | {r['optimizer']} | {aug} | {epochs} | {held} "
+                     f"| {seed} | {float(r['train_seconds']) / 60:.1f} min "
+                     f"| {float(r['test_accuracy']):.2%} "
                      f"| **{float(r['corruption_mean']):.1%}** (n={r['corruption_images']}) | {fams} |")
     return "\n".join(lines)
 
