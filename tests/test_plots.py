@@ -471,6 +471,21 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
     (line,) = [ln for ln in fig.axes[0].get_lines()
                if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
     assert list(line.get_xdata()) == pytest.approx([93.68, 93.96, 94.13])
+    # the same recipe on another net: a triangle, off the line, its net in the legend and its
+    # label what its name does not share with the others'
+    rows = [{**r, "model": f"net_robust_{r['model']}", "net": "net"} for r in _tradeoff_rows()]
+    rows.append({**rows[3], "model": "net_wide_robust_v1", "net": "net_wide",
+                 "test_accuracy": 0.9450, "corruption_mean": 0.880})
+    ax = plots.robustness_tradeoff(rows).axes[0]
+    labels = {t.get_text(): t.xy for t in ax.texts}
+    assert labels["wide_robust_v1 · 2 clean"] == pytest.approx((94.50, 88.0))
+    assert "r2 · 2 clean" in labels
+    (tri,) = [ln for ln in ax.get_lines() if ln.get_marker() == "^" and len(ln.get_xdata())]
+    assert (tri.get_xdata()[0], tri.get_ydata()[0]) == pytest.approx((94.50, 88.0))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "the same on another net (net_wide)" in legend
+    (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
+    assert list(line.get_xdata()) == pytest.approx([93.68, 93.96, 94.13])
     # one recipe trained with other seeds: not joined; a diamond at the mean, bars over the range
     rows = _tradeoff_rows()
     rows += [{**rows[3], "model": "r2_s1", "seed": 1, "test_accuracy": 0.9380,

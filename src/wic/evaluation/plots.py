@@ -1171,7 +1171,8 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     Models of one recipe trained with different seeds (the ``seed`` column) are not joined
     either: their mean is a diamond whose bars span their range, so one run reads as one
     sample of a spread; the first is labelled, the others are hollow (:func:`robust_seeds`
-    shows them one by one)."""
+    shows them one by one). An augmented model on another net (the ``net`` column) than most of
+    the augmented ones is a triangle, named in the legend."""
     plt, _ = _plt()
     if not rows:
         raise ValueError("no rows: run benchmarks/robust_study.py first")
@@ -1217,8 +1218,18 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     later_seed = {i for m in repeats for i in m[1:]}
     augmented = [any(float(r.get(k) or 0) for k in ("noise", "blur", "brightness", "contrast"))
                  for r in rows]
-    # the augmented models' names share a prefix (say 'x_robust_'): label them by the rest
-    prefix = _name_prefix([r["model"] for r, a in zip(rows, augmented) if a])
+    # an augmented model on another net than most of them (rows older than the net column: '')
+    nets = [r.get("net") or "" for r in rows]
+    on_augmented = [n for n, a in zip(nets, augmented) if a]
+    usual_net = max(set(on_augmented), key=on_augmented.count) if on_augmented else ""
+    other_net = [a and n != usual_net for n, a in zip(nets, augmented)]
+    # the augmented models' names on the usual net share a prefix (say 'x_robust_'): label them
+    # by the rest, and the others by what they do not share with it ('x_wide_robust_v1': 'wide_…')
+    prefix = _name_prefix([r["model"] for r, a, o in zip(rows, augmented, other_net)
+                           if a and not o])
+
+    def short(name: str) -> str:
+        return name[len(prefix if name.startswith(prefix) else _name_prefix([name, prefix])):]
     # labels: right of a point in the right half of the augmented cluster (unless near the right
     # edge), left of the others; on each side, labels closer than a line's height are pushed
     # down and tied to their point
@@ -1235,7 +1246,8 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
             label_y[i] = robust[i] if floor is None else min(robust[i], floor - line_h)
             floor = label_y[i]
     for i, r in enumerate(rows):
-        ax.plot(clean[i], robust[i], "o" if augmented[i] else "s", ms=9, zorder=2,
+        ax.plot(clean[i], robust[i], "^" if other_net[i] else "o" if augmented[i] else "s",
+                ms=10 if other_net[i] else 9, zorder=2,
                 color=PALETTE[0] if augmented[i] else PALETTE[1],
                 mfc="white" if i in later_seed else None)
         if i in later_seed:
@@ -1244,7 +1256,7 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
         note = f" · {ce} clean" + (f" ({cn} noisy)" if cn else "") if ce else ""
         if held[i] != usual:
             note += f" · {held[i]:.0%} held out"
-        name = r["model"][len(prefix):] if augmented[i] and prefix else r["model"]
+        name = short(r["model"]) if augmented[i] and prefix else r["model"]
         right = on_right[i]
         moved = abs(label_y[i] - robust[i]) > 1e-9
         ax.annotate(f"{name}{note}", (clean[i], robust[i]),
@@ -1259,11 +1271,13 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     ax.set_title(title)
     ax.plot([], [], "o", color=PALETTE[0], label="trained with noise/blur/colour augmentation"
             + (f" ({prefix}…)" if prefix else ""))
+    for net in sorted({n for n, o in zip(nets, other_net) if o}):
+        ax.plot([], [], "^", ms=10, color=PALETTE[0], label=f"the same on another net ({net})")
     ax.plot([], [], "s", color=PALETTE[1], label="trained without")
     for members in repeats:
         first = rows[members[0]]["model"]
         ax.errorbar([], [], xerr=[], yerr=[], fmt="D", mfc="white", color=PALETTE[3],
-                    label=f"{first[len(prefix):] if prefix else first}'s recipe, {len(members)} "
+                    label=f"{short(first) if prefix else first}'s recipe, {len(members)} "
                           "seeds: mean and range (other seeds hollow)")
     # the empty middle: the augmented points sit high, the unaugmented ones low
     ax.legend(loc="center left", fontsize=10, frameon=False)
