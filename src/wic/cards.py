@@ -50,6 +50,8 @@ def command_line() -> str:
     argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else []
     if argv and argv[0] == "ipykernel_launcher.py":
         return "a Jupyter kernel (interactive notebook session)"
+    if argv and Path(sys.argv[0]).resolve() == Path(__file__).with_name("cli.py").resolve():
+        argv[0] = "wic"  # python -m wic.cli is the wic command: record what a reader can type
     return " ".join(argv)
 
 
