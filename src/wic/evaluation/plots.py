@@ -1231,11 +1231,12 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     def short(name: str) -> str:
         return name[len(prefix if name.startswith(prefix) else _name_prefix([name, prefix])):]
     # labels: right of a point in the right half of the augmented cluster (unless near the right
-    # edge), left of the others; on each side, labels closer than a line's height are pushed
-    # down and tied to their point
+    # edge), left of the others (the models trained without sit low, apart from the cluster, and
+    # may be near each other); on each side, labels closer than a line's height are pushed down
+    # and tied to their point
     xs = sorted(clean[i] for i in range(len(rows)) if augmented[i])
     middle = xs[len(xs) // 2] if xs else 0.0
-    on_right = [middle <= c <= lo_x + 0.85 * (hi_x - lo_x) for c in clean]
+    on_right = [a and middle <= c <= lo_x + 0.85 * (hi_x - lo_x) for c, a in zip(clean, augmented)]
     line_h = 0.034 * (hi_y - lo_y)
     label_y = {}
     for side in (True, False):
