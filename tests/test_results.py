@@ -1566,7 +1566,14 @@ def test_fast_recipe_quotes_the_robust_recipe_on_the_wider_net():
     # it meets both targets, so it ships, and it is the most robust shipped model
     assert clean[w] >= 100 * CLEAN_TARGET and rob[w] >= 100 * CORRUPTED_TARGET
     assert "it ships beside v9, as the most robust shipped model" in text
+    from wic.evaluation.metrics import accuracy_standard_error
+
     shipped = cards.catalogue(ROOT / "models")
+    images = next(r["card"]["test_examples"] for r in shipped if r["name"] == w)
+    se = 100 * accuracy_standard_error(float(wide["test_accuracy"]), images)
+    margin = clean[w] - 100 * CLEAN_TARGET
+    assert (f"it meets the clean one by a fraction of a standard error over test images "
+            f"({margin:+.2f} points, against {se:.2f})") in text and margin < se
     assert max(shipped, key=lambda r: classifier.robustness_mean(r["card"]))["name"] == w
     # below the same net trained without augmentations by more than the rule's half point
     gap = clean["airbench94_cpu_wide_v3"] - clean[w]
