@@ -206,6 +206,9 @@ def test_06_shows_the_screenshot_and_its_exercises_match_the_cards():
     assert all(believable(card[m]) for m in ("fast_cpu_v2", default))  # fitted on held-out images
     robust = {m: card[m]["robustness"]["mean_accuracy"] for m in (robustest, default)}
     assert f'`model_name = "{robustest}"`, the most robust shipped model' in text
+    # "the default's net, trained on noisy, blurred and re-coloured pictures"
+    assert "the most robust shipped model: the default's net, trained on noisy" in text
+    assert card[robustest]["registry_model"] == card[default]["registry_model"]
     assert (f"gives {acc[robustest]:.2%} on the test set and {robust[robustest]:.1%} on CIFAR-10-C "
             f"(regenerated), against {acc[default]:.2%} and {robust[default]:.1%} for the default"
             in text)

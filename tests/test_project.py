@@ -90,6 +90,10 @@ def test_readme_states_the_rules_the_code_applies():
     assert (f"`{robust['name']}`, the most robust model, which is {gap * 100:.2f} points less "
             "accurate on clean pictures: more than the half point the rule allows") in text
     assert f"choose `{robust['name']}` in the page's Model menu" in text
+    # "the same robust recipe on the default's wider net"
+    default_card = classifier.default_model(shipped)["card"]
+    assert robust["card"]["registry_model"] == default_card["registry_model"]
+    assert "The same robust recipe on the default's wider net ships beside it" in text
 
 
 def test_readme_predict_example_is_a_real_run_of_the_default_model(monkeypatch):
