@@ -105,8 +105,8 @@ def main(argv=None) -> int:
     from wic.evaluation import metrics, plots
     from wic.experiments import results
 
-    new = {n: row(n) for n in args.names}
-    measured = list(new.values())
+    new = [row(n) for n in args.names]
+    fresh = {r["model"]: r for r in new}
     old = results.read_rows(args.csv) if args.csv.is_file() else []
     for r in old:  # rows older than a column: what their command trained with
         if r.get("seed") in (None, ""):
@@ -114,8 +114,8 @@ def main(argv=None) -> int:
         if r.get("net") in (None, ""):
             r["net"] = net_of(r.get("command"))
     # a model already there is measured again in its place: the first run of a recipe stays first
-    rows = [new.pop(r["model"], r) for r in old]
-    results.write_rows(args.csv, [*rows, *new.values()], COLUMNS)
+    rows = [fresh.pop(r["model"], r) for r in old]
+    results.write_rows(args.csv, [*rows, *fresh.values()], COLUMNS)
     shown = [r for r in results.read_rows(args.csv)
              if float(r["test_accuracy"]) >= args.figure_min_accuracy]
     plots.robustness_tradeoff(shown, args.figure)
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         print(f"wrote {args.seeds_figure}")
         for line in results.robust_repeats_lines(args.csv):
             print(line.replace("**", ""))
-    for r in measured:
+    for r in new:
         print(f"{r['model']}: clean {r['test_accuracy']:.4f}, CIFAR-10-C mean "
               f"{r['corruption_mean']:.4f} (n={r['corruption_images']}), {r['epochs']} epochs, "
               f"{r['train_seconds'] / 60:.1f} min")

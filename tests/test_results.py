@@ -1539,7 +1539,12 @@ def test_fast_recipe_quotes_the_robust_recipe_on_the_wider_net():
     """"The same recipe on the wider net": every number is robust_study.csv's, the comparisons
     with v9's seed spread follow from them, and it ships beside v9 because it meets both targets
     (the rule written before its run), yet the page keeps the most accurate model."""
-    from wic.evaluation.metrics import CLEAN_TARGET, CORRUPTED_TARGET, ROBUST_RECIPE_FIELDS
+    from wic.evaluation.metrics import (
+        CLEAN_TARGET,
+        CORRUPTED_TARGET,
+        ROBUST_RECIPE_FIELDS,
+        accuracy_standard_error,
+    )
     from wic.serving import classifier
 
     text = _fast_recipe_text()
@@ -1566,8 +1571,6 @@ def test_fast_recipe_quotes_the_robust_recipe_on_the_wider_net():
     # it meets both targets, so it ships, and it is the most robust shipped model
     assert clean[w] >= 100 * CLEAN_TARGET and rob[w] >= 100 * CORRUPTED_TARGET
     assert "it ships beside v9, as the most robust shipped model" in text
-    from wic.evaluation.metrics import accuracy_standard_error
-
     shipped = cards.catalogue(ROOT / "models")
     images = next(r["card"]["test_examples"] for r in shipped if r["name"] == w)
     se = 100 * accuracy_standard_error(float(wide["test_accuracy"]), images)
