@@ -526,6 +526,47 @@ def test_robustness_tradeoff_puts_each_model_at_clean_and_corrupted_accuracy(fig
         plots.robustness_tradeoff([])
 
 
+def test_two_recipes_with_seeds_get_their_own_colour_and_rows_that_do_not_overlap():
+    """Two recipes trained with several seeds (the usual net's and the wider net's): each
+    recipe's mean in the trade-off figure has a colour of its own, named in the legend, and in
+    the seeds figure one row's run names stay clear of the next row's mean."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+    from matplotlib.text import Text
+
+    rows = _tradeoff_rows()
+    rows += [{**rows[3], "model": "r2_s1", "seed": 1, "test_accuracy": 0.9380,
+              "corruption_mean": 0.874},
+             {**rows[3], "model": "r2_s2", "seed": 2, "test_accuracy": 0.9412,
+              "corruption_mean": 0.845},
+             {**rows[3], "model": "w2", "net": "wide", "seed": 1337, "test_accuracy": 0.9404,
+              "corruption_mean": 0.878},
+             {**rows[3], "model": "w2_s1", "net": "wide", "seed": 1, "test_accuracy": 0.9387,
+              "corruption_mean": 0.8665}]
+    ax = plots.robustness_tradeoff(rows).axes[0]
+    means = [ln for ln in ax.get_lines() if ln.get_marker() == "D" and len(ln.get_xdata())]
+    assert len(means) == 2 and len({to_hex(ln.get_color()) for ln in means}) == 2
+    legend = ax.get_legend()
+    named = {t.get_text(): to_hex(np.atleast_2d(h.get_color())[0] if not isinstance(
+        h.get_color(), str) else h.get_color())
+             for t, h in zip(legend.get_texts(), legend.legend_handles) if "recipe" in t.get_text()}
+    assert set(named) == {"r2's recipe, 3 seeds: mean and range (other seeds hollow)",
+                          "w2's recipe, 2 seeds: mean and range (other seeds hollow)"}
+    assert sorted(named.values()) == sorted(to_hex(ln.get_color()) for ln in means)
+    fig = plots.robust_seeds(rows)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for axis in fig.axes:
+        # the text's own box (an annotation's extent includes its line to the dot)
+        boxes = [(t.get_text(), Text.get_window_extent(t, renderer)) for t in axis.texts]
+        clashes = [(a, b) for k, (a, box) in enumerate(boxes) for b, other in boxes[k + 1:]
+                   if box.overlaps(other)]
+        assert clashes == []
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["r2's recipe", "w2's recipe"]
+    plt.close(fig)
+    plt.close(ax.figure)
+
+
 def test_seed_groups_draws_each_rows_runs_their_mean_and_the_target():
     fig = plots.seed_groups({"float32": [(0.9393, "seed 1337"), (0.9412, "seed 1"), (0.9371, "seed 2")],
                              "bfloat16": [(0.9433, "seed 1337"), (0.9419, "seed 1")]},
@@ -534,7 +575,8 @@ def test_seed_groups_draws_each_rows_runs_their_mean_and_the_target():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["float32", "bfloat16"]
     dots = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
     filled = sorted((ln.get_ydata()[0], ln.get_xdata()[0]) for ln in dots if ln.get_mfc() != "white")
-    assert filled == [(0, pytest.approx(93.93)), (1, pytest.approx(94.33))]  # each row's first run
+    rows = list(ax.get_yticks())  # each row's first run, on its row
+    assert filled == [(rows[0], pytest.approx(93.93)), (rows[1], pytest.approx(94.33))]
     assert len(dots) == 5
     bars = sorted((ln.get_ydata()[0], ln.get_xdata()[0]) for ln in ax.get_lines() if ln.get_linestyle() == "-")
     assert [x for _, x in bars] == pytest.approx([(93.93 + 94.12 + 93.71) / 3, (94.33 + 94.19) / 2])

@@ -36,6 +36,8 @@ from wic.evaluation.metrics import (
 #: purple, sky blue, yellow, black): every series colour in the project's figures.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000")
 GREY = "#999999"
+#: The colours of recipes' means over seeds (robustness_tradeoff), apart from its models' colours.
+SEED_MEANS = (PALETTE[3], PALETTE[4], PALETTE[7])
 #: The palette without its yellow, for markers and thin lines on white (yellow is for fills).
 SERIES = tuple(c for c in PALETTE if c != "#f0e442")
 #: Ten distinguishable colours for the ten classes: the palette, then grey and a brown. Class
@@ -1031,13 +1033,17 @@ def _seed_rows(ax, groups: list[list[tuple[float, str, bool]]], target: float, w
     """One row per group of runs on ``ax``, accuracies as fractions drawn in %: a dot per run
     ``(accuracy, name, first)`` (filled: the group's first run; hollow: its other seeds), each
     named below the row, one line per run from left to right, tied to its dot; the group's mean
-    as a bar with its value; the ``target`` dashed and the side that meets it shaded."""
+    as a bar with its value; the ``target`` dashed and the side that meets it shaded. Rows are
+    :func:`seed_row_pitch` apart, so one row's names stay clear of the next row's mean; returns
+    the rows' positions, for the caller's ticks."""
+    pitch = seed_row_pitch(groups)
     values = [100 * x for members in groups for x, _, _ in members]
     lo = min(values + [100 * target]) - 0.6
     hi = max(values + [100 * target]) + 0.6
     ax.axvspan(100 * target, hi, color=PALETTE[2], alpha=0.12, lw=0)
     ax.axvline(100 * target, ls="--", color=GREY, lw=1)
-    for y, members in enumerate(groups):
+    rows = [pitch * k for k in range(len(groups))]
+    for y, members in zip(rows, groups):
         mean = 100 * float(np.mean([x for x, _, _ in members]))
         ax.plot([mean] * 2, [y - 0.3, y + 0.3], "-", color=PALETTE[3], lw=2.5, zorder=2)
         ax.annotate(f"mean {mean:.2f}%", (mean, y + 0.3), xytext=(0, 3),
@@ -1050,9 +1056,17 @@ def _seed_rows(ax, groups: list[list[tuple[float, str, bool]]], target: float, w
                         ha="center", va="top", fontsize=9,
                         arrowprops={"arrowstyle": "-", "color": GREY, "lw": 0.6})
     ax.set_xlim(lo, hi)
-    ax.set_ylim(-0.45 - 0.17 * max(map(len, groups)) - 0.25, len(groups) - 0.35)
+    ax.set_ylim(-0.45 - 0.17 * max(map(len, groups)) - 0.25, rows[-1] + 0.65)
     ax.set_xlabel(f"{what}, %")
     ax.set_title(f"{what} (target ≥ {target:.0%}, shaded)", fontsize=11)
+    return rows
+
+
+def seed_row_pitch(groups: list[list]) -> float:
+    """How far apart :func:`_seed_rows` puts its rows, in rows: one, plus a name's line for each
+    run past the first of the largest group, plus room for the mean's value above the next row
+    (the names hang below their row, one line each)."""
+    return 1.0 + 0.17 * (max(map(len, groups)) - 1) + 0.25
 
 
 def seed_groups(groups: dict[str, list[tuple[float, str]]], target: float, what: str = "test accuracy",
@@ -1065,10 +1079,9 @@ def seed_groups(groups: dict[str, list[tuple[float, str]]], target: float, what:
         raise ValueError(f"seed_groups needs at least one run in every row, got "
                          f"{ {k: len(v) for k, v in groups.items()} }")
     plt, _ = _plt()
-    fig, ax = plt.subplots(figsize=(10, 2.2 + 1.5 * len(groups)))
-    _seed_rows(ax, [[(x, name, k == 0) for k, (x, name) in enumerate(runs)] for runs in groups.values()],
-               target, what)
-    ax.set_yticks(range(len(groups)), list(groups))
+    runs = [[(x, name, k == 0) for k, (x, name) in enumerate(group)] for group in groups.values()]
+    fig, ax = plt.subplots(figsize=(10, 2.2 + 1.5 * seed_row_pitch(runs) * len(groups)))
+    ax.set_yticks(_seed_rows(ax, runs, target, what), list(groups))
     if title:
         fig.suptitle(title, fontsize=13)
     fig.tight_layout()
@@ -1087,7 +1100,8 @@ def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TAR
         raise ValueError("no recipe in these rows was trained with more than one seed: train it "
                          "again with wic train --seed N, then run benchmarks/robust_study.py")
     prefix = _name_prefix([rows[i]["model"] for m in repeats for i in m])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 2.2 + 1.5 * len(repeats)), sharey=True)
+    height = 2.2 + 1.5 * seed_row_pitch(repeats) * len(repeats)
+    fig, axes = plt.subplots(1, 2, figsize=(12, height), sharey=True)
 
     def named(i: int, first: bool) -> str:
         said = [f"seed {rows[i]['seed']}"] if rows[i].get("seed") not in (None, "") else []
@@ -1097,10 +1111,9 @@ def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TAR
     for ax, column, target, what in ((axes[0], "test_accuracy", clean_target, "clean test"),
                                      (axes[1], "corruption_mean", robust_target,
                                       "CIFAR-10-C (regenerated) mean")):
-        _seed_rows(ax, [[(float(rows[i][column]), named(i, i == m[0]), i == m[0]) for i in m]
-                        for m in repeats], target, what)
-    axes[0].set_yticks(range(len(repeats)))
-    axes[0].set_yticklabels([f"{rows[m[0]]['model'][len(prefix):]}'s recipe" for m in repeats])
+        ticks = _seed_rows(ax, [[(float(rows[i][column]), named(i, i == m[0]), i == m[0])
+                                 for i in m] for m in repeats], target, what)
+    axes[0].set_yticks(ticks, [f"{rows[m[0]]['model'][len(prefix):]}'s recipe" for m in repeats])
     fig.suptitle("One recipe, several seeds: how far one run's number moves", fontsize=13)
     fig.tight_layout()
     return save(fig, path)
@@ -1207,14 +1220,16 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
             ax.plot([clean[i] for i in plain], [robust[i] for i in plain], "-", color=PALETTE[0],
                     lw=1.5, alpha=0.6, zorder=1)
     # one recipe, several seeds: the mean and the range of its runs; its later runs are drawn
-    # hollow and unlabelled (robust_seeds.png names them), so the corner stays readable
+    # hollow and unlabelled (robust_seeds.png names them), so the corner stays readable; each
+    # recipe's mean in a colour of its own, as the recipes' means may lie close together
     repeats = robust_repeats(rows)
-    for members in repeats:
+    colours = [SEED_MEANS[k % len(SEED_MEANS)] for k in range(len(repeats))]
+    for members, colour in zip(repeats, colours):
         xs_, ys_ = [clean[i] for i in members], [robust[i] for i in members]
         mx, my = float(np.mean(xs_)), float(np.mean(ys_))
         ax.errorbar(mx, my, xerr=[[mx - min(xs_)], [max(xs_) - mx]],
                     yerr=[[my - min(ys_)], [max(ys_) - my]], fmt="D", ms=9, mfc="white",
-                    color=PALETTE[3], lw=1.5, capsize=4, zorder=3)
+                    color=colour, lw=1.5, capsize=4, zorder=3)
     later_seed = {i for m in repeats for i in m[1:]}
     augmented = [any(float(r.get(k) or 0) for k in ("noise", "blur", "brightness", "contrast"))
                  for r in rows]
@@ -1275,9 +1290,9 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
     for net in sorted({n for n, o in zip(nets, other_net) if o}):
         ax.plot([], [], "^", ms=10, color=PALETTE[0], label=f"the same on another net ({net})")
     ax.plot([], [], "s", color=PALETTE[1], label="trained without")
-    for members in repeats:
+    for members, colour in zip(repeats, colours):
         first = rows[members[0]]["model"]
-        ax.errorbar([], [], xerr=[], yerr=[], fmt="D", mfc="white", color=PALETTE[3],
+        ax.errorbar([], [], xerr=[], yerr=[], fmt="D", mfc="white", color=colour,
                     label=f"{short(first) if prefix else first}'s recipe, {len(members)} "
                           "seeds: mean and range (other seeds hollow)")
     # the empty middle: the augmented points sit high, the unaugmented ones low
