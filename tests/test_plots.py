@@ -531,7 +531,7 @@ def test_two_recipes_with_seeds_get_their_own_colour_and_rows_that_do_not_overla
     recipe's mean in the trade-off figure has a colour of its own, named in the legend, and in
     the seeds figure one row's run names stay clear of the next row's mean."""
     import matplotlib.pyplot as plt
-    from matplotlib.colors import to_hex
+    from matplotlib.colors import to_hex, to_rgba_array
     from matplotlib.text import Text
 
     rows = _tradeoff_rows()
@@ -547,8 +547,7 @@ def test_two_recipes_with_seeds_get_their_own_colour_and_rows_that_do_not_overla
     means = [ln for ln in ax.get_lines() if ln.get_marker() == "D" and len(ln.get_xdata())]
     assert len(means) == 2 and len({to_hex(ln.get_color()) for ln in means}) == 2
     legend = ax.get_legend()
-    named = {t.get_text(): to_hex(np.atleast_2d(h.get_color())[0] if not isinstance(
-        h.get_color(), str) else h.get_color())
+    named = {t.get_text(): to_hex(to_rgba_array(h.get_color())[0])
              for t, h in zip(legend.get_texts(), legend.legend_handles) if "recipe" in t.get_text()}
     assert set(named) == {"r2's recipe, 3 seeds: mean and range (other seeds hollow)",
                           "w2's recipe, 2 seeds: mean and range (other seeds hollow)"}

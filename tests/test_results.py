@@ -1622,5 +1622,5 @@ def test_fast_recipe_reads_the_wider_nets_second_seed_by_the_rule_written_before
             f"({mean_v9:.1f}%) by less than the spread of either recipe's seeds") in text
     assert 0 < mean_wide - mean_v9 < min(spread, spread_wide)
     assert "this one meets the corrupted target and misses the clean one" in text
-    assert rob[s] >= 100 * CORRUPTED_TARGET > 0 and clean[s] < 100 * CLEAN_TARGET
+    assert rob[s] >= 100 * CORRUPTED_TARGET and clean[s] < 100 * CLEAN_TARGET
     assert all(clean[n] < 100 * CLEAN_TARGET for n in v9 if n != "airbench94_cpu_robust_v9")

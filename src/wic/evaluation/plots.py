@@ -1034,9 +1034,9 @@ def _seed_rows(ax, groups: list[list[tuple[float, str, bool]]], target: float, w
     ``(accuracy, name, first)`` (filled: the group's first run; hollow: its other seeds), each
     named below the row, one line per run from left to right, tied to its dot; the group's mean
     as a bar with its value; the ``target`` dashed and the side that meets it shaded. Rows are
-    :func:`seed_row_pitch` apart, so one row's names stay clear of the next row's mean; returns
+    :func:`_seed_row_pitch` apart, so one row's names stay clear of the next row's mean; returns
     the rows' positions, for the caller's ticks."""
-    pitch = seed_row_pitch(groups)
+    pitch = _seed_row_pitch(groups)
     values = [100 * x for members in groups for x, _, _ in members]
     lo = min(values + [100 * target]) - 0.6
     hi = max(values + [100 * target]) + 0.6
@@ -1062,7 +1062,7 @@ def _seed_rows(ax, groups: list[list[tuple[float, str, bool]]], target: float, w
     return rows
 
 
-def seed_row_pitch(groups: list[list]) -> float:
+def _seed_row_pitch(groups: list[list]) -> float:
     """How far apart :func:`_seed_rows` puts its rows, in rows: one, plus a name's line for each
     run past the first of the largest group, plus room for the mean's value above the next row
     (the names hang below their row, one line each)."""
@@ -1080,7 +1080,7 @@ def seed_groups(groups: dict[str, list[tuple[float, str]]], target: float, what:
                          f"{ {k: len(v) for k, v in groups.items()} }")
     plt, _ = _plt()
     runs = [[(x, name, k == 0) for k, (x, name) in enumerate(group)] for group in groups.values()]
-    fig, ax = plt.subplots(figsize=(10, 2.2 + 1.5 * seed_row_pitch(runs) * len(groups)))
+    fig, ax = plt.subplots(figsize=(10, 2.2 + 1.5 * _seed_row_pitch(runs) * len(groups)))
     ax.set_yticks(_seed_rows(ax, runs, target, what), list(groups))
     if title:
         fig.suptitle(title, fontsize=13)
@@ -1100,7 +1100,7 @@ def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TAR
         raise ValueError("no recipe in these rows was trained with more than one seed: train it "
                          "again with wic train --seed N, then run benchmarks/robust_study.py")
     prefix = _name_prefix([rows[i]["model"] for m in repeats for i in m])
-    height = 2.2 + 1.5 * seed_row_pitch(repeats) * len(repeats)
+    height = 2.2 + 1.5 * _seed_row_pitch(repeats) * len(repeats)
     fig, axes = plt.subplots(1, 2, figsize=(12, height), sharey=True)
 
     def named(i: int, first: bool) -> str:
