@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import statistics
 from pathlib import Path
 
 import pytest
@@ -1615,8 +1616,7 @@ def test_fast_recipe_reads_the_wider_nets_second_seed_by_the_rule_written_before
     assert ("So one seed's luck is not ruled out, and the wider net is not called more "
             "robust") in text
     wide = [first["model"], s]
-    mean_wide = sum(rob[n] for n in wide) / 2
-    mean_v9 = sum(rob[n] for n in v9) / 3
+    mean_wide, mean_v9 = (statistics.mean(rob[n] for n in runs) for runs in (wide, v9))
     spread_wide = max(rob[n] for n in wide) - min(rob[n] for n in wide)
     assert (f"The two seeds' mean ({mean_wide:.1f}%) lies above the mean of v9's three "
             f"({mean_v9:.1f}%) by less than the spread of either recipe's seeds") in text

@@ -1069,6 +1069,12 @@ def _seed_row_pitch(groups: list[list]) -> float:
     return 1.0 + 0.17 * (max(map(len, groups)) - 1) + 0.25
 
 
+def _seed_rows_height(groups: list[list]) -> float:
+    """The height in inches of a figure of :func:`_seed_rows`: room for its title and axis, and
+    1.5 inches for each step between rows."""
+    return 2.2 + 1.5 * _seed_row_pitch(groups) * len(groups)
+
+
 def seed_groups(groups: dict[str, list[tuple[float, str]]], target: float, what: str = "test accuracy",
                 title: str = "", path=None):
     """Groups of runs that differ only by seed (a recipe on two machines, say), one row each:
@@ -1080,7 +1086,7 @@ def seed_groups(groups: dict[str, list[tuple[float, str]]], target: float, what:
                          f"{ {k: len(v) for k, v in groups.items()} }")
     plt, _ = _plt()
     runs = [[(x, name, k == 0) for k, (x, name) in enumerate(group)] for group in groups.values()]
-    fig, ax = plt.subplots(figsize=(10, 2.2 + 1.5 * _seed_row_pitch(runs) * len(groups)))
+    fig, ax = plt.subplots(figsize=(10, _seed_rows_height(runs)))
     ax.set_yticks(_seed_rows(ax, runs, target, what), list(groups))
     if title:
         fig.suptitle(title, fontsize=13)
@@ -1100,8 +1106,7 @@ def robust_seeds(rows: list[dict], path=None, *, clean_target: float = CLEAN_TAR
         raise ValueError("no recipe in these rows was trained with more than one seed: train it "
                          "again with wic train --seed N, then run benchmarks/robust_study.py")
     prefix = _name_prefix([rows[i]["model"] for m in repeats for i in m])
-    height = 2.2 + 1.5 * _seed_row_pitch(repeats) * len(repeats)
-    fig, axes = plt.subplots(1, 2, figsize=(12, height), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, _seed_rows_height(repeats)), sharey=True)
 
     def named(i: int, first: bool) -> str:
         said = [f"seed {rows[i]['seed']}"] if rows[i].get("seed") not in (None, "") else []
