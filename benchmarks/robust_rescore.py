@@ -17,7 +17,9 @@ comparable with each other.
 One row per model in ``benchmarks/results/robust_rescore.csv`` (a model already there is
 replaced), drawn in ``figures/robust_rescore.png`` (every number with ± two standard errors);
 the results block of ``benchmarks/FAST_RECIPE.md`` renders the CSV (``python
-benchmarks/report.py``) and notebook 05 shows the figure.
+benchmarks/report.py``) and notebook 05 shows the figure. Where two recipes (told apart by
+``robust_study.csv``) were rescored with several seeds each, their means are compared against
+their seed spreads (``results.rescore_recipes_sentence``).
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ def row(name: str, x, y, cpu: str) -> dict:
             "seconds": round(seconds, 1)}
 
 
+def _summary(csv: Path, study: Path) -> str:
+    """What the CSV says in words: about the targets, then, where recipes were rescored with
+    several seeds each, whether one is more robust than another."""
+    from wic.experiments import results
+
+    return "\n".join(filter(None, (results.robust_rescore_sentence(csv),
+                                    results.rescore_recipes_sentence(csv, study))))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("names", nargs="*",
@@ -82,6 +93,10 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", type=Path,
                     default=ROOT / "benchmarks" / "results" / "robust_rescore.csv")
     ap.add_argument("--figure", type=Path, default=ROOT / "figures" / "robust_rescore.png")
+    ap.add_argument("--study", type=Path,
+                    default=ROOT / "benchmarks" / "results" / "robust_study.csv",
+                    help="robust_study.csv, whose rows tell which runs repeat one recipe: recipes "
+                         "rescored with several seeds are compared (default: the committed one)")
     args = ap.parse_args(argv)
     if not 2 <= args.images <= 10_000:
         ap.error(f"--images must be from 2 to 10,000 (the test set), not {args.images}")
@@ -94,7 +109,7 @@ def main(argv=None) -> int:
             ap.error(f"no model names and no {args.csv} to redraw: name the models to score")
         plots.robust_rescore(results.read_rows(args.csv), args.figure)
         print(f"redrew {args.figure} from {args.csv}")
-        print(results.robust_rescore_sentence(args.csv))
+        print(_summary(args.csv, args.study))
         return 0
     cpu = config.describe_cpu()
     print(f"CPU: {cpu}; load {os.getloadavg()[0]:.2f}", flush=True)
@@ -114,7 +129,7 @@ def main(argv=None) -> int:
     results.write_rows(args.csv, [*kept, *new], COLUMNS)
     plots.robust_rescore(results.read_rows(args.csv), args.figure)
     print(f"wrote {args.csv} and {args.figure}")
-    print(results.robust_rescore_sentence(args.csv))
+    print(_summary(args.csv, args.study))
     return 0
 
 

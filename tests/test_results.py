@@ -627,6 +627,46 @@ def test_rescore_table_and_sentence_put_each_margin_in_standard_errors(tmp_path)
         "at least one of them is more than two standard errors away from it.")
 
 
+def test_rescored_recipes_are_told_apart_only_by_more_than_their_seed_spread(tmp_path):
+    """Rescored runs are grouped by the recipe robust_study.csv gives them; the higher recipe mean
+    is called more robust only if it is above the other by more than the larger seed spread."""
+    rescore, study = load_benchmark("robust_rescore.py"), load_benchmark("robust_study.py")
+
+    def run(model, net, seed, mean):
+        return ({"model": model, "seed": seed, "test_accuracy": 0.94, "test_images": 10000,
+                 "test_se": 0.0024, "card_mean": mean, "card_images": 300, "first_mean": mean,
+                 "first_se": 0.013, "corruption_mean": mean, "corruption_images": 2000,
+                 "corruption_se": 0.005},
+                {**dict.fromkeys(study.COLUMNS, 0), "model": model, "net": net, "noise": 0.08,
+                 "epochs": 28, "seed": seed, "test_accuracy": 0.94, "corruption_mean": mean,
+                 "command": "wic train"})
+
+    def sentence(means_a, means_b):
+        rows = [run(f"a{i}", "usual", i, m) for i, m in enumerate(means_a)] + [
+            run(f"b{i}", "wide", i, m) for i, m in enumerate(means_b)] + [
+            run("once", "wide", 0, 0.99)]  # another recipe, run once: not a group
+        rows.append(({**rows[0][0], "model": "only_rescored"}, None))  # not in the study
+        results.write_rows(tmp_path / "robust_rescore.csv", [r for r, _ in rows], rescore.COLUMNS)
+        results.write_rows(tmp_path / "robust_study.csv",
+                           [{**s, "noise": 0.1 if s["model"] == "once" else s["noise"]}
+                            for _, s in rows if s], study.COLUMNS)
+        return results.rescore_recipes_sentence(tmp_path / "robust_rescore.csv",
+                                                tmp_path / "robust_study.csv")
+
+    # a: mean 86.50%, spread 0.60; b: mean 87.50%, spread 0.40; gap 1.00 > 0.60
+    assert sentence([0.862, 0.868, 0.865], [0.873, 0.877]) == (
+        "By recipe, on 2,000 images: `b0`'s recipe 87.50% mean over 2 seeds (spread 0.40 points); "
+        "`a0`'s recipe 86.50% mean over 3 seeds (spread 0.60 points). `b0`'s is above `a0`'s by "
+        "1.00 points, more than the larger spread (0.60): it is called more robust.")
+    # b: mean 86.90%, spread 1.00; gap 0.40 < 1.00
+    assert sentence([0.862, 0.868, 0.865], [0.864, 0.874]).endswith(
+        "`b0`'s is above `a0`'s by 0.40 points, less than the larger spread (1.00): the two are "
+        "not told apart.")
+    assert "not told apart." in results.render(tmp_path)  # the results block gives it too
+    assert sentence([0.862, 0.868], []) == ""  # one recipe: nothing to compare
+    assert "By recipe" not in results.render(tmp_path)
+
+
 def test_epochs_to_target_reads_only_the_final_runs_and_names_the_fewest_epochs(tmp_path):
     cols = ["cpu", "model", "variant", "changes", "seed", "epochs", "validation_split",
             "val_accuracy", "test_accuracy"]

@@ -1278,6 +1278,44 @@ def robust_rescore_sentence(path: Path, clean_target: float = CLEAN_TARGET,
                "at least one of them is more than two standard errors away from it."))
 
 
+def rescore_by_recipe(rescore: Path, study: Path) -> list[list[dict]]:
+    """The rows of ``robust_rescore.csv`` grouped by the recipe whose repeats they are
+    (:func:`~wic.evaluation.metrics.robust_repeats` on ``robust_study.csv``, which knows each
+    run's recipe), in the study's order; only recipes with two or more rescored runs."""
+    by_model = {r["model"]: r for r in read_rows(rescore)}
+    runs = read_rows(study)
+    groups = [[by_model[runs[i]["model"]] for i in m if runs[i]["model"] in by_model]
+              for m in robust_repeats(runs)]
+    return [g for g in groups if len(g) > 1]
+
+
+def rescore_recipes_sentence(rescore: Path, study: Path) -> str:
+    """Two or more recipes rescored with several seeds each, compared by the rule written before
+    the wider net's runs were rescored: the recipe with the higher mean CIFAR-10-C on the larger
+    sample is called more robust than another only if its mean is above the other's by more than
+    the larger of their seed spreads (highest minus lowest run) there. "" for fewer than two, or
+    without ``study``."""
+    groups = rescore_by_recipe(rescore, study) if Path(study).is_file() else []
+    if len(groups) < 2:
+        return ""
+    stats = [(g[0]["model"], len(g), statistics.mean(v), max(v) - min(v))
+             for g in groups if (v := [float(r["corruption_mean"]) for r in g])]
+    stats.sort(key=lambda s: -s[2])
+    best, *others = stats
+    parts = [f"`{m}`'s recipe {mean:.2%} mean over {n} seeds (spread {spread * 100:.2f} points)"
+             for m, n, mean, spread in stats]
+    verdicts = []
+    for m, _n, mean, spread in others:
+        gap, wider = (best[2] - mean) * 100, max(best[3], spread) * 100
+        verdicts.append(
+            f"`{best[0]}`'s is above `{m}`'s by {gap:.2f} points, "
+            + (f"more than the larger spread ({wider:.2f}): it is called more robust"
+               if gap > wider else
+               f"less than the larger spread ({wider:.2f}): the two are not told apart"))
+    return (f"By recipe, on {int(groups[0][0]['corruption_images']):,} images: "
+            + "; ".join(parts) + ". " + "; ".join(verdicts) + ".")
+
+
 def cpu_of(rows: list[dict]) -> str:
     """The CPU a per-machine CSV's runs recorded (its final rows carry it), named by
     :func:`cpu_named`."""
@@ -1361,6 +1399,8 @@ def render(results_dir: Path) -> str:
                   "'vs target' in standard errors):", "",
                   robust_rescore_table(d / "robust_rescore.csv"), "",
                   robust_rescore_sentence(d / "robust_rescore.csv")]
+        if line := rescore_recipes_sentence(d / "robust_rescore.csv", d / "robust_study.csv"):
+            parts += ["", line]
     for name, title in (("throughput_idle.csv", "alone on the machine"),
                         ("throughput_contended_1.csv", "while another job shared the CPU")):
         if (d / name).is_file():
