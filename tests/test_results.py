@@ -22,6 +22,13 @@ def _fast_recipe_text() -> str:
     return " ".join((ROOT / "benchmarks" / "FAST_RECIPE.md").read_text().split())
 
 
+def _fast_recipe_comments() -> str:
+    """The comments of FAST_RECIPE.md's commands block, folded: where each run's reading was
+    written before its results."""
+    raw = (ROOT / "benchmarks" / "FAST_RECIPE.md").read_text().splitlines()
+    return " ".join(ln.strip().lstrip("#").strip() for ln in raw if ln.startswith("#"))
+
+
 def _write(path, rows):
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS)
@@ -1629,6 +1636,40 @@ def test_fast_recipe_quotes_the_robust_recipe_on_the_wider_net():
     assert f"its 28 epochs took about {minutes:.0f} minutes" in text and wide["epochs"] == "28"
 
 
+def test_the_two_nets_on_2000_images_are_read_by_the_rule_written_before_the_rescore():
+    """"The two nets on 2,000 images" and the README's sentence: each recipe's mean over its
+    rescored runs, the gap and the larger seed spread are robust_rescore.csv's, and the verdict is
+    the one the reading in the commands block gives (results.rescore_recipes_sentence)."""
+    rescore, study = RESULTS / "robust_rescore.csv", RESULTS / "robust_study.csv"
+    groups = {g[0]["model"]: g for g in results.rescore_by_recipe(rescore, study)}
+    rob = {m: [100 * float(r["corruption_mean"]) for r in g] for m, g in groups.items()}
+    wide, v9 = rob["airbench94_cpu_wide_robust_v1"], rob["airbench94_cpu_robust_v9"]
+    gap = statistics.mean(wide) - statistics.mean(v9)
+    spread = max(max(v) - min(v) for v in (wide, v9))
+    count = {2: "two", 3: "three"}
+    text = _fast_recipe_text()
+    assert (f"The wider net's {count[len(wide)]} runs average {statistics.mean(wide):.2f}% on "
+            f"CIFAR-10-C, v9's {count[len(v9)]} {statistics.mean(v9):.2f}%: a gap of {gap:.2f} "
+            f"points, less than the spread of v9's seeds ({spread:.2f} points)") in text
+    assert 0 < gap < spread == max(v9) - min(v9)
+    assert "So the two nets are still not told apart." in text
+    assert "the two are not told apart" in results.rescore_recipes_sentence(rescore, study)
+    assert ("the wider net's recipe is called more robust than v9's only if its runs' mean on "
+            "2,000 images is above v9's runs' mean by more than the larger of the two recipes' "
+            "seed spreads there") in _fast_recipe_comments()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert ("The wider net's recipe is not told apart from v9's: its lead is smaller than v9's "
+            "seeds spread") in readme
+    # the run whose mean moved most between its card's images and the larger sample
+    rows = results.read_rows(rescore)
+    moved = max(rows, key=lambda r: abs(float(r["corruption_mean"]) - float(r["card_mean"])))
+    assert moved["model"] == "airbench94_cpu_wide_robust_v1"
+    assert (f"The first wide run's mean moved most: from {100 * float(moved['card_mean']):.1f}% "
+            f"on its card's {moved['card_images']} images to "
+            f"{100 * float(moved['corruption_mean']):.1f}% on "
+            f"{int(moved['corruption_images']):,}.") in text
+
+
 def test_fast_recipe_reads_the_wider_nets_second_seed_by_the_rule_written_before_it():
     """"A second seed": its numbers are robust_study.csv's, the verdict follows the reading the
     commands block wrote before the run (more robust only if this seed, too, beats v4 on
@@ -1648,11 +1689,10 @@ def test_fast_recipe_reads_the_wider_nets_second_seed_by_the_rule_written_before
     assert (f"It scores {clean[s]:.2f}% clean and {rob[s]:.1f}% on CIFAR-10-C: {gain:+.1f} points "
             f"over v4, less than that spread ({spread:.1f} points)") in text and gain < spread
     # the reading, written in the commands block's comments before the run, gives the verdict
-    raw = (ROOT / "benchmarks" / "FAST_RECIPE.md").read_text().splitlines()
-    comments = " ".join(ln.strip().lstrip("#").strip() for ln in raw if ln.startswith("#"))
     assert ("the wider net is called more robust than the usual one if this run's CIFAR-10-C "
             "mean (the card's 300 images), like the first seed's, is above "
-            "airbench94_cpu_robust_v4's by more than the spread of v9's three seeds") in comments
+            "airbench94_cpu_robust_v4's by more than the spread of v9's three seeds"
+            ) in _fast_recipe_comments()
     assert ("So one seed's luck is not ruled out, and the wider net is not called more "
             "robust") in text
     wide = [first["model"], s]
