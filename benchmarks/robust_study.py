@@ -126,6 +126,8 @@ def main(argv=None) -> int:
         print(f"wrote {args.seeds_figure}")
         for line in results.robust_repeats_lines(args.csv):
             print(line.replace("**", ""))
+        if line := results.robust_recipes_sentence(args.csv):  # two recipes with seeds
+            print(line)
     for r in new:
         print(f"{r['model']}: clean {r['test_accuracy']:.4f}, CIFAR-10-C mean "
               f"{r['corruption_mean']:.4f} (n={r['corruption_images']}), {r['epochs']} epochs, "

@@ -636,7 +636,8 @@ def test_rescore_table_and_sentence_put_each_margin_in_standard_errors(tmp_path)
 
 def test_rescored_recipes_are_told_apart_only_by_more_than_their_seed_spread(tmp_path):
     """Rescored runs are grouped by the recipe robust_study.csv gives them; the higher recipe mean
-    is called more robust only if it is above the other by more than the larger seed spread."""
+    is called more robust only if it is above the other by more than the larger seed spread. The
+    study's recipes with seeds are compared by the same rule on their cards' means."""
     rescore, study = load_benchmark("robust_rescore.py"), load_benchmark("robust_study.py")
 
     def run(model, net, seed, mean):
@@ -646,7 +647,7 @@ def test_rescored_recipes_are_told_apart_only_by_more_than_their_seed_spread(tmp
                  "corruption_se": 0.005},
                 {**dict.fromkeys(study.COLUMNS, 0), "model": model, "net": net, "noise": 0.08,
                  "epochs": 28, "seed": seed, "test_accuracy": 0.94, "corruption_mean": mean,
-                 "command": "wic train"})
+                 "corruption_images": 300, "command": "wic train"})
 
     def sentence(means_a, means_b):
         rows = [run(f"a{i}", "usual", i, m) for i, m in enumerate(means_a)] + [
@@ -657,8 +658,12 @@ def test_rescored_recipes_are_told_apart_only_by_more_than_their_seed_spread(tmp
         results.write_rows(tmp_path / "robust_study.csv",
                            [{**s, "noise": 0.1 if s["model"] == "once" else s["noise"]}
                             for _, s in rows if s], study.COLUMNS)
-        return results.rescore_recipes_sentence(tmp_path / "robust_rescore.csv",
+        said = results.rescore_recipes_sentence(tmp_path / "robust_rescore.csv",
                                                 tmp_path / "robust_study.csv")
+        # the study's own CIFAR-10-C means (here the same numbers), compared on its 300 images
+        assert results.robust_recipes_sentence(tmp_path / "robust_study.csv") == said.replace(
+            "on 2,000 images", "on 300 images")
+        return said
 
     # a: mean 86.50%, spread 0.60; b: mean 87.50%, spread 0.40; gap 1.00 > 0.60
     assert sentence([0.862, 0.868, 0.865], [0.873, 0.877]) == (

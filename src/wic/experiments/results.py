@@ -1290,12 +1290,24 @@ def rescore_by_recipe(rescore: Path, study: Path) -> list[list[dict]]:
 
 
 def rescore_recipes_sentence(rescore: Path, study: Path) -> str:
-    """Two or more recipes rescored with several seeds each, compared by the rule written before
-    the wider net's runs were rescored: the recipe with the higher mean CIFAR-10-C on the larger
-    sample is called more robust than another only if its mean is above the other's by more than
-    the larger of their seed spreads (highest minus lowest run) there. "" for fewer than two, or
-    without ``study``."""
-    groups = rescore_by_recipe(rescore, study) if Path(study).is_file() else []
+    """Two or more recipes rescored with several seeds each, compared on the larger sample by
+    :func:`_recipes_compared`. "" for fewer than two, or without ``study``."""
+    return _recipes_compared(rescore_by_recipe(rescore, study) if Path(study).is_file() else [])
+
+
+def robust_recipes_sentence(study: Path) -> str:
+    """The recipes of ``robust_study.csv`` trained with several seeds, compared on their cards'
+    CIFAR-10-C means by :func:`_recipes_compared`. "" for fewer than two such recipes."""
+    rows = read_rows(study)
+    return _recipes_compared([[rows[i] for i in m] for m in robust_repeats(rows)])
+
+
+def _recipes_compared(groups: list[list[dict]]) -> str:
+    """Recipes with several seeds each (``groups`` of rows with ``corruption_mean``, the recipe
+    named by its first run), compared by the rule written before the wider net's second and
+    third seeds and its rescore: the recipe with the higher mean CIFAR-10-C is called more robust
+    than another only if its mean is above the other's by more than the larger of their seed
+    spreads (highest minus lowest run). "" for fewer than two recipes."""
     if len(groups) < 2:
         return ""
     stats = [(g[0]["model"], len(g), statistics.mean(v), max(v) - min(v))
@@ -1312,7 +1324,8 @@ def rescore_recipes_sentence(rescore: Path, study: Path) -> str:
             + (f"more than the larger spread ({wider:.2f}): it is called more robust"
                if gap > wider else
                f"less than the larger spread ({wider:.2f}): the two are not told apart"))
-    return (f"By recipe, on {int(groups[0][0]['corruption_images']):,} images: "
+    images = {int(float(r["corruption_images"])) for g in groups for r in g}
+    return (f"By recipe, on {' or '.join(f'{n:,}' for n in sorted(images))} images: "
             + "; ".join(parts) + ". " + "; ".join(verdicts) + ".")
 
 
@@ -1388,6 +1401,8 @@ def render(results_dir: Path) -> str:
                   "minutes on the machine that trained each model; CIFAR-10-C (regenerated) on "
                   "the first n test images):", "", robust_study_table(d / "robust_study.csv")]
         for line in robust_repeats_lines(d / "robust_study.csv"):
+            parts += ["", line]
+        if line := robust_recipes_sentence(d / "robust_study.csv"):
             parts += ["", line]
     if (d / "robust_rescore.csv").is_file():  # the margins above, on more test images
         rows = read_rows(d / "robust_rescore.csv")
