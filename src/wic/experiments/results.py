@@ -1304,14 +1304,16 @@ def robust_recipes_sentence(study: Path) -> str:
 
 def _recipes_compared(groups: list[list[dict]]) -> str:
     """Recipes with several seeds each (``groups`` of rows with ``corruption_mean``, the recipe
-    named by its first run), compared by the rule written before the wider net's second and
-    third seeds and its rescore: the recipe with the higher mean CIFAR-10-C is called more robust
+    named by its first run), compared by the rule written before the wider net's third seed and
+    its rescore: the recipe with the higher mean CIFAR-10-C is called more robust
     than another only if its mean is above the other's by more than the larger of their seed
     spreads (highest minus lowest run). "" for fewer than two recipes."""
     if len(groups) < 2:
         return ""
-    stats = [(g[0]["model"], len(g), statistics.mean(v), max(v) - min(v))
-             for g in groups if (v := [float(r["corruption_mean"]) for r in g])]
+    stats = []  # (named by, runs, mean, spread) per recipe, the highest mean first
+    for g in groups:
+        v = [float(r["corruption_mean"]) for r in g]
+        stats.append((g[0]["model"], len(g), statistics.mean(v), max(v) - min(v)))
     stats.sort(key=lambda s: -s[2])
     best, *others = stats
     parts = [f"`{m}`'s recipe {mean:.2%} mean over {n} seeds (spread {spread * 100:.2f} points)"
