@@ -96,10 +96,11 @@ def test_readme_states_the_rules_the_code_applies():
     assert "The same robust recipe on the default's wider net ships beside it" in text
 
 
-def test_readme_says_each_shipped_robust_run_is_the_luckier_of_its_recipes_seeds():
-    """"the shipped run is the luckier one of three / two": robust_study.csv's repeats of each
-    shipped robust model's recipe meet the corrupted target every time and the clean one only in
-    the shipped run, which is first in clean accuracy."""
+def test_readme_says_how_often_each_shipped_robust_recipe_meets_both_targets():
+    """For each shipped robust model whose recipe robust_study.csv has with several seeds: every
+    run meets the corrupted target; if only the shipped run meets the clean one too, it is the
+    most accurate and the README calls it "the luckier one of three / two"; otherwise the README
+    says in how many runs the recipe "meets both targets"."""
     from wic import cards
     from wic.evaluation.metrics import CLEAN_TARGET, CORRUPTED_TARGET, robust_repeats
     from wic.experiments import results
@@ -107,20 +108,28 @@ def test_readme_says_each_shipped_robust_run_is_the_luckier_of_its_recipes_seeds
     text = " ".join((ROOT / "README.md").read_text().split())
     rows = results.read_rows(ROOT / "benchmarks" / "results" / "robust_study.csv")
     shipped = {r["name"] for r in cards.catalogue(ROOT / "models")}
-    said = 0
+    words = {1: "one", 2: "two", 3: "three"}
+    said = []
     for members in robust_repeats(rows):
         runs = [rows[i] for i in members]
         first = runs[0]["model"]
         if first not in shipped:
             continue
-        count = {2: "two", 3: "three"}[len(runs)]
-        assert f"`{first}`'s" in text and f"the shipped run is the luckier one of {count}" in text
-        assert max(runs, key=lambda r: float(r["test_accuracy"]))["model"] == first
+        assert f"`{first}`'s" in text
         assert all(float(r["corruption_mean"]) >= CORRUPTED_TARGET for r in runs)
-        assert [float(r["test_accuracy"]) >= CLEAN_TARGET for r in runs] == [True] + [False] * (
-            len(runs) - 1)
-        said += 1
-    assert said == 2  # airbench94_cpu_robust_v9's recipe and airbench94_cpu_wide_robust_v1's
+        clean = [float(r["test_accuracy"]) >= CLEAN_TARGET for r in runs]
+        if clean == [True] + [False] * (len(runs) - 1):
+            assert f"the shipped run is the luckier one of {words[len(runs)]}" in text
+            assert max(runs, key=lambda r: float(r["test_accuracy"]))["model"] == first
+        else:
+            assert clean[0], "a shipped robust run meets both targets"
+            assert (f"`{first}`'s, trained again with {words[len(runs) - 1]} other seeds, meets "
+                    f"both targets in {words[sum(clean)]} runs of {words[len(runs)]}") in text
+        # "lands just under 94% clean": the runs that miss it, by less than 0.2 points
+        assert all(float(r["test_accuracy"]) > CLEAN_TARGET - 0.002 for r in runs)
+        said.append(first)
+    # v9's recipe: only its shipped run is clean enough; the wider net's: two runs of three
+    assert said == ["airbench94_cpu_robust_v9", "airbench94_cpu_wide_robust_v1"]
 
 
 def test_readme_predict_example_is_a_real_run_of_the_default_model(monkeypatch):

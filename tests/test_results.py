@@ -1641,6 +1641,47 @@ def test_fast_recipe_quotes_the_robust_recipe_on_the_wider_net():
     assert f"its 28 epochs took about {minutes:.0f} minutes" in text and wide["epochs"] == "28"
 
 
+def test_fast_recipe_reads_the_wider_nets_third_seed_by_the_rule_written_before_it():
+    """"A third seed": its numbers are robust_study.csv's, the three-seed means, gap and larger
+    spread too, and the verdict is the one the reading in the commands block gives (the same rule
+    as results.robust_recipes_sentence)."""
+    from wic.evaluation.metrics import CLEAN_TARGET, CORRUPTED_TARGET, ROBUST_RECIPE_FIELDS
+
+    text = _fast_recipe_text()
+    rows = {r["model"]: r for r in results.read_rows(RESULTS / "robust_study.csv")}
+    wide = [n for n in rows if n.startswith("airbench94_cpu_wide_robust_v1")]
+    v9 = [n for n in rows if n.startswith("airbench94_cpu_robust_v9")]
+    s = "airbench94_cpu_wide_robust_v1_s2"
+    assert len(wide) == len(v9) == 3 and s in wide and rows[s]["seed"] == "2"
+    assert all(rows[n][k] == rows[wide[0]][k] for n in wide for k in ROBUST_RECIPE_FIELDS)
+    clean = {n: 100 * float(r["test_accuracy"]) for n, r in rows.items()}
+    rob = {n: 100 * float(r["corruption_mean"]) for n, r in rows.items()}
+    assert (f"It scores {clean[s]:.2f}% clean and {rob[s]:.1f}% on CIFAR-10-C: it meets both "
+            "targets, and is the most accurate of the three on clean pictures") in text
+    assert clean[s] >= 100 * CLEAN_TARGET and rob[s] >= 100 * CORRUPTED_TARGET
+    assert max(wide, key=clean.get) == s
+    mean_wide, mean_v9 = (statistics.mean(rob[n] for n in g) for g in (wide, v9))
+    spread_wide, spread_v9 = (max(rob[n] for n in g) - min(rob[n] for n in g) for g in (wide, v9))
+    gap = mean_wide - mean_v9
+    assert (f"Over three seeds the recipe averages {mean_wide:.2f}% on CIFAR-10-C, v9's "
+            f"{mean_v9:.2f}%: a gap of {gap:.2f} points, less than the larger of the two recipes' "
+            f"seed spreads ({spread_wide:.2f} points, the wider net's)") in text
+    assert 0 < gap < spread_wide and spread_wide > spread_v9
+    assert "So the two nets are not told apart on robustness." in text
+    assert "the two are not told apart" in results.robust_recipes_sentence(
+        RESULTS / "robust_study.csv")
+    assert ("the wider net is called more robust than the usual one only if its recipe's mean "
+            "CIFAR-10-C over its three seeds (the cards' 300 images) is above v9's three seeds' "
+            "mean by more than the larger of the two recipes' seed spreads"
+            ) in _fast_recipe_comments()
+    both = sum(clean[n] >= 100 * CLEAN_TARGET and rob[n] >= 100 * CORRUPTED_TARGET for n in wide)
+    mean_clean = {g[0]: statistics.mean(clean[n] for n in g) for g in (wide, v9)}
+    assert both == 2 and "meets both targets in two runs of three" in text
+    assert (f"its mean clean accuracy ({mean_clean[wide[0]]:.2f}%) lies above the clean target, "
+            f"where v9's ({mean_clean[v9[0]]:.2f}%) lies below it") in text
+    assert mean_clean[wide[0]] >= 100 * CLEAN_TARGET > mean_clean[v9[0]]
+
+
 def test_the_two_nets_on_2000_images_are_read_by_the_rule_written_before_the_rescore():
     """"The two nets on 2,000 images" and the README's sentence: each recipe's mean over its
     rescored runs, the gap and the larger seed spread are robust_rescore.csv's, and the verdict is
