@@ -566,6 +566,33 @@ def test_two_recipes_with_seeds_get_their_own_colour_and_rows_that_do_not_overla
     plt.close(ax.figure)
 
 
+def test_no_label_in_the_committed_tradeoff_figure_covers_a_hollow_seed():
+    """figures/robust_tradeoff.png as robust_study.py draws it from the committed CSV: a run's
+    label starts past any hollow later seed on its line (the wider net's third seed sat under
+    the start of v9's label)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+    from matplotlib.text import Text
+
+    from wic.experiments import results
+
+    csv = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "robust_study.csv"
+    rows = [r for r in results.read_rows(csv) if float(r["test_accuracy"]) >= 0.92]
+    fig = plots.robustness_tradeoff(rows)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    hollow = [ln for ln in ax.get_lines() if ln.get_marker() in ("o", "^")
+              and len(ln.get_xdata()) and to_hex(ln.get_markerfacecolor()) == "#ffffff"]
+    assert len(hollow) >= 4  # v9's two later seeds and the wider net's
+    points = [ax.transData.transform((ln.get_xdata()[0], ln.get_ydata()[0])) for ln in hollow]
+    radius = 5 * fig.dpi / 72  # the markers' half size, 10 points across
+    covered = [(t.get_text(), tuple(p)) for t in ax.texts for p in points
+               if Text.get_window_extent(t, renderer).padded(radius).contains(*p)]
+    assert covered == []
+    plt.close(fig)
+
+
 def test_seed_groups_draws_each_rows_runs_their_mean_and_the_target():
     fig = plots.seed_groups({"float32": [(0.9393, "seed 1337"), (0.9412, "seed 1"), (0.9371, "seed 2")],
                              "bfloat16": [(0.9433, "seed 1337"), (0.9419, "seed 1")]},

@@ -1280,9 +1280,17 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
         name = short(r["model"]) if augmented[i] and prefix else r["model"]
         right = on_right[i]
         moved = abs(label_y[i] - robust[i]) > 1e-9
+        sign = 1 if right else -1
+        x = clean[i] + sign * 0.06 * (hi_x - lo_x) * (moved + 0.15)
+        # a hollow later seed on the label's line, on its side: the label starts past it
+        past = [clean[j] for j in later_seed if abs(robust[j] - label_y[i]) < line_h
+                and sign * (clean[j] - clean[i]) > 0]
+        if past:
+            x = (max if right else min)([x, *(c + sign * 0.02 * (hi_x - lo_x) for c in past)],
+                                        key=lambda v: sign * v)
+            moved = True
         ax.annotate(f"{name}{note}", (clean[i], robust[i]),
-                    xytext=(clean[i] + (1 if right else -1) * 0.06 * (hi_x - lo_x) * (moved + 0.15),
-                            label_y[i]), textcoords="data", va="center",
+                    xytext=(x, label_y[i]), textcoords="data", va="center",
                     ha="left" if right else "right", fontsize=10,
                     arrowprops={"arrowstyle": "-", "color": GREY, "lw": 0.8} if moved else None)
     ax.set_xlim(lo_x, hi_x)
