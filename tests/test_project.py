@@ -97,7 +97,7 @@ def test_readme_states_the_rules_the_code_applies():
 
 
 def test_readme_says_how_often_each_shipped_robust_recipe_meets_both_targets():
-    """For each shipped robust model whose recipe robust_study.csv has with several seeds: every
+    """For each shipped robust model whose recipe robust_study.csv holds several seeds of: every
     run meets the corrupted target; if only the shipped run meets the clean one too, it is the
     most accurate and the README calls it "the luckier one of three / two"; otherwise the README
     says in how many runs the recipe "meets both targets"."""

@@ -1286,8 +1286,8 @@ def robustness_tradeoff(rows: list[dict], path=None, *, clean_target: float = CL
         past = [clean[j] for j in later_seed if abs(robust[j] - label_y[i]) < line_h
                 and sign * (clean[j] - clean[i]) > 0]
         if past:
-            x = (max if right else min)([x, *(c + sign * 0.02 * (hi_x - lo_x) for c in past)],
-                                        key=lambda v: sign * v)
+            x = max([x, *(c + sign * 0.02 * (hi_x - lo_x) for c in past)],
+                    key=lambda v: sign * v)  # the farthest out on the label's side
             moved = True
         ax.annotate(f"{name}{note}", (clean[i], robust[i]),
                     xytext=(x, label_y[i]), textcoords="data", va="center",
