@@ -22,6 +22,13 @@ def _fast_recipe_text() -> str:
     return " ".join((ROOT / "benchmarks" / "FAST_RECIPE.md").read_text().split())
 
 
+def _robust_study_percent(rows: dict[str, dict]) -> tuple[dict[str, float], dict[str, float]]:
+    """robust_study.csv's rows by model -> each model's clean test accuracy and CIFAR-10-C mean,
+    in percent, as the robustness paragraphs quote them."""
+    return ({n: 100 * float(r["test_accuracy"]) for n, r in rows.items()},
+            {n: 100 * float(r["corruption_mean"]) for n, r in rows.items()})
+
+
 def _fast_recipe_comments() -> str:
     """The comments of FAST_RECIPE.md's commands block, folded: where each run's reading was
     written before its results."""
@@ -1607,8 +1614,7 @@ def test_fast_recipe_quotes_the_robust_recipe_on_the_wider_net():
     # the wider net is the one change
     assert [k for k in ROBUST_RECIPE_FIELDS if wide[k] != narrow[k]] == ["net"]
     assert wide["net"] == plain["net"] == "airbench94_cpu_wide"
-    clean = {n: 100 * float(r["test_accuracy"]) for n, r in rows.items()}
-    rob = {n: 100 * float(r["corruption_mean"]) for n, r in rows.items()}
+    clean, rob = _robust_study_percent(rows)
     w, v = "airbench94_cpu_wide_robust_v1", "airbench94_cpu_robust_v4"
     assert (f"It scores {clean[w]:.2f}% clean and {rob[w]:.1f}% on CIFAR-10-C, against v4's "
             f"{clean[v]:.2f}% and {rob[v]:.1f}%") in text
@@ -1654,8 +1660,7 @@ def test_fast_recipe_reads_the_wider_nets_third_seed_by_the_rule_written_before_
     s = "airbench94_cpu_wide_robust_v1_s2"
     assert len(wide) == len(v9) == 3 and s in wide and rows[s]["seed"] == "2"
     assert all(rows[n][k] == rows[wide[0]][k] for n in wide for k in ROBUST_RECIPE_FIELDS)
-    clean = {n: 100 * float(r["test_accuracy"]) for n, r in rows.items()}
-    rob = {n: 100 * float(r["corruption_mean"]) for n, r in rows.items()}
+    clean, rob = _robust_study_percent(rows)
     assert (f"It scores {clean[s]:.2f}% clean and {rob[s]:.1f}% on CIFAR-10-C: it meets both "
             "targets, and is the most accurate of the three on clean pictures") in text
     assert clean[s] >= 100 * CLEAN_TARGET and rob[s] >= 100 * CORRUPTED_TARGET
@@ -1726,8 +1731,7 @@ def test_fast_recipe_reads_the_wider_nets_second_seed_by_the_rule_written_before
     rows = {r["model"]: r for r in results.read_rows(RESULTS / "robust_study.csv")}
     first, second = rows["airbench94_cpu_wide_robust_v1"], rows["airbench94_cpu_wide_robust_v1_s1"]
     assert all(first[k] == second[k] for k in ROBUST_RECIPE_FIELDS) and second["seed"] == "1"
-    clean = {n: 100 * float(r["test_accuracy"]) for n, r in rows.items()}
-    rob = {n: 100 * float(r["corruption_mean"]) for n, r in rows.items()}
+    clean, rob = _robust_study_percent(rows)
     s, v = "airbench94_cpu_wide_robust_v1_s1", "airbench94_cpu_robust_v4"
     v9 = [n for n in rows if n.startswith("airbench94_cpu_robust_v9")]
     spread = max(rob[n] for n in v9) - min(rob[n] for n in v9)

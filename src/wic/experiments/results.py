@@ -1305,9 +1305,9 @@ def robust_recipes_sentence(study: Path) -> str:
 def _recipes_compared(groups: list[list[dict]]) -> str:
     """Recipes with several seeds each (``groups`` of rows with ``corruption_mean``, the recipe
     named by its first run), compared by the rule written before the wider net's third seed and
-    its rescore: the recipe with the higher mean CIFAR-10-C is called more robust
-    than another only if its mean is above the other's by more than the larger of their seed
-    spreads (highest minus lowest run). "" for fewer than two recipes."""
+    its rescore: the recipe with the higher mean CIFAR-10-C is called more robust than another
+    only if its mean is above the other's by more than the larger of their seed spreads (highest
+    minus lowest run). "" for fewer than two recipes."""
     if len(groups) < 2:
         return ""
     stats = []  # (named by, runs, mean, spread) per recipe, the highest mean first
